@@ -1,0 +1,36 @@
+"""Who did something: every service takes an `Actor` and writes it onto the timeline."""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from incidents.models import ActorKind
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    name: str
+    user: "AbstractBaseUser | None" = None
+
+    @classmethod
+    def analyst(cls, user: "AbstractBaseUser") -> "Actor":
+        return cls(ActorKind.ANALYST, user.get_full_name() or user.get_username(), user)
+
+    @classmethod
+    def system(cls, name: str = "System") -> "Actor":
+        return cls(ActorKind.SYSTEM, name)
+
+    @classmethod
+    def runbook(cls, name: str) -> "Actor":
+        return cls(ActorKind.RUNBOOK, name)
+
+    @classmethod
+    def end_user(cls, name: str) -> "Actor":
+        return cls(ActorKind.END_USER, name)
+
+    @classmethod
+    def email_provider(cls, name: str) -> "Actor":
+        return cls(ActorKind.EMAIL_PROVIDER, name)

@@ -1,0 +1,668 @@
+"""The analysts' workplace. Pages read freely; every change is handed to a service, and a
+refused change (DomainError) comes back as an admin message, never a 500."""
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from incidents.actors import Actor
+from incidents.errors import DomainError
+from incidents.forms import (
+    EvidenceForm,
+    IncidentTransitionForm,
+    NoteForm,
+    TaskCreateForm,
+    TaskTransitionForm,
+    staff_users,
+)
+from incidents.models import (
+    Category,
+    ConfigurationItem,
+    Evidence,
+    Person,
+    ResponseTask,
+    SecurityIncident,
+    TimelineEntry,
+)
+from incidents.services import (
+    INCIDENT_EDITABLE_FIELDS,
+    TASK_EDITABLE_FIELDS,
+    evidence_add,
+    incident_add_note,
+    incident_assign,
+    incident_open,
+    incident_transition,
+    incident_update,
+    task_create,
+    task_transition,
+    task_update,
+)
+
+
+def _run_service(request: HttpRequest, call: Callable[[], object], success: str) -> bool:
+    """Run a service call; report a refusal (and, if given, the success) as a message."""
+    try:
+        call()
+    except DomainError as error:
+        messages.error(request, str(error))
+        return False
+    if success:
+        messages.success(request, success)
+    return True
+
+
+def _form_errors(request: HttpRequest, form) -> None:
+    for field, errors in form.errors.items():
+        label = form.fields[field].label if field in form.fields else ""
+        for error in errors:
+            messages.error(request, f"{label}: {error}" if label else error)
+
+
+# --- Directory --------------------------------------------------------------------------
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ["full_name", "email", "department", "title", "manager", "language"]
+    list_select_related = ["manager"]
+    list_filter = ["department", "language"]
+    search_fields = ["email", "first_name", "last_name"]
+    autocomplete_fields = ["manager"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    @admin.display(ordering="last_name")
+    def full_name(self, person: Person) -> str:
+        return person.full_name
+
+
+@admin.register(ConfigurationItem)
+class ConfigurationItemAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "hostname", "ip_address", "owner"]
+    list_select_related = ["owner"]
+    list_filter = ["kind"]
+    search_fields = ["name", "hostname", "ip_address", "owner__email"]
+    autocomplete_fields = ["owner"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "active"]
+    list_filter = ["active"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+# --- Incidents --------------------------------------------------------------------------
+
+
+class TaskInline(admin.TabularInline):
+    """Tasks are listed on the incident; they are created and changed through the actions
+    below the form and on the task page, so the inline itself is read-only."""
+
+    model = ResponseTask
+    fields = ["number", "title", "state", "assignee", "due_at", "created_by_kind"]
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("assignee")
+
+
+@admin.register(SecurityIncident)
+class SecurityIncidentAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "short_description",
+        "category",
+        "priority",
+        "state",
+        "affected_user",
+        "assigned_to",
+        "opened_at",
+    ]
+    list_display_links = ["number", "short_description"]
+    # One query for the page whatever the number of rows (tested).
+    list_select_related = ["category", "affected_user", "assigned_to"]
+    list_filter = [
+        "state",
+        "category",
+        "priority",
+        ("assigned_to", admin.RelatedOnlyFieldListFilter),
+        "opened_at",
+    ]
+    search_fields = [
+        "=number",
+        "short_description",
+        "description",
+        "affected_user__first_name",
+        "affected_user__last_name",
+        "affected_user__email",
+        "=external_reference",
+    ]
+    date_hierarchy = "opened_at"
+    # COUNT(*) over a large table on every page load is not worth the exact total.
+    show_full_result_count = False
+    list_per_page = 50
+    autocomplete_fields = ["affected_user", "affected_ci"]
+    inlines = [TaskInline]
+    actions = ["assign_to_me", "move_to_analysis"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "state",
+                    "short_description",
+                    "description",
+                    ("category", "priority"),
+                    ("assigned_to", "assignment_group"),
+                    "external_reference",
+                ]
+            },
+        ),
+        (
+            "Affected",
+            {
+                "fields": [
+                    "affected_user",
+                    "affected_user_details",
+                    "affected_ci",
+                    "affected_ci_details",
+                ]
+            },
+        ),
+        ("Times", {"fields": [("opened_at", "updated_at", "closed_at")]}),
+    ]
+    readonly_fields = [
+        "number",
+        "state",
+        "opened_at",
+        "updated_at",
+        "closed_at",
+        "affected_user_details",
+        "affected_ci_details",
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related(
+                "category", "affected_user__manager", "affected_ci__owner", "assigned_to"
+            )
+        )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "assigned_to":
+            kwargs["queryset"] = staff_users()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the record of an incident is kept; close or cancel it instead
+
+    # --- details from the directory
+
+    @admin.display(description="User details")
+    def affected_user_details(self, incident: SecurityIncident) -> str:
+        person = incident.affected_user
+        if not person:
+            return "-"
+        manager = person.manager.full_name if person.manager else "-"
+        return format_html(
+            "{} &lt;{}&gt;<br>{} · {}<br>Manager: {} · Language: {}",
+            person.full_name,
+            person.email,
+            person.title or "-",
+            person.department or "-",
+            manager,
+            person.language,
+        )
+
+    @admin.display(description="CI details")
+    def affected_ci_details(self, incident: SecurityIncident) -> str:
+        ci = incident.affected_ci
+        if not ci:
+            return "-"
+        return format_html(
+            "{} ({})<br>Host: {} · IP: {}<br>Owner: {}",
+            ci.name,
+            ci.get_kind_display(),
+            ci.hostname or "-",
+            ci.ip_address or "-",
+            ci.owner.full_name if ci.owner else "-",
+        )
+
+    # --- saving goes through the services
+
+    def save_model(self, request, obj: SecurityIncident, form, change: bool) -> None:
+        actor = Actor.analyst(request.user)
+        data = form.cleaned_data
+        if not change:
+            incident = incident_open(
+                actor=actor,
+                short_description=data["short_description"],
+                description=data.get("description", ""),
+                category=data["category"],
+                priority=data["priority"],
+                affected_user=data.get("affected_user"),
+                affected_ci=data.get("affected_ci"),
+                external_reference=data.get("external_reference", ""),
+            )
+            if data.get("assigned_to") or data.get("assignment_group"):
+                incident_assign(
+                    actor=actor,
+                    incident=incident,
+                    analyst=data.get("assigned_to"),
+                    group=data.get("assignment_group"),
+                )
+            obj.pk = incident.pk
+            obj.refresh_from_db()
+            return
+        changes = {f: data[f] for f in form.changed_data if f in INCIDENT_EDITABLE_FIELDS}
+        if changes:
+            _run_service(request, lambda: incident_update(actor=actor, incident=obj, **changes), "")
+        if {"assigned_to", "assignment_group"} & set(form.changed_data):
+            _run_service(
+                request,
+                lambda: incident_assign(
+                    actor=actor,
+                    incident=obj,
+                    analyst=data.get("assigned_to"),
+                    group=data.get("assignment_group"),
+                ),
+                "",
+            )
+        obj.refresh_from_db()
+
+    # --- bulk actions
+
+    @admin.action(description="Assign selected incidents to me", permissions=["change"])
+    def assign_to_me(self, request, queryset: QuerySet) -> None:
+        actor = Actor.analyst(request.user)
+        for incident in queryset:
+            _run_service(
+                request,
+                lambda i=incident: incident_assign(
+                    actor=actor, incident=i, analyst=request.user, group=i.assignment_group
+                ),
+                f"{incident.number} assigned to you.",
+            )
+
+    @admin.action(description="Move selected incidents to Analysis", permissions=["change"])
+    def move_to_analysis(self, request, queryset: QuerySet) -> None:
+        actor = Actor.analyst(request.user)
+        for incident in queryset:
+            _run_service(
+                request,
+                lambda i=incident: incident_transition(
+                    actor=actor, incident=i, to_state=SecurityIncident.State.ANALYSIS
+                ),
+                f"{incident.number} moved to Analysis.",
+            )
+
+    # --- the incident page: timeline and action forms
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        incident = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if incident is not None:
+            can_change = self.has_change_permission(request, incident)
+            extra_context.update(
+                timeline=incident.timeline.select_related("actor_user", "task", "evidence"),
+                can_act=can_change,
+                transition_form=IncidentTransitionForm(incident=incident),
+                note_form=NoteForm(),
+                task_form=TaskCreateForm(),
+                evidence_form=EvidenceForm(),
+                action_urls={
+                    name: reverse(f"admin:incidents_securityincident_{name}", args=[incident.pk])
+                    for name in ("transition", "note", "task", "evidence")
+                },
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        def view(handler):
+            return self.admin_site.admin_view(self._action_view(handler))
+
+        return [
+            path(
+                "<int:pk>/transition/",
+                view(self._transition),
+                name="incidents_securityincident_transition",
+            ),
+            path("<int:pk>/note/", view(self._note), name="incidents_securityincident_note"),
+            path("<int:pk>/task/", view(self._task), name="incidents_securityincident_task"),
+            path(
+                "<int:pk>/evidence/",
+                view(self._evidence),
+                name="incidents_securityincident_evidence",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _action_view(self, handler):
+        """POST-only wrapper: permission check, then the handler, then back to the page."""
+
+        def wrapped(request: HttpRequest, pk: int) -> HttpResponse:
+            incident = get_object_or_404(SecurityIncident, pk=pk)
+            if request.method != "POST":
+                raise Http404
+            if not self.has_change_permission(request, incident):
+                raise PermissionDenied
+            handler(request, incident, Actor.analyst(request.user))
+            url = reverse("admin:incidents_securityincident_change", args=[incident.pk])
+            return HttpResponseRedirect(f"{url}#timeline")
+
+        return wrapped
+
+    def _transition(self, request, incident, actor) -> None:
+        form = IncidentTransitionForm(request.POST, incident=incident)
+        if not form.is_valid():
+            return _form_errors(request, form)
+        to_state = form.cleaned_data["to_state"]
+        _run_service(
+            request,
+            lambda: incident_transition(
+                actor=actor,
+                incident=incident,
+                to_state=to_state,
+                reason=form.cleaned_data["reason"],
+            ),
+            f"{incident.number} moved to {SecurityIncident.State(to_state).label}.",
+        )
+
+    def _note(self, request, incident, actor) -> None:
+        form = NoteForm(request.POST)
+        if not form.is_valid():
+            return _form_errors(request, form)
+        _run_service(
+            request,
+            lambda: incident_add_note(
+                actor=actor, incident=incident, text=form.cleaned_data["text"]
+            ),
+            "Work note added.",
+        )
+
+    def _task(self, request, incident, actor) -> None:
+        form = TaskCreateForm(request.POST)
+        if not form.is_valid():
+            return _form_errors(request, form)
+        _run_service(
+            request,
+            lambda: task_create(actor=actor, incident=incident, **form.cleaned_data),
+            "Task created.",
+        )
+
+    def _evidence(self, request, incident, actor) -> None:
+        if not request.user.has_perm("incidents.add_evidence"):
+            raise PermissionDenied
+        form = EvidenceForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return _form_errors(request, form)
+        upload = form.cleaned_data["file"]
+        _run_service(
+            request,
+            lambda: evidence_add(
+                actor=actor,
+                incident=incident,
+                content=upload,
+                filename=upload.name,
+                declared_content_type=upload.content_type or "",
+                source=Evidence.Source.ANALYST_UPLOAD,
+                provenance={"uploaded_by": request.user.get_username(), "channel": "admin"},
+            ),
+            "Evidence added.",
+        )
+
+
+# --- Tasks ------------------------------------------------------------------------------
+
+
+@admin.register(ResponseTask)
+class ResponseTaskAdmin(admin.ModelAdmin):
+    list_display = ["number", "title", "incident", "state", "assignee", "due_at", "created_by_kind"]
+    list_display_links = ["number", "title"]
+    list_select_related = ["incident", "assignee"]
+    list_filter = ["state", "created_by_kind", ("assignee", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["=number", "title", "=incident__number"]
+    show_full_result_count = False
+    autocomplete_fields = ["incident"]
+    actions = ["start", "complete", "mark_incomplete", "cancel"]
+    readonly_fields = [
+        "number",
+        "state",
+        "created_by_kind",
+        "created_by_name",
+        "created_at",
+        "updated_at",
+        "closed_at",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The incident is chosen when the task is created and never changes.
+        return [*self.readonly_fields, "incident"] if obj else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "assignee":
+            kwargs["queryset"] = staff_users()
+        if db_field.name == "incident":
+            # Closed and cancelled incidents take no new tasks (task_create refuses them);
+            # offering only active ones turns that into a normal form error.
+            kwargs["queryset"] = SecurityIncident.objects.exclude(
+                state__in=[SecurityIncident.State.CLOSED, SecurityIncident.State.CANCELLED]
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj: ResponseTask, form, change: bool) -> None:
+        actor = Actor.analyst(request.user)
+        data = form.cleaned_data
+        if not change:
+            task = task_create(
+                actor=actor,
+                incident=data["incident"],
+                title=data["title"],
+                description=data.get("description", ""),
+                assignee=data.get("assignee"),
+                due_at=data.get("due_at"),
+            )
+            obj.pk = task.pk
+        else:
+            changes = {f: data[f] for f in form.changed_data if f in TASK_EDITABLE_FIELDS}
+            _run_service(request, lambda: task_update(actor=actor, task=obj, **changes), "")
+        obj.refresh_from_db()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        task = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if task is not None and self.has_change_permission(request, task):
+            extra_context["transition_form"] = TaskTransitionForm(task=task)
+            extra_context["transition_url"] = reverse(
+                "admin:incidents_responsetask_transition", args=[task.pk]
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/transition/",
+                self.admin_site.admin_view(self.transition_view),
+                name="incidents_responsetask_transition",
+            ),
+            *super().get_urls(),
+        ]
+
+    def transition_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        task = get_object_or_404(ResponseTask, pk=pk)
+        if request.method != "POST":
+            raise Http404
+        if not self.has_change_permission(request, task):
+            raise PermissionDenied
+        form = TaskTransitionForm(request.POST, task=task)
+        if form.is_valid():
+            to_state = form.cleaned_data["to_state"]
+            _run_service(
+                request,
+                lambda: task_transition(
+                    actor=Actor.analyst(request.user),
+                    task=task,
+                    to_state=to_state,
+                    reason=form.cleaned_data["reason"],
+                ),
+                f"{task.number} moved to {ResponseTask.State(to_state).label}.",
+            )
+        else:
+            _form_errors(request, form)
+        return HttpResponseRedirect(reverse("admin:incidents_responsetask_change", args=[pk]))
+
+    def _bulk_transition(self, request, queryset: QuerySet, to_state: str) -> None:
+        actor = Actor.analyst(request.user)
+        label = ResponseTask.State(to_state).label
+        for task in queryset:
+            _run_service(
+                request,
+                lambda t=task: task_transition(actor=actor, task=t, to_state=to_state),
+                f"{task.number} moved to {label}.",
+            )
+
+    @admin.action(description="Start selected tasks", permissions=["change"])
+    def start(self, request, queryset):
+        self._bulk_transition(request, queryset, ResponseTask.State.IN_PROGRESS)
+
+    @admin.action(description="Complete selected tasks", permissions=["change"])
+    def complete(self, request, queryset):
+        self._bulk_transition(request, queryset, ResponseTask.State.COMPLETED)
+
+    @admin.action(description="Mark selected tasks incomplete", permissions=["change"])
+    def mark_incomplete(self, request, queryset):
+        self._bulk_transition(request, queryset, ResponseTask.State.INCOMPLETE)
+
+    @admin.action(description="Cancel selected tasks", permissions=["change"])
+    def cancel(self, request, queryset):
+        self._bulk_transition(request, queryset, ResponseTask.State.CANCELLED)
+
+
+# --- Evidence and timeline (read-only) --------------------------------------------------
+
+
+@admin.register(Evidence)
+class EvidenceAdmin(admin.ModelAdmin):
+    list_display = [
+        "filename",
+        "incident",
+        "detected_content_type",
+        "size",
+        "source",
+        "added_at",
+        "download",
+    ]
+    list_select_related = ["incident"]
+    list_filter = ["source", "detected_content_type"]
+    search_fields = ["filename", "sha256", "=incident__number"]
+    show_full_result_count = False
+    exclude = ["file"]
+    readonly_fields = [f.name for f in Evidence._meta.fields if f.name != "file"] + ["download"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # added from the incident page, through evidence_add
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="File")
+    def download(self, evidence: Evidence) -> str:
+        url = reverse("admin:incidents_evidence_download", args=[evidence.pk])
+        return format_html('<a href="{}">Download</a>', url)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="incidents_evidence_download",
+            ),
+            path(
+                "<int:pk>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="incidents_evidence_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _readable(self, request: HttpRequest, pk: int) -> Evidence:
+        # admin_view has already sent anyone who is not active staff to the login page.
+        if not request.user.has_perm("incidents.view_evidence"):
+            raise PermissionDenied
+        return get_object_or_404(Evidence, pk=pk)
+
+    def download_view(self, request: HttpRequest, pk: int) -> FileResponse:
+        """Always a download: the file is never rendered by the analyst's browser."""
+        evidence = self._readable(request, pk)
+        response = FileResponse(
+            evidence.file.open("rb"),
+            as_attachment=True,
+            filename=evidence.filename,
+            content_type="application/octet-stream",
+        )
+        return _harden(response)
+
+    def preview_view(self, request: HttpRequest, pk: int) -> FileResponse:
+        """Inline only for raster images identified by their bytes, under a type the
+        browser will not reinterpret (nosniff) and a CSP that forbids everything."""
+        evidence = self._readable(request, pk)
+        if not evidence.previewable:
+            raise Http404
+        response = FileResponse(
+            evidence.file.open("rb"), content_type=evidence.detected_content_type
+        )
+        response["Content-Disposition"] = "inline"
+        return _harden(response)
+
+
+def _harden(response: HttpResponse) -> HttpResponse:
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@admin.register(TimelineEntry)
+class TimelineEntryAdmin(admin.ModelAdmin):
+    """Read-only search across every incident's timeline."""
+
+    list_display = ["created_at", "incident", "kind", "actor_kind", "actor_name", "summary"]
+    list_select_related = ["incident"]
+    list_filter = ["kind", "actor_kind"]
+    search_fields = ["=incident__number", "summary"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

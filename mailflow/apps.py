@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MailflowConfig(AppConfig):
+    name = "mailflow"
+    verbose_name = "Mail flow"

@@ -1,0 +1,49 @@
+"""System checks for settings a production deployment cannot do without.
+
+They are errors, not warnings, when DEBUG is off: `migrate`, `runserver` and the WSGI/ASGI
+entry points (see `soc.startup`) refuse to start until they are fixed.
+"""
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+
+@register("soc")
+def check_production_settings(app_configs=None, **kwargs) -> list[Error]:
+    if settings.DEBUG:
+        return []
+    errors = []
+    if len(settings.SECRET_KEY) < 32 or settings.SECRET_KEY.startswith("insecure"):
+        errors.append(
+            Error(
+                "SECRET_KEY is too short or is the development key.",
+                hint="Set SECRET_KEY to a long random value (at least 32 characters).",
+                id="soc.E001",
+            )
+        )
+    if not settings.SITE_URL:
+        errors.append(
+            Error(
+                "SITE_URL is not set, so links in emails cannot be built.",
+                hint="Set SITE_URL to the public base URL, e.g. https://soc.example.com",
+                id="soc.E002",
+            )
+        )
+    if not settings.ANYMAIL_WEBHOOK_SECRET:
+        errors.append(
+            Error(
+                "ANYMAIL_WEBHOOK_SECRET is not set, so email provider webhooks are unprotected.",
+                hint="Set ANYMAIL_WEBHOOK_SECRET to 'user:password' and give the same "
+                "credentials to your provider's webhook URL.",
+                id="soc.E003",
+            )
+        )
+    if not settings.ALLOWED_HOSTS:
+        errors.append(
+            Error(
+                "ALLOWED_HOSTS is empty, so every request would be refused.",
+                hint="Set ALLOWED_HOSTS to the host names the app is served under.",
+                id="soc.E004",
+            )
+        )
+    return errors

@@ -1,0 +1,55 @@
+import pytest
+from django.db import transaction
+from django.test import override_settings
+
+from incidents.models import TimelineEntry
+from tests.factories import open_incident
+
+received: list[int] = []
+
+
+def remember(entry_id: int) -> None:
+    """A subscriber, called by dotted path as a django-q2 task (inline in tests)."""
+    received.append(entry_id)
+
+
+SUBSCRIBED = override_settings(TIMELINE_SUBSCRIBERS=["tests.incidents.test_timeline.remember"])
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    received.clear()
+
+
+@SUBSCRIBED
+def test_subscribers_get_each_entry_after_commit_and_it_is_marked_dispatched(
+    db, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        incident = open_incident()
+        assert received == []  # nothing leaves before the transaction commits
+    for callback in callbacks:
+        callback()
+
+    entry = incident.timeline.get()
+    assert received == [entry.pk]
+    entry.refresh_from_db()
+    assert entry.dispatched_at is not None
+
+
+@SUBSCRIBED
+def test_an_entry_written_in_a_rolled_back_transaction_is_never_dispatched(
+    db, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            open_incident()
+            raise RuntimeError("boom")
+
+    assert received == []
+    assert not TimelineEntry.objects.exists()
+
+
+def test_without_subscribers_entries_are_born_dispatched(db):
+    entry = open_incident().timeline.get()
+    assert entry.dispatched_at is not None

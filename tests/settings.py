@@ -1,0 +1,20 @@
+"""Test settings: the real settings, with tasks run inline and files in a temporary folder.
+
+django-q2 reads Q_CLUSTER once at import, so `sync` must be set here rather than with
+override_settings.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("DEBUG", "true")
+
+from soc.settings import *  # noqa: F403
+from soc.settings import Q_CLUSTER
+
+Q_CLUSTER["sync"] = True
+
+_TMP = tempfile.mkdtemp(prefix="soc-tests-")
+EVIDENCE_ROOT = f"{_TMP}/evidence"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
