@@ -12,6 +12,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from incidents.actors import Actor
+from incidents.admin_import import CsvImportAdminMixin
+from incidents.directory import directory_import_cis, directory_import_people
 from incidents.errors import DomainError
 from incidents.forms import (
     EvidenceForm,
@@ -68,7 +70,12 @@ def _form_errors(request: HttpRequest, form) -> None:
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(CsvImportAdminMixin, admin.ModelAdmin):
+    csv_importer = directory_import_people
+    csv_columns_help = (
+        "Columns: email, first_name (required); last_name, department, title, manager_email, "
+        "language. A column left out of the file leaves that field unchanged."
+    )
     list_display = ["full_name", "email", "department", "title", "manager", "language"]
     list_select_related = ["manager"]
     list_filter = ["department", "language"]
@@ -82,7 +89,12 @@ class PersonAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConfigurationItem)
-class ConfigurationItemAdmin(admin.ModelAdmin):
+class ConfigurationItemAdmin(CsvImportAdminMixin, admin.ModelAdmin):
+    csv_importer = directory_import_cis
+    csv_columns_help = (
+        "Columns: name (required); kind, hostname, ip_address, owner_email. "
+        "Owners must already be in the directory: import people first."
+    )
     list_display = ["name", "kind", "hostname", "ip_address", "owner"]
     list_select_related = ["owner"]
     list_filter = ["kind"]

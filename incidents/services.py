@@ -276,14 +276,13 @@ def incident_add_note(
     text = text.strip()
     if not text:
         raise DomainError("A work note cannot be empty.")
-    first_line = text.splitlines()[0]
     with transaction.atomic():
         return timeline_record(
             incident=incident,
             task=task,
             kind="note.added",
             actor=actor,
-            summary=f"Work note: {first_line[:120]}",
+            summary="Work note",
             body=text,
         )
 

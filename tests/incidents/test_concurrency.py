@@ -10,9 +10,12 @@ from incidents.models import ResponseTask, SecurityIncident
 from incidents.services import task_create
 from tests.factories import open_incident
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 # serialized_rollback: a transactional test flushes the tables; this restores the seeded
 # categories, groups and number sequences afterwards.
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 WORKERS = 8
 

@@ -162,7 +162,7 @@ def test_a_work_note_is_a_timeline_entry_by_the_actor(incident):
     assert entry.kind == "note.added"
     assert entry.actor_kind == ActorKind.RUNBOOK
     assert entry.actor_name == "Failed sign-ins"
-    assert entry.summary == "Work note: User confirmed."
+    assert entry.summary == "Work note"
     assert entry.body == "User confirmed.\nMore."
 
 

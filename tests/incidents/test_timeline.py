@@ -41,10 +41,13 @@ def test_subscribers_get_each_entry_after_commit_and_it_is_marked_dispatched(
 def test_an_entry_written_in_a_rolled_back_transaction_is_never_dispatched(
     db, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True):
-        with pytest.raises(RuntimeError), transaction.atomic():
-            open_incident()
-            raise RuntimeError("boom")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        open_incident()
+        raise RuntimeError("boom")
 
     assert received == []
     assert not TimelineEntry.objects.exists()
