@@ -238,9 +238,12 @@ if Q_BROKER == "redis":
 else:
     Q_CLUSTER["orm"] = "default"
 
-# After commit, each timeline entry's id is handed to these task functions (dotted paths),
-# so higher layers react to what happened without the incident record importing them.
-TIMELINE_SUBSCRIBERS: list[str] = []
+# After commit, the id of each timeline entry of the listed kinds is handed to the task
+# function (dotted path), so higher layers react to what happened without the incident
+# record importing them.
+TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
+    "runbooks.tasks.on_timeline_entry": ["incident.opened", "incident.state_changed"],
+}
 
 # --- API --------------------------------------------------------------------------------
 

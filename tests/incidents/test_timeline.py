@@ -1,8 +1,13 @@
+from datetime import timedelta
+
 import pytest
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from incidents.models import TimelineEntry
+from incidents.services import incident_add_note
+from incidents.timeline import timeline_sweep
 from tests.factories import open_incident
 
 received: list[int] = []
@@ -13,7 +18,9 @@ def remember(entry_id: int) -> None:
     received.append(entry_id)
 
 
-SUBSCRIBED = override_settings(TIMELINE_SUBSCRIBERS=["tests.incidents.test_timeline.remember"])
+SUBSCRIBED = override_settings(
+    TIMELINE_SUBSCRIBERS={"tests.incidents.test_timeline.remember": ["incident.opened"]}
+)
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +60,21 @@ def test_an_entry_written_in_a_rolled_back_transaction_is_never_dispatched(
     assert not TimelineEntry.objects.exists()
 
 
-def test_without_subscribers_entries_are_born_dispatched(db):
-    entry = open_incident().timeline.get()
-    assert entry.dispatched_at is not None
+@SUBSCRIBED
+def test_entries_of_kinds_nobody_subscribed_to_are_born_dispatched(db, as_analyst):
+    incident = open_incident()
+    note = incident_add_note(actor=as_analyst, incident=incident, text="hello")
+    assert note.dispatched_at is not None
+
+
+@SUBSCRIBED
+def test_the_sweeper_dispatches_what_a_crash_left_behind(db):
+    incident = open_incident()  # its on-commit dispatch never runs: the "crash"
+    entry = incident.timeline.get()
+    TimelineEntry.objects.filter(pk=entry.pk).update(
+        created_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    assert timeline_sweep() == 1
+    assert received == [entry.pk]
+    assert timeline_sweep() == 0

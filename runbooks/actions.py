@@ -1,0 +1,369 @@
+"""The actions a runbook step can take, in a registry that validates their parameters.
+
+Each action declares its parameters (`Param`) and an executor. Executors call the incident
+services as the runbook actor, so every effect lands on the timeline; they run inside the
+engine's transaction together with the step's result. A higher layer can replace an
+executor (`register_executor`): mailflow does so for `ask_user`, which needs email.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from incidents.actors import Actor
+from incidents.models import ResponseTask, SecurityIncident
+from incidents.services import (
+    incident_add_note,
+    incident_assign,
+    incident_transition,
+    task_create,
+    task_transition,
+)
+
+# Outcomes a run can be resumed with besides an option key.
+UNRECOGNISED = "unrecognised"
+NO_ANSWER = "no_answer"
+UNDELIVERABLE = "undeliverable"
+SPECIAL_OUTCOMES = (UNRECOGNISED, NO_ANSWER, UNDELIVERABLE)
+
+PLACEHOLDERS = {
+    "incident_number": "the incident's number, e.g. SIR0001001",
+    "incident_short_description": "the incident's short description",
+    "first_name": "the affected person's first name",
+    "person_name": "the affected person's full name",
+    "answer_key": "the answer's option key (or unrecognised, no_answer, undeliverable)",
+    "answer_label": "the answer's label as the person saw it",
+    "answer_channel": "how the answer came: answer page or email reply",
+    "task_number": "the run's current task number",
+    "runbook_name": "the runbook's name",
+}
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_OPTION_KEY = re.compile(r"[a-z0-9_-]{1,30}")
+
+
+@dataclass(frozen=True)
+class Param:
+    kind: str  # text, template, int, bool, choice, options
+    help: str
+    required: bool = False
+    default: Any = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass
+class StepContext:
+    """What an executor gets: the run, its incident, the step's parameters and an actor."""
+
+    run: Any  # RunbookRun; not imported to keep this module free of model cycles
+    incident: SecurityIncident
+    params: dict[str, Any]
+    actor: Actor
+
+    @property
+    def task(self) -> ResponseTask | None:
+        task_id = self.run.context.get("task_id")
+        return ResponseTask.objects.filter(pk=task_id).first() if task_id else None
+
+    def render(self, template: str) -> str:
+        """Fill in placeholders as plain text (the timeline escapes it when shown)."""
+        values = placeholder_values(self.run, self.incident)
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+@dataclass
+class StepOutcome:
+    detail: str = ""
+    wait: bool = False  # suspend the run until run_resume
+    context: dict[str, Any] = field(default_factory=dict)  # merged into the run's context
+
+
+Executor = Callable[[StepContext], StepOutcome]
+
+
+@dataclass
+class Action:
+    name: str
+    label: str
+    help: str
+    params: dict[str, Param]
+    executor: Executor
+
+
+ACTIONS: dict[str, Action] = {}
+
+
+def action(name: str, label: str, help: str, **params: Param) -> Callable[[Executor], Executor]:
+    def register(executor: Executor) -> Executor:
+        ACTIONS[name] = Action(name, label, help, params, executor)
+        return executor
+
+    return register
+
+
+def register_executor(name: str, executor: Executor) -> None:
+    """Replace an action's executor (keeps its parameters and validation)."""
+    ACTIONS[name].executor = executor
+
+
+def placeholder_values(run, incident: SecurityIncident) -> dict[str, str]:
+    person = incident.affected_user
+    context = run.context
+    return {
+        "incident_number": incident.number,
+        "incident_short_description": incident.short_description,
+        "first_name": person.first_name if person else "",
+        "person_name": person.full_name if person else "the affected user",
+        "answer_key": context.get("outcome") or "",
+        "answer_label": context.get("answer_label") or context.get("outcome") or "",
+        "answer_channel": context.get("answer_channel") or "",
+        "task_number": context.get("task_number") or "",
+        "runbook_name": run.definition.get("name", ""),
+    }
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def validate_params(action_name: str, params: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check a step's parameters. Returns (cleaned params with defaults, {param: error})."""
+    spec = ACTIONS.get(action_name)
+    if spec is None:
+        known = ", ".join(sorted(ACTIONS))
+        return {}, {"action": f"unknown action {action_name!r}; known actions: {known}"}
+    if not isinstance(params, dict):
+        return {}, {"params": "parameters must be a mapping of name to value"}
+    errors: dict[str, str] = {}
+    for name in params.keys() - spec.params.keys():
+        errors[name] = f"{action_name} has no parameter {name!r}"
+    cleaned: dict[str, Any] = {}
+    for name, param in spec.params.items():
+        value = params.get(name, param.default)
+        if value is None or value == "":
+            if param.required:
+                errors[name] = "required"
+            elif param.default is not None:
+                cleaned[name] = param.default
+            continue
+        try:
+            cleaned[name] = _clean(param, value)
+        except ValueError as error:
+            errors[name] = str(error)
+    return cleaned, errors
+
+
+def _clean(param: Param, value: Any) -> Any:
+    if param.kind in ("text", "template"):
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        if param.kind == "template":
+            unknown = set(_PLACEHOLDER.findall(value)) - PLACEHOLDERS.keys()
+            if unknown:
+                raise ValueError(
+                    f"unknown placeholder {{{sorted(unknown)[0]}}}; "
+                    f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
+                )
+        return value
+    if param.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("must be a whole number, 0 or more")
+        return value
+    if param.kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+        return value
+    if param.kind == "choice":
+        if value not in param.choices:
+            raise ValueError(f"must be one of {', '.join(param.choices)}")
+        return value
+    if param.kind == "options":
+        return _clean_options(value)
+    raise AssertionError(f"unknown parameter kind {param.kind}")
+
+
+def _clean_options(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or len(value) < 2:
+        raise ValueError("must be a list of at least two options, each with key and label")
+    seen = set()
+    for option in value:
+        if not isinstance(option, dict) or set(option) != {"key", "label"}:
+            raise ValueError("each option needs exactly a key and a label")
+        key, label = option["key"], option["label"]
+        if isinstance(key, bool):
+            raise ValueError('an option key read as true/false: quote it, e.g. key: "yes"')
+        if not isinstance(key, str) or not _OPTION_KEY.fullmatch(key):
+            raise ValueError(f"option key {key!r} must be 1-30 lower-case letters, digits, - or _")
+        if key in SPECIAL_OUTCOMES:
+            raise ValueError(f"option key {key!r} is reserved")
+        if key in seen:
+            raise ValueError(f"option key {key!r} appears twice")
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"option {key!r} needs a label")
+        seen.add(key)
+    return [{"key": o["key"], "label": o["label"]} for o in value]
+
+
+# --- the actions ------------------------------------------------------------------------
+
+
+@action(
+    "create_task",
+    "Create a task",
+    "Create a response task; it becomes the run's current task.",
+    title=Param("template", "Task title; placeholders allowed.", required=True),
+    description=Param("template", "Task description, e.g. a knowledge article link.", default=""),
+)
+def create_task(ctx: StepContext) -> StepOutcome:
+    task = task_create(
+        actor=ctx.actor,
+        incident=ctx.incident,
+        title=ctx.render(ctx.params["title"]),
+        description=ctx.render(ctx.params.get("description", "")),
+    )
+    return StepOutcome(
+        detail=f"Created {task.number}",
+        context={"task_id": task.pk, "task_number": task.number},
+    )
+
+
+@action(
+    "set_incident_state",
+    "Set the incident's state",
+    "Move the incident to a state (nothing happens if it is already there).",
+    state=Param(
+        "choice",
+        "Target state.",
+        required=True,
+        choices=tuple(
+            s
+            for s in SecurityIncident.State.values
+            if s not in (SecurityIncident.State.CLOSED, SecurityIncident.State.CANCELLED)
+        ),
+    ),
+)
+def set_incident_state(ctx: StepContext) -> StepOutcome:
+    state = ctx.params["state"]
+    if ctx.incident.state == state:
+        return StepOutcome(detail=f"Already {state}")
+    incident_transition(actor=ctx.actor, incident=ctx.incident, to_state=state)
+    return StepOutcome(detail=f"Moved to {state}")
+
+
+@action(
+    "add_note",
+    "Add a work note",
+    "Write a work note on the timeline; placeholders are filled in as plain text.",
+    text=Param("template", "The note.", required=True),
+)
+def add_note(ctx: StepContext) -> StepOutcome:
+    incident_add_note(
+        actor=ctx.actor, incident=ctx.incident, text=ctx.render(ctx.params["text"]), task=ctx.task
+    )
+    return StepOutcome(detail="Note added")
+
+
+@action(
+    "assign",
+    "Assign the incident",
+    "Assign to an analyst (username) and/or a group (name).",
+    analyst=Param("text", "Username of a staff user."),
+    group=Param("text", "Name of a group."),
+)
+def assign(ctx: StepContext) -> StepOutcome:
+    username, group_name = ctx.params.get("analyst"), ctx.params.get("group")
+    analyst = get_user_model().objects.get(username=username) if username else None
+    group = Group.objects.get(name=group_name) if group_name else None
+    incident_assign(actor=ctx.actor, incident=ctx.incident, analyst=analyst, group=group)
+    return StepOutcome(detail=f"Assigned to {username or ''} {group_name or ''}".strip())
+
+
+@action(
+    "ask_user",
+    "Ask the affected user",
+    "Email the affected person a question and wait for the answer, no answer by the "
+    "deadline, or an undeliverable email. Steps after it branch on the outcome.",
+    question=Param("template", "The question, e.g. 'Was this sign-in you?'", required=True),
+    options=Param("options", "At least two options, each with key and label.", required=True),
+    subject=Param("template", "Email subject (the incident number is added).", default=""),
+    body=Param("template", "Text before the question in the email.", default=""),
+    relate_to=Param(
+        "choice", "Relate the request to the incident or the current task.",
+        default="incident", choices=("incident", "task"),
+    ),
+    request_evidence=Param("bool", "Ask for screenshots or files.", default=False),
+    reminder_after_hours=Param("int", "Send one reminder after this many hours (0: none).",
+                               default=24),
+    deadline_hours=Param("int", "Give up waiting after this many hours.", default=72),
+)  # fmt: skip
+def ask_user(ctx: StepContext) -> StepOutcome:
+    """Suspend the run until run_resume. Mailflow replaces this with the version that
+    creates the confirmation request and sends the email; the waiting part is the same."""
+    task = ctx.task
+    awaiting = ResponseTask.State.AWAITING_USER
+    if ctx.params.get("relate_to") == "task" and task and task.is_open and task.state != awaiting:
+        task_transition(actor=ctx.actor, task=task, to_state=awaiting)
+    return StepOutcome(
+        detail="Waiting for the answer",
+        wait=True,
+        context={"outcome": None, "answer_label": None, "answer_channel": None},
+    )
+
+
+def _current_task_to(ctx: StepContext, state: str) -> StepOutcome:
+    task = ctx.task
+    if task is None:
+        return StepOutcome(detail="No current task")
+    if task.state == state or not task.is_open:
+        return StepOutcome(detail=f"{task.number} already {task.get_state_display().lower()}")
+    task_transition(actor=ctx.actor, task=task, to_state=state)
+    return StepOutcome(detail=f"{task.number} {ResponseTask.State(state).label.lower()}")
+
+
+@action("complete_task", "Complete the current task", "Mark the run's current task completed.")
+def complete_task(ctx: StepContext) -> StepOutcome:
+    return _current_task_to(ctx, ResponseTask.State.COMPLETED)
+
+
+@action(
+    "mark_task_incomplete",
+    "Mark the current task incomplete",
+    "Close the run's current task as incomplete.",
+)
+def mark_task_incomplete(ctx: StepContext) -> StepOutcome:
+    return _current_task_to(ctx, ResponseTask.State.INCOMPLETE)
+
+
+@action("cancel_task", "Cancel the current task", "Cancel the run's current task.")
+def cancel_task(ctx: StepContext) -> StepOutcome:
+    return _current_task_to(ctx, ResponseTask.State.CANCELLED)
+
+
+@action(
+    "file_evidence",
+    "File the user's evidence",
+    "Attach the files the user sent with the answer to the incident (and current task).",
+)
+def file_evidence(ctx: StepContext) -> StepOutcome:
+    """Mailflow replaces this: the files arrive with the answer, which lives there."""
+    return StepOutcome(detail="No files to file")
+
+
+@action(
+    "close_incident",
+    "Close the incident",
+    "Close the incident with a reason (cancels the runbook's own waiting runs).",
+    reason=Param("template", "Close note.", required=True),
+)
+def close_incident(ctx: StepContext) -> StepOutcome:
+    if not ctx.incident.is_active:
+        return StepOutcome(detail="Already closed")
+    incident_transition(
+        actor=ctx.actor,
+        incident=ctx.incident,
+        to_state=SecurityIncident.State.CLOSED,
+        reason=ctx.render(ctx.params["reason"]),
+    )
+    return StepOutcome(detail="Incident closed")

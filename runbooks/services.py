@@ -1,0 +1,365 @@
+"""The runbook engine: start runs, advance them step by step, suspend and resume them.
+
+Crash safety rests on one rule: a step's effect, its StepResult (unique per run and
+position) and the run's new position commit in one transaction. A worker killed anywhere
+leaves either all of a step or none of it, and advancing again continues where the last
+commit stopped. Workers claim a run with a lease (a conditional UPDATE), so two workers
+never advance the same run at once.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from incidents.actors import Actor
+from incidents.errors import DomainError
+from incidents.models import SecurityIncident, TimelineEntry
+from incidents.services import task_create
+from incidents.timeline import timeline_record
+from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, StepContext
+from runbooks.definitions import guard_matches, runbook_definition, validate_steps
+from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
+
+logger = logging.getLogger(__name__)
+
+State = RunbookRun.State
+
+# Longer than django-q2's task timeout, so a live worker never loses its claim.
+LEASE = timedelta(minutes=5)
+MAX_STEP_ATTEMPTS = 3
+# A running run nobody has touched for this long was left by a crash.
+STUCK_AFTER = timedelta(minutes=2)
+
+
+def _runbook_actor(run: RunbookRun) -> Actor:
+    return Actor.runbook(run.definition["name"])
+
+
+def _enqueue_advance(run_id: int) -> None:
+    transaction.on_commit(lambda: async_task("runbooks.tasks.advance_run", run_id))
+
+
+# --- definitions ------------------------------------------------------------------------
+
+
+def runbook_set_steps(*, runbook: Runbook, steps: list[dict]) -> Runbook:
+    """Replace a runbook's steps with validated ones and bump its version. Runs already
+    started keep their snapshot. Raises DefinitionError naming each bad step."""
+    cleaned = validate_steps(steps)
+    with transaction.atomic():
+        runbook.steps.all().delete()
+        RunbookStep.objects.bulk_create(
+            RunbookStep(
+                runbook=runbook,
+                position=position,
+                action=step["action"],
+                guard=step["guard"],
+                guard_outcomes=step["outcomes"],
+                params=step["params"],
+            )
+            for position, step in enumerate(cleaned)
+        )
+        runbook_bump_version(runbook=runbook)
+    return runbook
+
+
+def runbook_bump_version(*, runbook: Runbook) -> Runbook:
+    """Record that the definition changed (admin edits and imports)."""
+    Runbook.objects.filter(pk=runbook.pk).update(
+        version=runbook.version + 1, updated_at=timezone.now()
+    )
+    runbook.refresh_from_db(fields=["version", "updated_at"])
+    return runbook
+
+
+# --- starting ---------------------------------------------------------------------------
+
+
+def runbook_matches(runbook: Runbook, incident: SecurityIncident) -> bool:
+    categories = {c.pk for c in runbook.categories.all()}
+    if categories and incident.category_id not in categories:
+        return False
+    return runbook.min_priority is None or incident.priority <= runbook.min_priority
+
+
+def runs_start_for_entry(entry: TimelineEntry) -> list[RunbookRun]:
+    """Start every active runbook whose trigger is this entry's kind and whose conditions
+    the incident meets. Safe to call twice for the same entry."""
+    incident = entry.incident
+    if not incident.is_active:
+        return []
+    runbooks = Runbook.objects.filter(active=True, trigger=entry.kind).prefetch_related(
+        "categories"
+    )
+    return [
+        run_start(runbook=runbook, incident=incident, trigger_entry=entry)
+        for runbook in runbooks
+        if runbook_matches(runbook, incident)
+    ]
+
+
+def run_start(
+    *, runbook: Runbook, incident: SecurityIncident, trigger_entry: TimelineEntry | None = None
+) -> RunbookRun:
+    existing = RunbookRun.objects.filter(
+        runbook=runbook, incident=incident, trigger_entry=trigger_entry
+    ).first()
+    if existing and trigger_entry is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            run = RunbookRun.objects.create(
+                runbook=runbook,
+                version=runbook.version,
+                definition=runbook_definition(runbook),
+                incident=incident,
+                trigger_entry=trigger_entry,
+            )
+            timeline_record(
+                incident=incident,
+                kind="runbook.started",
+                actor=_runbook_actor(run),
+                summary=f"Runbook '{runbook.name}' (version {runbook.version}) started",
+                data={"run": run.pk, "runbook": runbook.name, "version": runbook.version},
+            )
+            _enqueue_advance(run.pk)
+    except IntegrityError:
+        # A concurrent delivery of the same event started it first.
+        return RunbookRun.objects.get(
+            runbook=runbook, incident=incident, trigger_entry=trigger_entry
+        )
+    return run
+
+
+# --- advancing --------------------------------------------------------------------------
+
+
+def run_advance(run_id: int) -> None:
+    """Execute steps until the run ends or waits. Exits at once if another worker holds
+    the run or it is not running."""
+    now = timezone.now()
+    claimed = (
+        RunbookRun.objects.filter(pk=run_id, state=State.RUNNING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_until=now + LEASE)
+    )
+    if not claimed:
+        return
+    retry = False
+    try:
+        while _advance_one_step(run_id):
+            pass
+    except Exception as error:
+        logger.exception("Runbook run %s: step failed", run_id)
+        retry = _record_failure(run_id, error)
+    finally:
+        RunbookRun.objects.filter(pk=run_id).update(lease_until=None)
+    if retry:
+        _enqueue_advance(run_id)
+
+
+def _advance_one_step(run_id: int) -> bool:
+    """One step in one transaction. Returns whether to go on with the next step."""
+    with transaction.atomic():
+        run = (
+            RunbookRun.objects.select_for_update(of=("self",))
+            .select_related("incident")
+            .get(pk=run_id)
+        )
+        if run.state != State.RUNNING:
+            return False  # cancelled meanwhile, or another worker finished it
+        now = timezone.now()
+        if run.position >= len(run.steps):
+            run.state, run.finished_at, run.updated_at = State.COMPLETED, now, now
+            run.save(update_fields=["state", "finished_at", "updated_at"])
+            timeline_record(
+                incident=run.incident,
+                kind="runbook.completed",
+                actor=_runbook_actor(run),
+                summary=f"Runbook '{run.definition['name']}' completed",
+                data={"run": run.pk},
+            )
+            return False
+
+        position = run.position
+        step = run.steps[position]
+        if not guard_matches(step["guard"], step["outcomes"], run.context.get("outcome")):
+            status, outcome = StepResult.Status.SKIPPED, None
+        else:
+            outcome = ACTIONS[step["action"]].executor(
+                StepContext(
+                    run=run,
+                    incident=run.incident,
+                    params=step["params"],
+                    actor=_runbook_actor(run),
+                )
+            )
+            status = StepResult.Status.WAITING if outcome.wait else StepResult.Status.DONE
+        # The unique (run, position) key makes a second execution of this step fail here,
+        # rolling back its effects, should two workers ever get this far.
+        StepResult.objects.create(
+            run=run,
+            position=position,
+            action=step["action"],
+            status=status,
+            detail=(outcome.detail if outcome else "")[:300],
+        )
+        run.position = position + 1
+        run.attempts, run.error, run.updated_at = 0, "", now
+        if outcome:
+            run.context.update(outcome.context)
+            if outcome.wait:
+                run.state = State.WAITING
+        run.save(update_fields=["position", "attempts", "error", "updated_at", "context", "state"])
+        return run.state == State.RUNNING
+
+
+def _record_failure(run_id: int, error: Exception) -> bool:
+    """Count a failed attempt; after MAX_STEP_ATTEMPTS fail the run, tell the analysts and
+    return False. Returns True when the step should be tried again."""
+    message = f"{type(error).__name__}: {error}"[:2000]
+    with transaction.atomic():
+        run = RunbookRun.objects.select_for_update(of=("self",)).select_related("incident")
+        run = run.get(pk=run_id)
+        if run.state != State.RUNNING:
+            return False
+        run.attempts += 1
+        run.error = message
+        run.updated_at = timezone.now()
+        if run.attempts < MAX_STEP_ATTEMPTS:
+            run.save(update_fields=["attempts", "error", "updated_at"])
+            return True
+        run.state = State.FAILED
+        run.save(update_fields=["attempts", "error", "updated_at", "state"])
+        actor = _runbook_actor(run)
+        name = run.definition["name"]
+        step = run.steps[run.position]
+        timeline_record(
+            incident=run.incident,
+            kind="runbook.failed",
+            actor=actor,
+            summary=f"Runbook '{name}' failed at step {run.position + 1} ({step['action']})",
+            body=message,
+            data={"run": run.pk, "position": run.position},
+        )
+        if run.incident.is_active:
+            task_create(
+                actor=actor,
+                incident=run.incident,
+                title=f"Runbook '{name}' failed at step {run.position + 1}: check and resume",
+                description=f"{message}\n\nFix the cause, then resume the run from its page "
+                "in the admin (Runbook runs).",
+            )
+    return False
+
+
+# --- waiting, resuming, cancelling ------------------------------------------------------
+
+
+def _options_of_pending_question(run: RunbookRun) -> list[dict]:
+    for step in reversed(run.steps[: run.position]):
+        if step["action"] == "ask_user":
+            return step["params"].get("options", [])
+    return []
+
+
+def run_resume(
+    *, run: RunbookRun, outcome: str, actor: Actor, answer_label: str = "", channel: str = ""
+) -> bool:
+    """Continue a waiting run with the outcome of its question: an option key,
+    "unrecognised", "no_answer" or "undeliverable". Steps whose guard matches then run.
+
+    Exactly once: returns False (and changes nothing) if the run is not waiting.
+    """
+    with transaction.atomic():
+        run = RunbookRun.objects.select_for_update(of=("self",)).select_related("incident")
+        run = run.get(pk=run.pk)
+        if run.state != State.WAITING:
+            return False
+        options = {o["key"]: o["label"] for o in _options_of_pending_question(run)}
+        if outcome not in options and outcome not in SPECIAL_OUTCOMES:
+            raise DomainError(
+                f"{outcome!r} is not an answer to this question "
+                f"(options: {', '.join(options)}; or {', '.join(SPECIAL_OUTCOMES)})."
+            )
+        label = answer_label or options.get(outcome) or outcome.replace("_", " ")
+        run.context.update(outcome=outcome, answer_label=label, answer_channel=channel)
+        run.state, run.updated_at = State.RUNNING, timezone.now()
+        run.save(update_fields=["context", "state", "updated_at"])
+        timeline_record(
+            incident=run.incident,
+            kind="runbook.resumed",
+            actor=actor,
+            summary=f"Runbook '{run.definition['name']}' continues with: {label}",
+            data={"run": run.pk, "outcome": outcome, "channel": channel},
+        )
+        _enqueue_advance(run.pk)
+    return True
+
+
+def run_cancel(*, run: RunbookRun, actor: Actor, reason: str = "") -> bool:
+    """Stop a run that has not finished. Returns False if it already had."""
+    with transaction.atomic():
+        run = RunbookRun.objects.select_for_update(of=("self",)).select_related("incident")
+        run = run.get(pk=run.pk)
+        if run.state not in (State.RUNNING, State.WAITING, State.FAILED):
+            return False
+        now = timezone.now()
+        run.state, run.finished_at, run.updated_at = State.CANCELLED, now, now
+        run.save(update_fields=["state", "finished_at", "updated_at"])
+        timeline_record(
+            incident=run.incident,
+            kind="runbook.cancelled",
+            actor=actor,
+            summary=f"Runbook '{run.definition['name']}' cancelled",
+            body=reason,
+            data={"run": run.pk},
+        )
+    return True
+
+
+def run_retry(*, run: RunbookRun, actor: Actor) -> RunbookRun:
+    """Resume a failed run at the step that failed, after the cause was fixed."""
+    with transaction.atomic():
+        run = RunbookRun.objects.select_for_update(of=("self",)).select_related("incident")
+        run = run.get(pk=run.pk)
+        if run.state != State.FAILED:
+            raise DomainError(f"Only a failed run can be resumed; this one is {run.state}.")
+        run.state, run.attempts, run.error = State.RUNNING, 0, ""
+        run.updated_at = timezone.now()
+        run.save(update_fields=["state", "attempts", "error", "updated_at"])
+        timeline_record(
+            incident=run.incident,
+            kind="runbook.retried",
+            actor=actor,
+            summary=f"Runbook '{run.definition['name']}' resumed at step {run.position + 1}",
+            data={"run": run.pk},
+        )
+        _enqueue_advance(run.pk)
+    return run
+
+
+def runs_cancel_for_incident(*, incident: SecurityIncident, actor: Actor, reason: str) -> int:
+    runs = RunbookRun.objects.filter(incident=incident, state__in=[State.RUNNING, State.WAITING])
+    return sum(run_cancel(run=run, actor=actor, reason=reason) for run in runs)
+
+
+def runs_sweep() -> int:
+    """Hand out again the runs a crashed worker left running (their lease expired or was
+    never taken because the enqueue was lost). Advancing is idempotent, so a run picked
+    up twice is harmless."""
+    now = timezone.now()
+    stuck = (
+        RunbookRun.objects.filter(state=State.RUNNING, updated_at__lt=now - STUCK_AFTER)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .values_list("pk", flat=True)
+    )
+    count = 0
+    for run_id in stuck:
+        async_task("runbooks.tasks.advance_run", run_id)
+        count += 1
+    return count

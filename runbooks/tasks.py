@@ -1,0 +1,37 @@
+"""django-q2 entry points: load by id, call a service. Each is safe to run twice."""
+
+from incidents.actors import Actor
+from incidents.models import SecurityIncident, TimelineEntry
+from runbooks.models import Trigger
+from runbooks.services import (
+    run_advance,
+    runs_cancel_for_incident,
+    runs_start_for_entry,
+    runs_sweep,
+)
+
+_ENDED = (SecurityIncident.State.CLOSED, SecurityIncident.State.CANCELLED)
+
+
+def on_timeline_entry(entry_id: int) -> None:
+    """Timeline subscriber (settings.TIMELINE_SUBSCRIBERS): start runbooks on their trigger,
+    and cancel an incident's runs when it is closed or cancelled."""
+    entry = TimelineEntry.objects.select_related("incident").filter(pk=entry_id).first()
+    if entry is None:
+        return
+    if entry.kind in Trigger.values:
+        runs_start_for_entry(entry)
+    if entry.kind == "incident.state_changed" and entry.data.get("to") in _ENDED:
+        runs_cancel_for_incident(
+            incident=entry.incident,
+            actor=Actor.system(),
+            reason=f"The incident was {entry.data['to']}.",
+        )
+
+
+def advance_run(run_id: int) -> None:
+    run_advance(run_id)
+
+
+def sweep_runs() -> int:
+    return runs_sweep()
