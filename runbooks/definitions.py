@@ -45,9 +45,12 @@ def guard_matches(guard: str, outcomes: list[str], outcome: str | None) -> bool:
     return guard == outcome  # unrecognised, no_answer, undeliverable
 
 
-def validate_step(step: Any, option_keys: set[str] | None) -> tuple[dict, dict[str, str]]:
-    """Check one step. `option_keys` are those of the latest ask_user before it (None if
-    there is none: then only 'always' makes sense)."""
+def validate_step(
+    step: Any, *, asked: bool, option_keys: set[str] | None
+) -> tuple[dict, dict[str, str]]:
+    """Check one step. `asked`: an ask_user step comes before it (else only 'always' makes
+    sense); `option_keys`: that question's keys, or None when its options are themselves
+    invalid (reported there, so its guards are not checked against them)."""
     if not isinstance(step, dict):
         return {}, {"step": "must be a mapping with action, params and optionally if"}
     errors: dict[str, str] = {}
@@ -61,14 +64,13 @@ def validate_step(step: Any, option_keys: set[str] | None) -> tuple[dict, dict[s
     outcomes = step.get("outcomes") or []
     if guard not in Guard.values:
         errors["if"] = f"unknown guard {guard!r}; known: {', '.join(Guard.values)}"
-    elif guard != Guard.ALWAYS and option_keys is None:
+    elif guard != Guard.ALWAYS and not asked:
         errors["if"] = f"guard {guard!r} needs an ask_user step before it"
     elif guard in GUARDS_WITH_OUTCOMES:
         if not outcomes or not isinstance(outcomes, list):
             errors["if"] = f"{guard} needs a list of option keys"
-        else:
-            allowed = (option_keys or set()) | set(SPECIAL_OUTCOMES)
-            unknown = [o for o in outcomes if o not in allowed]
+        elif option_keys is not None:
+            unknown = [o for o in outcomes if o not in option_keys | set(SPECIAL_OUTCOMES)]
             if unknown:
                 errors["if"] = (
                     f"{unknown[0]!r} is not an option of the question before it "
@@ -91,14 +93,16 @@ def validate_steps(steps: Any) -> list[dict]:
         raise DefinitionError({"steps": {"steps": "a runbook needs at least one step"}})
     errors: dict[str, dict[str, str]] = {}
     cleaned_steps = []
-    option_keys: set[str] | None = None
+    asked, option_keys = False, None
     for position, step in enumerate(steps):
-        cleaned, step_errors = validate_step(step, option_keys)
+        cleaned, step_errors = validate_step(step, asked=asked, option_keys=option_keys)
         if step_errors:
             errors[step_label(position)] = step_errors
         cleaned_steps.append(cleaned)
-        if cleaned.get("action") == "ask_user" and "options" in cleaned.get("params", {}):
-            option_keys = {o["key"] for o in cleaned["params"]["options"]}
+        if cleaned.get("action") == "ask_user":
+            asked = True
+            options = cleaned["params"].get("options")
+            option_keys = {o["key"] for o in options} if options else None
     if errors:
         raise DefinitionError(errors)
     return cleaned_steps

@@ -39,6 +39,13 @@ def _runbook_actor(run: RunbookRun) -> Actor:
     return Actor.runbook(run.definition["name"])
 
 
+def _lock(run_id: int) -> RunbookRun:
+    """The run, locked until the transaction ends (its incident read along, not locked)."""
+    return (
+        RunbookRun.objects.select_for_update(of=("self",)).select_related("incident").get(pk=run_id)
+    )
+
+
 def _enqueue_advance(run_id: int) -> None:
     transaction.on_commit(lambda: async_task("runbooks.tasks.advance_run", run_id))
 
@@ -165,11 +172,7 @@ def run_advance(run_id: int) -> None:
 def _advance_one_step(run_id: int) -> bool:
     """One step in one transaction. Returns whether to go on with the next step."""
     with transaction.atomic():
-        run = (
-            RunbookRun.objects.select_for_update(of=("self",))
-            .select_related("incident")
-            .get(pk=run_id)
-        )
+        run = _lock(run_id)
         if run.state != State.RUNNING:
             return False  # cancelled meanwhile, or another worker finished it
         now = timezone.now()
@@ -223,8 +226,7 @@ def _record_failure(run_id: int, error: Exception) -> bool:
     return False. Returns True when the step should be tried again."""
     message = f"{type(error).__name__}: {error}"[:2000]
     with transaction.atomic():
-        run = RunbookRun.objects.select_for_update(of=("self",)).select_related("incident")
-        run = run.get(pk=run_id)
+        run = _lock(run_id)
         if run.state != State.RUNNING:
             return False
         run.attempts += 1
@@ -276,8 +278,7 @@ def run_resume(
     Exactly once: returns False (and changes nothing) if the run is not waiting.
     """
     with transaction.atomic():
-        run = RunbookRun.objects.select_for_update(of=("self",)).select_related("incident")
-        run = run.get(pk=run.pk)
+        run = _lock(run.pk)
         if run.state != State.WAITING:
             return False
         options = {o["key"]: o["label"] for o in _options_of_pending_question(run)}
@@ -304,8 +305,7 @@ def run_resume(
 def run_cancel(*, run: RunbookRun, actor: Actor, reason: str = "") -> bool:
     """Stop a run that has not finished. Returns False if it already had."""
     with transaction.atomic():
-        run = RunbookRun.objects.select_for_update(of=("self",)).select_related("incident")
-        run = run.get(pk=run.pk)
+        run = _lock(run.pk)
         if run.state not in (State.RUNNING, State.WAITING, State.FAILED):
             return False
         now = timezone.now()
@@ -325,8 +325,7 @@ def run_cancel(*, run: RunbookRun, actor: Actor, reason: str = "") -> bool:
 def run_retry(*, run: RunbookRun, actor: Actor) -> RunbookRun:
     """Resume a failed run at the step that failed, after the cause was fixed."""
     with transaction.atomic():
-        run = RunbookRun.objects.select_for_update(of=("self",)).select_related("incident")
-        run = run.get(pk=run.pk)
+        run = _lock(run.pk)
         if run.state != State.FAILED:
             raise DomainError(f"Only a failed run can be resumed; this one is {run.state}.")
         run.state, run.attempts, run.error = State.RUNNING, 0, ""

@@ -1,6 +1,9 @@
-"""Demo data: a small company directory, two analyst logins and a few incidents at
-different stages. Safe to load again: what exists is left alone (passwords are reset so
-the printed ones always work). Every incident change goes through the services."""
+"""Demo data: the shipped runbooks, a small company directory, two analyst logins and a
+few incidents at different stages (the failed-login and download incidents start their
+runbooks once the worker picks them up).
+
+Safe to load again: what exists is left alone (passwords are reset so the printed ones
+always work). Every incident change goes through the services."""
 
 import secrets
 import struct
@@ -30,6 +33,7 @@ from incidents.services import (
     task_create,
     task_transition,
 )
+from runbooks.files import import_shipped_runbooks
 
 # email, first, last, department, title, manager email, language
 PEOPLE = [
@@ -106,11 +110,13 @@ CIS = [
 @dataclass
 class DemoReport:
     logins: dict[str, str] = field(default_factory=dict)
+    runbooks: list[str] = field(default_factory=list)
     incidents_created: list[str] = field(default_factory=list)
 
 
 def load_demo() -> DemoReport:
     report = DemoReport()
+    report.runbooks = [runbook.name for runbook in import_shipped_runbooks()]
     with transaction.atomic():
         _directory()
         analyst = _login(report, "analyst", "Ana", "Lyst", groups.SOC_ANALYST)
@@ -170,6 +176,7 @@ def _person(email: str) -> Person:
 
 
 def _failed_login(reference: str, analyst) -> SecurityIncident:
+    # The shipped "Failed sign-ins" runbook asks Bob.
     return incident_open(
         actor=Actor.system("Splunk"),
         short_description="12 failed sign-ins for bob.builder in 5 minutes",
@@ -183,8 +190,8 @@ def _failed_login(reference: str, analyst) -> SecurityIncident:
 
 
 def _download(reference: str, analyst) -> SecurityIncident:
-    runbook = Actor.runbook("Suspicious file download")
-    incident = incident_open(
+    # The shipped "Suspicious file download" runbook takes it from here.
+    return incident_open(
         actor=Actor.system("Proxy"),
         short_description="invoice_2026.zip downloaded from an uncategorised file-sharing site",
         category=Category.objects.get(slug="policy-violation"),
@@ -193,15 +200,6 @@ def _download(reference: str, analyst) -> SecurityIncident:
         affected_ci=ConfigurationItem.objects.get(name="LAPTOP-HANNA"),
         external_reference=reference,
     )
-    task = task_create(
-        actor=runbook,
-        incident=incident,
-        title="Confirm the download with the user",
-        description="See KB0010042: how to confirm a download with the user.",
-    )
-    incident_transition(actor=runbook, incident=incident, to_state="analysis")
-    task_transition(actor=runbook, task=task, to_state=ResponseTask.State.AWAITING_USER)
-    return incident
 
 
 def _phishing(reference: str, analyst) -> SecurityIncident:

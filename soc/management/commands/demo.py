@@ -10,6 +10,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         report = load_demo()
         created = ", ".join(report.incidents_created) or "none (already loaded)"
+        self.stdout.write(f"Runbooks: {', '.join(report.runbooks)}")
         self.stdout.write(f"Demo incidents created: {created}")
         self.stdout.write(self.style.SUCCESS("Demo logins (passwords are new on every run):"))
         for username, password in report.logins.items():

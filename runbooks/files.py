@@ -1,0 +1,298 @@
+"""Runbooks as YAML files: export a runbook, import a file, load the shipped library.
+
+The file is the definition a person reads and reviews, so the export is canonical: the same
+runbook always gives the same bytes, and export(import(text)) == text for a canonical file.
+A step's `if` is written as analysts think of it (`if: no_answer`, `if: {answer_in: [..]}`)
+and converted to the guard and outcomes the models store.
+
+An import checks everything before writing anything and reports every problem at once,
+each as "step N, field: message" (or "field: message" for the top level).
+"""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.db import transaction
+
+from incidents.models import Category
+from runbooks.actions import validate_params
+from runbooks.definitions import GUARDS_WITH_OUTCOMES, DefinitionError, validate_steps
+from runbooks.models import Guard, Runbook, Trigger
+from runbooks.services import runbook_set_steps
+
+SHIPPED_RUNBOOKS_DIR = Path(__file__).resolve().parent / "library"
+
+TOP_LEVEL_KEYS = ("name", "description", "active", "trigger", "conditions", "steps")
+CONDITION_KEYS = ("categories", "min_priority")
+STEP_KEYS = ("action", "if", "params")
+# Guards with outcomes are written as a mapping ({answer_in: [..]}), the others as a string.
+MAPPING_GUARDS = tuple(g.value for g in GUARDS_WITH_OUTCOMES)
+STRING_GUARDS = tuple(g.value for g in Guard if g.value not in MAPPING_GUARDS)
+PRIORITIES = (1, 2, 3, 4)
+# PyYAML breaks a long text at the first space past this column, so a line runs to
+# WIDTH plus one word (a long {placeholder} included): 76 keeps lines within ~90.
+WIDTH = 76
+
+
+class RunbookFileError(ValueError):
+    """Every problem found in a runbook file, each as "step N, field: message"."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+# --- export -----------------------------------------------------------------------------
+
+
+def runbook_export(runbook: Runbook) -> str:
+    slugs = [category.slug for category in runbook.categories.all()]
+    steps = [
+        {
+            "action": step.action,
+            "guard": step.guard,
+            "outcomes": step.guard_outcomes,
+            "params": step.params,
+        }
+        for step in runbook.steps.order_by("position")
+    ]
+    return _dump(
+        name=runbook.name,
+        description=runbook.description,
+        active=runbook.active,
+        trigger=runbook.trigger,
+        slugs=slugs,
+        min_priority=runbook.min_priority,
+        steps=steps,
+    )
+
+
+def _dump(
+    *,
+    name: str,
+    description: str,
+    active: bool,
+    trigger: str,
+    slugs: list[str],
+    min_priority: int | None,
+    steps: list[dict],
+) -> str:
+    # Plain str/int: safe_dump refuses the enum members a runbook built in code may hold.
+    document = {
+        "name": str(name),
+        "description": str(description),
+        "active": bool(active),
+        "trigger": str(trigger),
+        "conditions": {
+            "categories": sorted(slugs),
+            "min_priority": None if min_priority is None else int(min_priority),
+        },
+        "steps": [_step_document(step) for step in steps],
+    }
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=WIDTH)
+
+
+def _step_document(step: dict) -> dict:
+    document: dict[str, Any] = {"action": str(step["action"])}
+    guard = str(step["guard"])
+    if guard in MAPPING_GUARDS:
+        document["if"] = {guard: list(step["outcomes"])}
+    elif guard != Guard.ALWAYS:
+        document["if"] = guard
+    params = _canonical_params(step["action"], step["params"])
+    if params:
+        document["params"] = params
+    return document
+
+
+def _canonical_params(action: str, params: dict) -> dict:
+    # Cleaning again puts parameters in the action's declared order whatever order the
+    # database kept them in (PostgreSQL's jsonb reorders keys). Empty text is left out:
+    # validation reads a missing parameter and "" alike, so nothing is lost.
+    cleaned, errors = validate_params(action, params)
+    if errors:  # e.g. an action renamed since: show what is stored rather than fail
+        cleaned = params
+    return {name: value for name, value in cleaned.items() if value != ""}
+
+
+# --- import -----------------------------------------------------------------------------
+
+
+def runbook_import(text: str) -> Runbook:
+    """Create or update the runbook a file defines (matched by name). Raises
+    RunbookFileError listing every problem; nothing is written unless the file is valid."""
+    fields = _parse(text)
+    existing = Runbook.objects.filter(name=fields["name"]).first()
+    # An unchanged file is a no-op that keeps the version: re-importing the library (as the
+    # demo command does) should not make every runbook look edited, nor a run's version
+    # differ from its runbook's for no reason.
+    if existing is not None and runbook_export(existing) == _dump(**fields):
+        return existing
+    categories = list(Category.objects.filter(slug__in=fields["slugs"]))
+    with transaction.atomic():
+        runbook = existing or Runbook(name=fields["name"], version=0)  # set_steps makes it 1
+        runbook.description = fields["description"]
+        runbook.active = fields["active"]
+        runbook.trigger = fields["trigger"]
+        runbook.min_priority = fields["min_priority"]
+        runbook.save()
+        runbook.categories.set(categories)
+        runbook_set_steps(runbook=runbook, steps=fields["steps"])
+    return runbook
+
+
+def _parse(text: str) -> dict[str, Any]:
+    """The file's content as keyword arguments for _dump, with validated, cleaned steps."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise RunbookFileError([f"file: not valid YAML: {error}"]) from None
+    if not isinstance(data, dict):
+        raise RunbookFileError([f"file: must be a mapping with {', '.join(TOP_LEVEL_KEYS)}"])
+
+    problems: dict[str, str] = {}
+    for key in sorted(data.keys() - set(TOP_LEVEL_KEYS), key=str):
+        problems[str(key)] = f"unknown key; known: {', '.join(TOP_LEVEL_KEYS)}"
+
+    name = data.get("name")
+    max_name = Runbook._meta.get_field("name").max_length
+    if not isinstance(name, str) or not name.strip():
+        problems["name"] = "required"
+    elif len(name) > max_name:
+        problems["name"] = f"at most {max_name} characters"
+    description = data.get("description")
+    if description is None:
+        description = ""
+    if not isinstance(description, str):
+        problems["description"] = "must be text"
+    active = data.get("active", True)
+    if not isinstance(active, bool):
+        problems["active"] = "must be true or false"
+    trigger = data.get("trigger", Trigger.INCIDENT_OPENED.value)
+    if trigger not in Trigger.values:
+        problems["trigger"] = f"unknown trigger {trigger!r}; known: {', '.join(Trigger.values)}"
+
+    conditions = data.get("conditions") or {}
+    slugs: list[str] = []
+    min_priority = None
+    if not isinstance(conditions, dict):
+        problems["conditions"] = f"must be a mapping with {', '.join(CONDITION_KEYS)}"
+    else:
+        for key in sorted(conditions.keys() - set(CONDITION_KEYS), key=str):
+            problems[f"conditions.{key}"] = f"unknown key; known: {', '.join(CONDITION_KEYS)}"
+        slugs = conditions.get("categories") or []
+        if not isinstance(slugs, list) or not all(isinstance(s, str) for s in slugs):
+            problems["conditions.categories"] = "must be a list of category slugs"
+            slugs = []
+        else:
+            known = set(Category.objects.values_list("slug", flat=True))
+            unknown = [slug for slug in slugs if slug not in known]
+            if unknown:
+                problems["conditions.categories"] = (
+                    f"unknown category {unknown[0]!r}; known: {', '.join(sorted(known))}"
+                )
+        min_priority = conditions.get("min_priority")
+        if min_priority is not None and (
+            type(min_priority) is not int or min_priority not in PRIORITIES
+        ):
+            problems["conditions.min_priority"] = "must be 1 (critical) to 4 (low), or null"
+
+    step_problems, steps = _parse_steps(data.get("steps"))
+    messages = [f"{field}: {message}" for field, message in problems.items()]
+    messages += step_problems
+    if messages:
+        raise RunbookFileError(messages)
+    return {
+        "name": name,
+        "description": description,
+        "active": active,
+        "trigger": trigger,
+        "slugs": sorted(set(slugs)),
+        "min_priority": min_priority,
+        "steps": steps,
+    }
+
+
+def _parse_steps(steps: Any) -> tuple[list[str], list[dict]]:
+    """Problems as "step N, field: message", and the cleaned steps (none if any problem)."""
+    if not isinstance(steps, list) or not steps:
+        return ["steps: a runbook needs at least one step"], []
+    file_errors: dict[str, dict[str, str]] = {}
+    converted = []
+    for position, step in enumerate(steps):
+        where = f"step {position + 1}"  # the same label validate_steps uses
+        if not isinstance(step, dict):
+            converted.append(step)  # validate_steps reports it
+            continue
+        errors = {
+            str(key): f"unknown key; known: {', '.join(STEP_KEYS)}"
+            for key in sorted(step.keys() - set(STEP_KEYS), key=str)
+        }
+        guard, outcomes, if_error = _parse_if(step.get("if"))
+        if if_error:
+            errors["if"] = if_error
+        if errors:
+            file_errors[where] = errors
+        converted.append(
+            {
+                "action": step.get("action"),
+                "guard": guard,
+                "outcomes": outcomes,
+                "params": step.get("params"),
+            }
+        )
+    try:
+        cleaned = validate_steps(converted)
+    except DefinitionError as error:
+        cleaned = []
+        for position in range(len(converted)):
+            where = f"step {position + 1}"
+            errors = dict(error.errors.get(where, {}))
+            # A bad `if` went on as "always"; our message for it is the one to keep.
+            errors.update(file_errors.get(where, {}))
+            if errors:
+                file_errors[where] = errors
+    # Step by step in file order, whichever check found the problem.
+    ordered = sorted(file_errors.items(), key=lambda item: int(item[0].split()[1]))
+    problems = [
+        f"{where}, {field}: {message}"
+        for where, errors in ordered
+        for field, message in errors.items()
+    ]
+    return problems, cleaned
+
+
+def _parse_if(value: Any) -> tuple[str, list[str], str]:
+    """(guard, outcomes, error) for a step's `if`; on error the guard is "always"."""
+    always = Guard.ALWAYS.value
+    if value is None:
+        return always, [], ""
+    if isinstance(value, str):
+        if value in STRING_GUARDS:
+            return value, [], ""
+        known = [*STRING_GUARDS, *(f"{{{g}: [..]}}" for g in MAPPING_GUARDS)]
+        return always, [], f"unknown guard {value!r}; known: {', '.join(known)}"
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in MAPPING_GUARDS:
+        mapping = " or ".join(f"{{{g}: [..]}}" for g in MAPPING_GUARDS)
+        return always, [], f"must be one of {', '.join(STRING_GUARDS)}, or {mapping}"
+    ((guard, outcomes),) = value.items()
+    if not isinstance(outcomes, list) or not outcomes:
+        return always, [], f"{guard} needs a list of option keys"
+    if any(isinstance(o, bool) for o in outcomes):
+        return always, [], f'{guard}: an option key read as true/false: quote it, e.g. "yes"'
+    if not all(isinstance(o, str) for o in outcomes):
+        return always, [], f"{guard}: option keys must be text"
+    return guard, outcomes, ""
+
+
+# --- the shipped library ----------------------------------------------------------------
+
+
+def import_shipped_runbooks() -> list[Runbook]:
+    """Import every runbook file shipped in runbooks/library: all of them or none."""
+    with transaction.atomic():
+        return [
+            runbook_import(path.read_text(encoding="utf-8"))
+            for path in sorted(SHIPPED_RUNBOOKS_DIR.glob("*.yaml"))
+        ]

@@ -1,0 +1,34 @@
+import pytest
+
+from incidents.models import SecurityIncident
+from runbooks.files import import_shipped_runbooks
+from runbooks.models import Runbook
+from tests.factories import category, open_incident
+
+
+@pytest.fixture
+def shipped(db) -> dict[str, Runbook]:
+    return {runbook.name: runbook for runbook in import_shipped_runbooks()}
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run what services defer to commit (runbook starts, advances) as a real commit would,
+    including callbacks registered while running them."""
+
+    def run(function, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return function(*args, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def open_with_runbooks(committed, bob):
+    """Open an incident of a category through the service, letting its runbooks start."""
+
+    def open_(slug: str, **kwargs) -> SecurityIncident:
+        kwargs.setdefault("affected_user", bob)
+        return committed(open_incident, category=category(slug), **kwargs)
+
+    return open_

@@ -1,0 +1,359 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from incidents.actors import Actor
+from incidents.errors import DomainError
+from incidents.models import ResponseTask, SecurityIncident, TimelineEntry
+from incidents.services import incident_transition
+from runbooks import actions
+from runbooks.models import RunbookRun, StepResult
+from runbooks.services import (
+    MAX_STEP_ATTEMPTS,
+    run_advance,
+    run_resume,
+    run_retry,
+    runbook_set_steps,
+    runs_sweep,
+)
+from runbooks.tasks import on_timeline_entry
+
+State = RunbookRun.State
+TaskState = ResponseTask.State
+OTHER_OUTCOMES = ["unrecognised", "no_answer", "undeliverable"]
+USER = Actor.end_user("Bob Builder")
+
+
+def the_run(incident) -> RunbookRun:
+    return RunbookRun.objects.get(incident=incident)
+
+
+def tasks_of(incident) -> list[tuple[str, str]]:
+    return list(incident.tasks.values_list("title", "state"))
+
+
+def notes_of(incident) -> list[str]:
+    return list(incident.timeline.filter(kind="note.added").values_list("body", flat=True))
+
+
+def resume(committed, incident, outcome: str, channel: str = "answer page") -> bool:
+    return committed(
+        run_resume, run=the_run(incident), outcome=outcome, actor=USER, channel=channel
+    )
+
+
+# --- starting ---------------------------------------------------------------------------
+
+
+def test_opening_a_failed_login_incident_starts_a_run_that_waits_for_the_answer(
+    shipped, open_with_runbooks
+):
+    incident = open_with_runbooks("failed-login")
+
+    run = the_run(incident)
+    assert run.runbook.name == "Failed sign-ins"
+    assert (run.state, run.position, run.version) == (State.WAITING, 1, 1)
+    assert list(run.results.values_list("action", "status")) == [("ask_user", "waiting")]
+    assert list(incident.timeline.values_list("kind", flat=True)) == [
+        "incident.opened",
+        "runbook.started",
+    ]
+
+
+def test_an_incident_outside_the_conditions_starts_nothing(shipped, open_with_runbooks):
+    shipped["Failed sign-ins"].categories.clear()
+    shipped["Failed sign-ins"].min_priority = SecurityIncident.Priority.HIGH
+    shipped["Failed sign-ins"].save()
+    shipped["Suspicious file download"].active = False
+    shipped["Suspicious file download"].save()
+
+    low = open_with_runbooks("failed-login", priority=SecurityIncident.Priority.LOW)
+    download = open_with_runbooks("policy-violation", priority=SecurityIncident.Priority.MODERATE)
+    urgent = open_with_runbooks("phishing", priority=SecurityIncident.Priority.CRITICAL)
+
+    assert not RunbookRun.objects.filter(incident__in=[low, download]).exists()
+    assert the_run(urgent).runbook.name == "Failed sign-ins"  # no category condition left
+
+
+def test_the_same_event_delivered_twice_starts_the_runbook_once(shipped, open_with_runbooks):
+    incident = open_with_runbooks("failed-login")
+    opened = incident.timeline.get(kind="incident.opened")
+
+    on_timeline_entry(opened.pk)
+    on_timeline_entry(opened.pk)
+
+    assert RunbookRun.objects.filter(incident=incident).count() == 1
+
+
+# --- scenario 1: failed sign-ins --------------------------------------------------------
+
+
+def test_failed_login_answered_yes_records_the_confirmation(shipped, open_with_runbooks, committed):
+    incident = open_with_runbooks("failed-login")
+
+    assert resume(committed, incident, "yes", channel="email reply")
+
+    assert notes_of(incident) == [
+        "Bob Builder confirmed the failed sign-ins were theirs (Yes, that was me, by email reply)."
+    ]
+    assert tasks_of(incident) == []
+    assert the_run(incident).state == State.COMPLETED
+
+
+def test_failed_login_answered_no_records_the_denial_and_asks_for_a_reset(
+    shipped, open_with_runbooks, committed
+):
+    incident = open_with_runbooks("failed-login")
+
+    resume(committed, incident, "no")
+
+    assert len(notes_of(incident)) == 1
+    assert notes_of(incident)[0].startswith("Bob Builder denied making the failed sign-ins")
+    assert tasks_of(incident) == [("Reset the credentials of Bob Builder", TaskState.OPEN)]
+    task = incident.tasks.get()
+    assert task.created_by_kind == "runbook" and task.created_by_name == "Failed sign-ins"
+
+
+@pytest.mark.parametrize("outcome", OTHER_OUTCOMES)
+def test_failed_login_without_a_clear_answer_asks_an_analyst_to_call(
+    shipped, open_with_runbooks, committed, outcome
+):
+    incident = open_with_runbooks("failed-login")
+
+    resume(committed, incident, outcome)
+
+    assert notes_of(incident) == []
+    assert tasks_of(incident) == [("Contact Bob Builder directly", TaskState.OPEN)]
+    assert the_run(incident).state == State.COMPLETED
+    resumed = incident.timeline.get(kind="runbook.resumed")
+    assert resumed.data["outcome"] == outcome
+
+
+# --- scenario 2: suspicious download ----------------------------------------------------
+
+CONFIRM = "Confirm the download with the user"
+
+
+def test_a_policy_violation_creates_the_task_moves_to_analysis_and_waits(
+    shipped, open_with_runbooks
+):
+    incident = open_with_runbooks("policy-violation")
+
+    incident.refresh_from_db()
+    assert incident.state == SecurityIncident.State.ANALYSIS
+    assert tasks_of(incident) == [(CONFIRM, TaskState.AWAITING_USER)]
+    run = the_run(incident)
+    assert run.state == State.WAITING
+    assert run.context["task_number"] == incident.tasks.get().number
+    assert list(incident.timeline.values_list("kind", flat=True)) == [
+        "incident.opened",
+        "runbook.started",
+        "task.created",
+        "incident.state_changed",
+        "task.awaiting_user",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "first_task_state", "next_task"),
+    [
+        ("yes", TaskState.COMPLETED, "Analyse the evidence provided by the user"),
+        ("no", TaskState.COMPLETED, "Obtain further information"),
+        *((o, TaskState.INCOMPLETE, "Contact the affected user") for o in OTHER_OUTCOMES),
+    ],
+)
+def test_a_policy_violation_branches_on_the_answer(
+    shipped, open_with_runbooks, committed, outcome, first_task_state, next_task
+):
+    incident = open_with_runbooks("policy-violation")
+
+    resume(committed, incident, outcome)
+
+    assert tasks_of(incident) == [(CONFIRM, first_task_state), (next_task, TaskState.OPEN)]
+    assert the_run(incident).state == State.COMPLETED
+    kinds = list(incident.timeline.values_list("kind", flat=True))
+    closing_kind = (
+        "task.completed" if first_task_state == TaskState.COMPLETED else ("task.marked_incomplete")
+    )
+    assert kinds[-4:] == ["runbook.resumed", closing_kind, "task.created", "runbook.completed"]
+
+
+# --- resuming ---------------------------------------------------------------------------
+
+
+def test_a_run_resumes_exactly_once(shipped, open_with_runbooks, committed):
+    incident = open_with_runbooks("policy-violation")
+
+    assert resume(committed, incident, "yes") is True
+    assert resume(committed, incident, "no") is False
+
+    assert len(tasks_of(incident)) == 2
+    assert incident.timeline.filter(kind="runbook.resumed").count() == 1
+
+
+def test_an_outcome_that_is_not_an_option_is_refused(shipped, open_with_runbooks, committed):
+    incident = open_with_runbooks("failed-login")
+
+    with pytest.raises(DomainError, match="not an answer"):
+        resume(committed, incident, "maybe")
+
+    assert the_run(incident).state == State.WAITING
+
+
+def test_a_waiting_run_resumes_on_the_version_it_started_with(
+    shipped, open_with_runbooks, committed
+):
+    incident = open_with_runbooks("failed-login")
+    runbook = shipped["Failed sign-ins"]
+    steps = [
+        {"action": s.action, "guard": s.guard, "outcomes": s.guard_outcomes, "params": s.params}
+        for s in runbook.steps.all()
+    ]
+    steps[3]["params"]["title"] = "Edited title"
+    runbook_set_steps(runbook=runbook, steps=steps)
+
+    resume(committed, incident, "no")
+
+    runbook.refresh_from_db()
+    assert (runbook.version, the_run(incident).version) == (2, 1)
+    assert tasks_of(incident) == [("Reset the credentials of Bob Builder", TaskState.OPEN)]
+    # A new incident follows the new version.
+    newer = open_with_runbooks("failed-login")
+    resume(committed, newer, "no")
+    assert tasks_of(newer) == [("Edited title", TaskState.OPEN)]
+
+
+def test_closing_the_incident_cancels_its_waiting_run(
+    shipped, open_with_runbooks, committed, as_analyst
+):
+    incident = open_with_runbooks("failed-login")
+
+    committed(
+        incident_transition,
+        actor=as_analyst,
+        incident=incident,
+        to_state=SecurityIncident.State.CLOSED,
+        reason="Known pen test",
+    )
+
+    assert the_run(incident).state == State.CANCELLED
+    assert incident.timeline.filter(kind="runbook.cancelled").count() == 1
+    assert resume(committed, incident, "no") is False
+    assert tasks_of(incident) == []
+
+
+# --- crashes and failures ---------------------------------------------------------------
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing in the engine catches it."""
+
+
+@pytest.fixture
+def kill_at(monkeypatch):
+    """Make one action's executor kill the worker the first time it runs."""
+
+    def arm(action_name: str):
+        original = actions.ACTIONS[action_name].executor
+        calls = []
+
+        def dying(ctx):
+            calls.append(1)
+            if len(calls) == 1:
+                original(ctx)  # its effects happen, then the worker dies before commit
+                raise WorkerKilled
+            return original(ctx)
+
+        monkeypatch.setattr(actions.ACTIONS[action_name], "executor", dying)
+
+    return arm
+
+
+def test_a_worker_killed_mid_run_converges_without_duplicates_when_run_again(
+    shipped, open_with_runbooks, kill_at
+):
+    kill_at("set_incident_state")  # step 2, after step 1 (create_task) committed
+
+    with pytest.raises(WorkerKilled):
+        incident = open_with_runbooks("policy-violation")
+    incident = SecurityIncident.objects.get()
+    run = the_run(incident)
+    assert (run.state, run.position) == (State.RUNNING, 1)
+    assert tasks_of(incident) == [(CONFIRM, TaskState.OPEN)]
+    incident.refresh_from_db()
+    assert incident.state == SecurityIncident.State.DRAFT  # step 2 rolled back whole
+
+    # The killed worker's lease expires; the task runs again (twice, for good measure).
+    RunbookRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(1))
+    run_advance(run.pk)
+    run_advance(run.pk)
+
+    incident.refresh_from_db()
+    assert incident.state == SecurityIncident.State.ANALYSIS
+    assert tasks_of(incident) == [(CONFIRM, TaskState.AWAITING_USER)]
+    assert incident.timeline.filter(kind="incident.state_changed").count() == 1
+    assert incident.timeline.filter(kind="task.created").count() == 1
+    assert list(the_run(incident).results.values_list("position", flat=True)) == [0, 1, 2]
+
+
+def test_a_worker_killed_after_resuming_converges_too(
+    shipped, open_with_runbooks, committed, kill_at
+):
+    incident = open_with_runbooks("policy-violation")
+    kill_at("create_task")  # "Analyse the evidence" after "complete_task" committed
+
+    with pytest.raises(WorkerKilled):
+        resume(committed, incident, "yes")
+    run = the_run(incident)
+    RunbookRun.objects.filter(pk=run.pk).update(
+        lease_until=None, updated_at=timezone.now() - timedelta(minutes=10)
+    )
+    assert runs_sweep() == 1  # the sweeper finds it and (inline in tests) finishes it
+
+    assert tasks_of(incident) == [
+        (CONFIRM, TaskState.COMPLETED),
+        ("Analyse the evidence provided by the user", TaskState.OPEN),
+    ]
+    assert the_run(incident).state == State.COMPLETED
+    assert incident.timeline.filter(kind="task.completed").count() == 1
+
+
+def test_advancing_a_finished_or_claimed_run_does_nothing(shipped, open_with_runbooks, committed):
+    incident = open_with_runbooks("failed-login")
+    resume(committed, incident, "yes")
+    entries = TimelineEntry.objects.count()
+
+    run_advance(the_run(incident).pk)
+
+    assert TimelineEntry.objects.count() == entries
+
+
+def test_a_step_that_keeps_failing_fails_the_run_and_tells_an_analyst_then_resumes(
+    shipped, open_with_runbooks, committed, monkeypatch, as_analyst
+):
+    attempts = []
+
+    def broken(ctx):
+        attempts.append(1)
+        raise RuntimeError("directory unreachable")
+
+    original = actions.ACTIONS["set_incident_state"].executor
+    monkeypatch.setattr(actions.ACTIONS["set_incident_state"], "executor", broken)
+    incident = open_with_runbooks("policy-violation")
+
+    run = the_run(incident)
+    assert len(attempts) == MAX_STEP_ATTEMPTS
+    assert run.state == State.FAILED
+    assert "RuntimeError: directory unreachable" in run.error
+    failed = incident.timeline.get(kind="runbook.failed")
+    assert "step 2" in failed.summary
+    assert tasks_of(incident)[-1][0].startswith("Runbook 'Suspicious file download' failed")
+
+    monkeypatch.setattr(actions.ACTIONS["set_incident_state"], "executor", original)
+    committed(run_retry, run=run, actor=as_analyst)
+
+    run.refresh_from_db()
+    assert run.state == State.WAITING
+    assert incident.timeline.filter(kind="runbook.retried").count() == 1
+    assert StepResult.objects.filter(run=run).count() == 3
