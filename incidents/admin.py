@@ -47,7 +47,7 @@ from incidents.services import (
 )
 
 
-def _run_service(request: HttpRequest, call: Callable[[], object], success: str) -> bool:
+def call_service(request: HttpRequest, call: Callable[[], object], success: str) -> bool:
     """Run a service call; report a refusal (and, if given, the success) as a message."""
     try:
         call()
@@ -288,9 +288,9 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
             return
         changes = {f: data[f] for f in form.changed_data if f in INCIDENT_EDITABLE_FIELDS}
         if changes:
-            _run_service(request, lambda: incident_update(actor=actor, incident=obj, **changes), "")
+            call_service(request, lambda: incident_update(actor=actor, incident=obj, **changes), "")
         if {"assigned_to", "assignment_group"} & set(form.changed_data):
-            _run_service(
+            call_service(
                 request,
                 lambda: incident_assign(
                     actor=actor,
@@ -308,7 +308,7 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
     def assign_to_me(self, request, queryset: QuerySet) -> None:
         actor = Actor.analyst(request.user)
         for incident in queryset:
-            _run_service(
+            call_service(
                 request,
                 lambda i=incident: incident_assign(
                     actor=actor, incident=i, analyst=request.user, group=i.assignment_group
@@ -320,7 +320,7 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
     def move_to_analysis(self, request, queryset: QuerySet) -> None:
         actor = Actor.analyst(request.user)
         for incident in queryset:
-            _run_service(
+            call_service(
                 request,
                 lambda i=incident: incident_transition(
                     actor=actor, incident=i, to_state=SecurityIncident.State.ANALYSIS
@@ -389,7 +389,7 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
         if not form.is_valid():
             return _form_errors(request, form)
         to_state = form.cleaned_data["to_state"]
-        _run_service(
+        call_service(
             request,
             lambda: incident_transition(
                 actor=actor,
@@ -404,7 +404,7 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
         form = NoteForm(request.POST)
         if not form.is_valid():
             return _form_errors(request, form)
-        _run_service(
+        call_service(
             request,
             lambda: incident_add_note(
                 actor=actor, incident=incident, text=form.cleaned_data["text"]
@@ -416,7 +416,7 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
         form = TaskCreateForm(request.POST)
         if not form.is_valid():
             return _form_errors(request, form)
-        _run_service(
+        call_service(
             request,
             lambda: task_create(actor=actor, incident=incident, **form.cleaned_data),
             "Task created.",
@@ -429,7 +429,7 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
         if not form.is_valid():
             return _form_errors(request, form)
         upload = form.cleaned_data["file"]
-        _run_service(
+        call_service(
             request,
             lambda: evidence_add(
                 actor=actor,
@@ -500,7 +500,7 @@ class ResponseTaskAdmin(admin.ModelAdmin):
             obj.pk = task.pk
         else:
             changes = {f: data[f] for f in form.changed_data if f in TASK_EDITABLE_FIELDS}
-            _run_service(request, lambda: task_update(actor=actor, task=obj, **changes), "")
+            call_service(request, lambda: task_update(actor=actor, task=obj, **changes), "")
         obj.refresh_from_db()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -532,7 +532,7 @@ class ResponseTaskAdmin(admin.ModelAdmin):
         form = TaskTransitionForm(request.POST, task=task)
         if form.is_valid():
             to_state = form.cleaned_data["to_state"]
-            _run_service(
+            call_service(
                 request,
                 lambda: task_transition(
                     actor=Actor.analyst(request.user),
@@ -550,7 +550,7 @@ class ResponseTaskAdmin(admin.ModelAdmin):
         actor = Actor.analyst(request.user)
         label = ResponseTask.State(to_state).label
         for task in queryset:
-            _run_service(
+            call_service(
                 request,
                 lambda t=task: task_transition(actor=actor, task=t, to_state=to_state),
                 f"{task.number} moved to {label}.",

@@ -23,6 +23,7 @@ from incidents.services import (
     task_create,
     task_transition,
 )
+from incidents.timeline import timeline_record
 
 # Outcomes a run can be resumed with besides an option key.
 UNRECOGNISED = "unrecognised"
@@ -305,6 +306,17 @@ def ask_user(ctx: StepContext) -> StepOutcome:
     awaiting = ResponseTask.State.AWAITING_USER
     if ctx.params.get("relate_to") == "task" and task and task.is_open and task.state != awaiting:
         task_transition(actor=ctx.actor, task=task, to_state=awaiting)
+    person = ctx.incident.affected_user
+    options = ", ".join(o["label"] for o in ctx.params["options"])
+    timeline_record(
+        incident=ctx.incident,
+        task=task if ctx.params.get("relate_to") == "task" else None,
+        kind="runbook.waiting",
+        actor=ctx.actor,
+        summary=f"Waiting for {person.full_name if person else 'the affected user'} to answer: "
+        f"{ctx.render(ctx.params['question'])}",
+        body=f"Options: {options}",
+    )
     return StepOutcome(
         detail="Waiting for the answer",
         wait=True,

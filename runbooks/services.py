@@ -62,13 +62,14 @@ def runbook_set_steps(*, runbook: Runbook, steps: list[dict]) -> Runbook:
         RunbookStep.objects.bulk_create(
             RunbookStep(
                 runbook=runbook,
-                position=position,
+                position=number,
                 action=step["action"],
                 guard=step["guard"],
                 guard_outcomes=step["outcomes"],
                 params=step["params"],
             )
-            for position, step in enumerate(cleaned)
+            # Numbered from 1, as steps are in the diagram and in error messages.
+            for number, step in enumerate(cleaned, start=1)
         )
         runbook_bump_version(runbook=runbook)
     return runbook

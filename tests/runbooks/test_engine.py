@@ -58,7 +58,14 @@ def test_opening_a_failed_login_incident_starts_a_run_that_waits_for_the_answer(
     assert list(incident.timeline.values_list("kind", flat=True)) == [
         "incident.opened",
         "runbook.started",
+        "runbook.waiting",
     ]
+    waiting = incident.timeline.get(kind="runbook.waiting")
+    assert waiting.summary == (
+        "Waiting for Bob Builder to answer: "
+        "Were the failed sign-in attempts on your account made by you?"
+    )
+    assert waiting.actor_kind == "runbook"
 
 
 def test_an_incident_outside_the_conditions_starts_nothing(shipped, open_with_runbooks):
@@ -152,6 +159,7 @@ def test_a_policy_violation_creates_the_task_moves_to_analysis_and_waits(
         "task.created",
         "incident.state_changed",
         "task.awaiting_user",
+        "runbook.waiting",
     ]
 
 

@@ -227,7 +227,7 @@ def test_reimporting_changed_content_updates_the_runbook_and_keeps_run_snapshots
     assert updated.pk == runbook.pk
     assert updated.version == 2
     assert runbook_export(updated) == text
-    assert updated.steps.get(position=0).params["reminder_after_hours"] == 2
+    assert updated.steps.get(position=1).params["reminder_after_hours"] == 2
     assert (updated.active, updated.min_priority) == (False, 2)
     assert [c.slug for c in updated.categories.all()] == ["phishing"]
     run.refresh_from_db()

@@ -1,0 +1,197 @@
+"""A runbook's flow as an inline SVG, for the admin pages of runbooks and their runs.
+
+Pure function of a definition dict, so a run's page draws the snapshot it runs and the
+runbook's page draws the saved steps. Steps that always run sit in the centre column; a
+stretch of guarded steps (they follow a question) is split into one lane per guard, each
+headed by the answer that leads into it. The markup has no script and no external asset,
+and every piece of text is escaped, so it can be embedded with mark_safe.
+"""
+
+from dataclasses import dataclass
+from itertools import pairwise
+
+from django.utils.html import escape
+
+from runbooks.actions import ACTIONS
+from runbooks.models import Guard
+
+BOX_W, BOX_H = 270, 46
+COL_W = BOX_W + 30  # one column (lane) per box, with a margin between lanes
+ROW_GAP = 26  # between boxes in the same column
+BRANCH_GAP = 58  # before a set of lanes: room for the lane labels on the arrows
+MARGIN = 16
+SUMMARY_CHARS = 40
+
+ACTION_FILL, ACTION_STROKE = "#eef5fa", "#417690"
+ASK_FILL, ASK_STROKE = "#fff3d6", "#b7791f"
+
+BRANCH_LABELS = {
+    Guard.ANSWERED: "answered",
+    Guard.UNRECOGNISED: "unrecognised",
+    Guard.NO_ANSWER: "no answer by deadline",
+    Guard.UNDELIVERABLE: "undeliverable",
+}
+
+
+@dataclass
+class _Box:
+    number: int  # 1-based, as steps are named everywhere else
+    step: dict
+    x: float  # centre
+    y: float  # top
+
+
+def branch_label(guard: str, outcomes: list[str]) -> str:
+    """How a lane's header reads, e.g. "answer: yes" or "anything but yes, no"."""
+    if guard == Guard.ANSWER_IN:
+        return "answer: " + ", ".join(outcomes)
+    if guard == Guard.ANSWER_NOT_IN:
+        return "anything but " + ", ".join(outcomes)
+    return BRANCH_LABELS.get(guard, guard)
+
+
+def step_summary(step: dict) -> str:
+    """The step's key parameter: the first text-like one its action declares (task title,
+    note text, state, question...), truncated."""
+    params = step.get("params") or {}
+    spec = ACTIONS.get(step.get("action", ""))
+    names = list(spec.params) if spec else list(params)
+    for name in names:
+        value = params.get(name)
+        if isinstance(value, str) and value.strip():
+            return _truncate(" ".join(value.split()), SUMMARY_CHARS)
+    return ""
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _action_label(step: dict) -> str:
+    spec = ACTIONS.get(step.get("action", ""))
+    return spec.label if spec else str(step.get("action", "?"))
+
+
+def _blocks(steps: list[dict]) -> list[list[tuple[int, dict]] | tuple[int, dict]]:
+    """Split the steps into single 'always' steps and runs of guarded steps (branches)."""
+    blocks: list = []
+    for number, step in enumerate(steps, start=1):
+        if (step.get("guard") or Guard.ALWAYS) == Guard.ALWAYS:
+            blocks.append((number, step))
+        elif blocks and isinstance(blocks[-1], list):
+            blocks[-1].append((number, step))
+        else:
+            blocks.append([(number, step)])
+    return blocks
+
+
+def _lanes(branch: list[tuple[int, dict]]) -> dict[tuple, list[tuple[int, dict]]]:
+    lanes: dict[tuple, list[tuple[int, dict]]] = {}
+    for number, step in branch:
+        key = (step.get("guard"), tuple(step.get("outcomes") or ()))
+        lanes.setdefault(key, []).append((number, step))
+    return lanes
+
+
+def render_flow_svg(definition: dict) -> str:
+    name = str(definition.get("name") or "Runbook")
+    steps = list(definition.get("steps") or [])
+    blocks = _blocks(steps)
+    columns = max([len(_lanes(b)) for b in blocks if isinstance(b, list)] or [1])
+    width = columns * COL_W + 2 * MARGIN
+    centre = width / 2
+
+    boxes: list[_Box] = []
+    edges: list[str] = []
+    labels: list[str] = []
+    y = MARGIN
+    previous: list[_Box] = []  # the boxes the next step is reached from
+    for block in blocks:
+        if isinstance(block, tuple):
+            number, step = block
+            box = _Box(number, step, centre, y)
+            edges += [_edge(p, box, merge_at=y - ROW_GAP / 2) for p in previous]
+            boxes.append(box)
+            previous = [box]
+            y += BOX_H + ROW_GAP
+            continue
+        # A branch: lanes side by side, centred under the step before them.
+        y += BRANCH_GAP - ROW_GAP
+        lanes = _lanes(block)
+        ends: list[_Box] = []
+        bottom = y
+        for index, ((guard, outcomes), lane_steps) in enumerate(lanes.items()):
+            x = centre + (index - (len(lanes) - 1) / 2) * COL_W
+            lane_boxes = [
+                _Box(number, step, x, y + row * (BOX_H + ROW_GAP))
+                for row, (number, step) in enumerate(lane_steps)
+            ]
+            edges += [_edge(p, lane_boxes[0]) for p in previous]
+            edges += [_edge(a, b) for a, b in pairwise(lane_boxes)]
+            labels.append(_lane_label(branch_label(guard, list(outcomes)), x, y - 22))
+            boxes += lane_boxes
+            ends.append(lane_boxes[-1])
+            bottom = max(bottom, lane_boxes[-1].y + BOX_H)
+        previous = ends
+        y = bottom + ROW_GAP
+    height = max(y - ROW_GAP, MARGIN) + MARGIN
+
+    title = f"Flow of runbook {name}"
+    aria = f"{title}: {len(steps)} steps"
+    body = "".join(edges) + "".join(_box(b) for b in boxes) + "".join(labels)
+    if not steps:
+        body = f'<text x="{centre}" y="{MARGIN + 14}" text-anchor="middle">No steps yet</text>'
+        height = MARGIN * 2 + 20
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(aria)}" '
+        f'width="{width:g}" height="{height:g}" viewBox="0 0 {width:g} {height:g}" '
+        f'style="max-width:100%;height:auto" font-family="sans-serif" font-size="12">'
+        f"<title>{escape(title)}</title>"
+        '<defs><marker id="flow-arrow" viewBox="0 0 10 10" refX="10" refY="5" '
+        'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
+        '<path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker></defs>'
+        f"{body}</svg>"
+    )
+
+
+def _edge(source: _Box, target: _Box, merge_at: float | None = None) -> str:
+    """An arrow from the bottom of one box to the top of another. Into a centre step after
+    lanes (merge_at), it goes straight down its own lane first so it crosses no box."""
+    x1, y1 = source.x, source.y + BOX_H
+    x2, y2 = target.x, target.y
+    points = [(x1, y1)]
+    if merge_at is not None and x1 != x2:
+        points += [(x1, merge_at)]
+    points.append((x2, y2))
+    d = " ".join(f"{'M' if i == 0 else 'L'}{x:g},{y:g}" for i, (x, y) in enumerate(points))
+    return (
+        f'<path d="{d}" fill="none" stroke="#666" stroke-width="1.2" '
+        'marker-end="url(#flow-arrow)"/>'
+    )
+
+
+def _box(box: _Box) -> str:
+    ask = box.step.get("action") == "ask_user"
+    fill, stroke = (ASK_FILL, ASK_STROKE) if ask else (ACTION_FILL, ACTION_STROKE)
+    left = box.x - BOX_W / 2
+    heading = _truncate(f"{box.number}. {_action_label(box.step)}", SUMMARY_CHARS)
+    summary = step_summary(box.step)
+    return (
+        f'<g class="flow-step{" flow-ask" if ask else ""}">'
+        f'<rect x="{left:g}" y="{box.y:g}" width="{BOX_W}" height="{BOX_H}" rx="5" '
+        f'fill="{fill}" stroke="{stroke}" stroke-width="{2 if ask else 1}"/>'
+        f'<text x="{left + 10:g}" y="{box.y + 18:g}" font-weight="bold">{escape(heading)}</text>'
+        f'<text x="{left + 10:g}" y="{box.y + 35:g}" fill="#333">{escape(summary)}</text></g>'
+    )
+
+
+def _lane_label(text: str, x: float, y: float) -> str:
+    # Drawn after the arrows, on a white pill, so the arrow into the lane reads as labelled.
+    text = _truncate(text, SUMMARY_CHARS)
+    pill_w = 12 + len(text) * 6.4
+    return (
+        f'<g class="flow-lane"><rect x="{x - pill_w / 2:g}" y="{y - 12:g}" width="{pill_w:g}" '
+        f'height="18" rx="9" fill="#fff" stroke="#999"/>'
+        f'<text x="{x:g}" y="{y + 1:g}" text-anchor="middle" font-style="italic">'
+        f"{escape(text)}</text></g>"
+    )

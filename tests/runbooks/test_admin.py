@@ -1,0 +1,333 @@
+import json
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+
+from incidents.groups import RUNBOOK_AUTHOR, SOC_ANALYST
+from runbooks.definitions import runbook_definition
+from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
+from tests.factories import UserFactory, category, open_incident
+
+OPTIONS = [{"key": "yes", "label": "Yes, that was me"}, {"key": "no", "label": "No"}]
+TASK = {"action": "create_task", "params": {"title": "Check the sign-ins of {person_name}"}}
+ASK = {"action": "ask_user", "params": {"question": "Was it you?", "options": OPTIONS}}
+NOTE_YES = {"action": "add_note", "guard": "answer_in", "outcomes": ["yes"],
+            "params": {"text": "{person_name} confirmed."}}  # fmt: skip
+
+
+def staff_in(group: str):
+    user = UserFactory(is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def author_client(client, db):
+    client.force_login(staff_in(RUNBOOK_AUTHOR))
+    return client
+
+
+@pytest.fixture
+def analyst_client(client, db):
+    client.force_login(staff_in(SOC_ANALYST))
+    return client
+
+
+@pytest.fixture
+def runbook(db) -> Runbook:
+    """A runbook at version 1 with three steps, made without the services (no bump)."""
+    runbook = Runbook.objects.create(name="Failed sign-ins")
+    for position, step in enumerate([TASK, ASK, NOTE_YES]):
+        RunbookStep.objects.create(
+            runbook=runbook,
+            position=position,
+            action=step["action"],
+            guard=step.get("guard", "always"),
+            guard_outcomes=step.get("outcomes", []),
+            params=step["params"],
+        )
+    return runbook
+
+
+def form_data(steps: list[dict], runbook: Runbook | None = None, **fields) -> dict:
+    """What the add or change form posts: the runbook's fields and one inline row a step.
+    A step given with "id" is an existing one; "position" defaults to its index."""
+    data = {
+        "name": runbook.name if runbook else "Suspicious sign-in",
+        "description": "",
+        "active": "on",
+        "trigger": "incident.opened",
+        "categories": (
+            [c.pk for c in runbook.categories.all()] if runbook else [category("failed-login").pk]
+        ),
+        "min_priority": "",
+        "steps-TOTAL_FORMS": len(steps),
+        "steps-INITIAL_FORMS": sum(1 for s in steps if "id" in s),
+        "steps-MIN_NUM_FORMS": 0,
+        "steps-MAX_NUM_FORMS": 1000,
+    } | fields
+    for index, step in enumerate(steps):
+        prefix = f"steps-{index}-"
+        outcomes = ", ".join(step.get("outcomes", []))
+        data |= {
+            prefix + "id": step.get("id", ""),
+            prefix + "runbook": runbook.pk if runbook else "",
+            prefix + "position": step.get("position", index),
+            prefix + "action": step["action"],
+            prefix + "guard": step.get("guard", "always"),
+            prefix + "guard_outcomes": outcomes,
+            prefix + "params": json.dumps(step.get("params", {})),
+        }
+        if step.get("delete"):
+            data[prefix + "DELETE"] = "on"
+    return data
+
+
+def existing(runbook: Runbook) -> list[dict]:
+    return [
+        {
+            "id": step.pk,
+            "position": step.position,
+            "action": step.action,
+            "guard": step.guard,
+            "outcomes": step.guard_outcomes,
+            "params": step.params,
+        }
+        for step in runbook.steps.order_by("position")
+    ]
+
+
+def change_url(runbook: Runbook) -> str:
+    return reverse("admin:runbooks_runbook_change", args=[runbook.pk])
+
+
+def step_form_errors(response, index: int) -> dict:
+    formset = response.context["inline_admin_formsets"][0].formset
+    return formset.forms[index].errors
+
+
+# --- authoring --------------------------------------------------------------------------
+
+
+def test_an_author_adds_a_runbook_with_its_steps_and_it_is_version_1(author_client):
+    response = author_client.post(
+        reverse("admin:runbooks_runbook_add"), form_data([TASK, ASK, NOTE_YES])
+    )
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    runbook = Runbook.objects.get()
+    assert runbook.version == 1
+    assert [s.action for s in runbook.steps.order_by("position")] == [
+        "create_task",
+        "ask_user",
+        "add_note",
+    ]
+    ask = runbook.steps.get(action="ask_user")
+    assert ask.params["deadline_hours"] == 72  # saved with the defaults filled in
+    assert runbook.steps.get(action="add_note").guard_outcomes == ["yes"]
+    page = author_client.get(change_url(runbook)).content.decode()
+    assert 'role="img"' in page and "3. Add a work note" in page
+
+
+def test_changing_a_step_bumps_the_version(author_client, runbook):
+    steps = existing(runbook)
+    steps[0]["params"] = {"title": "Look at the sign-ins"}
+
+    response = author_client.post(change_url(runbook), form_data(steps, runbook))
+
+    assert response.status_code == 302
+    runbook.refresh_from_db()
+    assert runbook.version == 2
+    assert runbook.steps.get(position=0).params["title"] == "Look at the sign-ins"
+
+
+def test_saving_without_changes_keeps_the_version(author_client, runbook):
+    response = author_client.post(change_url(runbook), form_data(existing(runbook), runbook))
+
+    assert response.status_code == 302
+    runbook.refresh_from_db()
+    assert runbook.version == 1
+
+
+def test_swapping_two_positions_and_deleting_a_step_saves(author_client, runbook):
+    task, ask, note = existing(runbook)
+    task["position"], note["delete"] = 1, True
+    ask["position"] = 0
+
+    response = author_client.post(change_url(runbook), form_data([task, ask, note], runbook))
+
+    assert response.status_code == 302
+    assert [s["action"] for s in runbook_definition(runbook)["steps"]] == [
+        "ask_user",
+        "create_task",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad_step", "field", "message"),
+    [
+        (
+            {"action": "add_note", "params": {"text": "Hello {nope}"}},
+            "params",
+            "text: unknown placeholder {nope}",
+        ),
+        ({"action": "create_task", "params": {}}, "params", "title: required"),
+        (
+            {"action": "add_note", "guard": "answer_in", "outcomes": ["maybe"],
+             "params": {"text": "x"}},
+            "guard_outcomes",
+            "'maybe' is not an option of the question before it",
+        ),
+        (
+            {"action": "add_note", "guard": "no_answer", "outcomes": ["yes"],
+             "params": {"text": "x"}},
+            "guard",
+            "takes no list of outcomes",
+        ),
+    ],
+)  # fmt: skip
+def test_a_bad_step_shows_the_error_beside_its_field_and_saves_nothing(
+    author_client, bad_step, field, message
+):
+    response = author_client.post(
+        reverse("admin:runbooks_runbook_add"), form_data([TASK, ASK, bad_step])
+    )
+
+    assert response.status_code == 200
+    errors = step_form_errors(response, 2)
+    assert message in " ".join(errors[field])
+    assert not step_form_errors(response, 0) and not step_form_errors(response, 1)
+    assert not Runbook.objects.exists() and not RunbookStep.objects.exists()
+
+
+def test_a_guard_without_a_question_before_it_is_shown_on_the_guard(author_client):
+    response = author_client.post(reverse("admin:runbooks_runbook_add"), form_data([NOTE_YES, ASK]))
+
+    assert response.status_code == 200
+    assert "needs an ask_user step before it" in " ".join(step_form_errors(response, 0)["guard"])
+
+
+def test_two_steps_at_the_same_position_are_refused(author_client):
+    response = author_client.post(
+        reverse("admin:runbooks_runbook_add"),
+        form_data([TASK | {"position": 1}, ASK | {"position": 1}]),
+    )
+
+    assert response.status_code == 200
+    assert "Another step already has position 1." in step_form_errors(response, 1)["position"]
+    assert not Runbook.objects.exists()
+
+
+def test_a_runbook_needs_at_least_one_step(author_client):
+    response = author_client.post(reverse("admin:runbooks_runbook_add"), form_data([]))
+
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert "a runbook needs at least one step" in formset.non_form_errors()
+    assert not Runbook.objects.exists()
+
+
+def test_an_analyst_reads_a_runbook_but_cannot_change_it(analyst_client, runbook):
+    page = analyst_client.get(change_url(runbook))
+    refused = analyst_client.post(change_url(runbook), form_data(existing(runbook), runbook))
+
+    assert page.status_code == 200 and page.context["has_change_permission"] is False
+    assert "1. Create a task" in page.content.decode()
+    assert refused.status_code == 403
+    runbook.refresh_from_db()
+    assert runbook.version == 1
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def failed_run(runbook) -> RunbookRun:
+    run = RunbookRun.objects.create(
+        runbook=runbook,
+        version=1,
+        definition=runbook_definition(runbook),
+        incident=open_incident(),
+        state="failed",
+        position=1,
+        error="boom",
+    )
+    StepResult.objects.create(run=run, position=0, action="create_task", status="done",
+                              detail="Created TASK0001001")  # fmt: skip
+    return run
+
+
+def run_url(run: RunbookRun, name: str = "change") -> str:
+    return reverse(f"admin:runbooks_runbookrun_{name}", args=[run.pk])
+
+
+def test_the_run_page_shows_its_flow_step_results_and_buttons(analyst_client, failed_run):
+    response = analyst_client.get(run_url(failed_run))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Created TASK0001001" in page and "boom" in page
+    assert 'role="img"' in page and "2. Ask the affected user" in page
+    assert run_url(failed_run, "resume") in page and run_url(failed_run, "cancel") in page
+
+
+def test_resuming_a_failed_run_goes_through_run_retry(analyst_client, failed_run):
+    response = analyst_client.post(run_url(failed_run, "resume"))
+
+    assert response.status_code == 302
+    failed_run.refresh_from_db()
+    assert failed_run.state == "running" and failed_run.error == ""
+    assert failed_run.incident.timeline.filter(kind="runbook.retried").exists()
+
+
+def test_cancelling_a_run_goes_through_run_cancel(analyst_client, failed_run):
+    response = analyst_client.post(run_url(failed_run, "cancel"))
+
+    assert response.status_code == 302
+    failed_run.refresh_from_db()
+    assert failed_run.state == "cancelled"
+    assert failed_run.incident.timeline.filter(kind="runbook.cancelled").exists()
+
+
+def test_resuming_a_run_that_has_not_failed_is_refused_as_a_message(analyst_client, failed_run):
+    RunbookRun.objects.filter(pk=failed_run.pk).update(state="waiting")
+
+    response = analyst_client.post(run_url(failed_run, "resume"), follow=True)
+
+    assert "Only a failed run can be resumed" in response.content.decode()
+    failed_run.refresh_from_db()
+    assert failed_run.state == "waiting"
+
+
+def test_the_bulk_action_resumes_the_selected_failed_runs(analyst_client, failed_run):
+    response = analyst_client.post(
+        reverse("admin:runbooks_runbookrun_changelist"),
+        {"action": "resume_failed", "_selected_action": [failed_run.pk]},
+    )
+
+    assert response.status_code == 302
+    failed_run.refresh_from_db()
+    assert failed_run.state == "running"
+
+
+def test_the_run_buttons_need_post_and_the_change_permission(client, failed_run):
+    reader = UserFactory(is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_runbookrun"))
+    client.force_login(reader)
+
+    assert client.get(run_url(failed_run)).status_code == 200
+    assert client.post(run_url(failed_run, "resume")).status_code == 403
+    assert client.post(run_url(failed_run, "cancel")).status_code == 403
+    failed_run.refresh_from_db()
+    assert failed_run.state == "failed"
+
+
+def test_resume_by_get_is_not_found(analyst_client, failed_run):
+    assert analyst_client.get(run_url(failed_run, "resume")).status_code == 404
+
+
+def test_runs_cannot_be_added_changed_or_deleted_in_the_admin(analyst_client, failed_run):
+    assert analyst_client.get(reverse("admin:runbooks_runbookrun_add")).status_code == 403
+    assert analyst_client.post(run_url(failed_run), {"error": ""}).status_code == 403
+    assert analyst_client.get(run_url(failed_run, "delete")).status_code == 403
