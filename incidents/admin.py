@@ -1,20 +1,18 @@
 """The analysts' workplace. Pages read freely; every change is handed to a service, and a
 refused change (DomainError) comes back as an admin message, never a 500."""
 
-from collections.abc import Callable
-
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from incidents.actors import Actor
+from incidents.admin_helpers import call_service, form_errors_to_messages, object_button_url
 from incidents.admin_import import CsvImportAdminMixin
 from incidents.directory import directory_import_cis, directory_import_people
-from incidents.errors import DomainError
 from incidents.forms import (
     EvidenceForm,
     IncidentTransitionForm,
@@ -45,26 +43,6 @@ from incidents.services import (
     task_transition,
     task_update,
 )
-
-
-def call_service(request: HttpRequest, call: Callable[[], object], success: str) -> bool:
-    """Run a service call; report a refusal (and, if given, the success) as a message."""
-    try:
-        call()
-    except DomainError as error:
-        messages.error(request, str(error))
-        return False
-    if success:
-        messages.success(request, success)
-    return True
-
-
-def _form_errors(request: HttpRequest, form) -> None:
-    for field, errors in form.errors.items():
-        label = form.fields[field].label if field in form.fields else ""
-        for error in errors:
-            messages.error(request, f"{label}: {error}" if label else error)
-
 
 # --- Directory --------------------------------------------------------------------------
 
@@ -350,44 +328,30 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
-        def view(handler):
-            return self.admin_site.admin_view(self._action_view(handler))
+        def button(name: str, handler) -> URLPattern:
+            return object_button_url(
+                self,
+                name,
+                lambda request, incident: handler(request, incident, Actor.analyst(request.user)),
+                allowed=self.has_change_permission,
+                back_to=lambda incident: (
+                    reverse("admin:incidents_securityincident_change", args=[incident.pk])
+                    + "#timeline"
+                ),
+            )
 
         return [
-            path(
-                "<int:pk>/transition/",
-                view(self._transition),
-                name="incidents_securityincident_transition",
-            ),
-            path("<int:pk>/note/", view(self._note), name="incidents_securityincident_note"),
-            path("<int:pk>/task/", view(self._task), name="incidents_securityincident_task"),
-            path(
-                "<int:pk>/evidence/",
-                view(self._evidence),
-                name="incidents_securityincident_evidence",
-            ),
+            button("transition", self._transition),
+            button("note", self._note),
+            button("task", self._task),
+            button("evidence", self._evidence),
             *super().get_urls(),
         ]
-
-    def _action_view(self, handler):
-        """POST-only wrapper: permission check, then the handler, then back to the page."""
-
-        def wrapped(request: HttpRequest, pk: int) -> HttpResponse:
-            incident = get_object_or_404(SecurityIncident, pk=pk)
-            if request.method != "POST":
-                raise Http404
-            if not self.has_change_permission(request, incident):
-                raise PermissionDenied
-            handler(request, incident, Actor.analyst(request.user))
-            url = reverse("admin:incidents_securityincident_change", args=[incident.pk])
-            return HttpResponseRedirect(f"{url}#timeline")
-
-        return wrapped
 
     def _transition(self, request, incident, actor) -> None:
         form = IncidentTransitionForm(request.POST, incident=incident)
         if not form.is_valid():
-            return _form_errors(request, form)
+            return form_errors_to_messages(request, form)
         to_state = form.cleaned_data["to_state"]
         call_service(
             request,
@@ -403,7 +367,7 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
     def _note(self, request, incident, actor) -> None:
         form = NoteForm(request.POST)
         if not form.is_valid():
-            return _form_errors(request, form)
+            return form_errors_to_messages(request, form)
         call_service(
             request,
             lambda: incident_add_note(
@@ -415,7 +379,7 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
     def _task(self, request, incident, actor) -> None:
         form = TaskCreateForm(request.POST)
         if not form.is_valid():
-            return _form_errors(request, form)
+            return form_errors_to_messages(request, form)
         call_service(
             request,
             lambda: task_create(actor=actor, incident=incident, **form.cleaned_data),
@@ -427,7 +391,7 @@ class SecurityIncidentAdmin(admin.ModelAdmin):
             raise PermissionDenied
         form = EvidenceForm(request.POST, request.FILES)
         if not form.is_valid():
-            return _form_errors(request, form)
+            return form_errors_to_messages(request, form)
         upload = form.cleaned_data["file"]
         call_service(
             request,
@@ -515,36 +479,31 @@ class ResponseTaskAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path(
-                "<int:pk>/transition/",
-                self.admin_site.admin_view(self.transition_view),
-                name="incidents_responsetask_transition",
+            object_button_url(
+                self,
+                "transition",
+                self._transition,
+                allowed=self.has_change_permission,
+                back_to=lambda task: reverse("admin:incidents_responsetask_change", args=[task.pk]),
             ),
             *super().get_urls(),
         ]
 
-    def transition_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        task = get_object_or_404(ResponseTask, pk=pk)
-        if request.method != "POST":
-            raise Http404
-        if not self.has_change_permission(request, task):
-            raise PermissionDenied
+    def _transition(self, request: HttpRequest, task: ResponseTask) -> None:
         form = TaskTransitionForm(request.POST, task=task)
-        if form.is_valid():
-            to_state = form.cleaned_data["to_state"]
-            call_service(
-                request,
-                lambda: task_transition(
-                    actor=Actor.analyst(request.user),
-                    task=task,
-                    to_state=to_state,
-                    reason=form.cleaned_data["reason"],
-                ),
-                f"{task.number} moved to {ResponseTask.State(to_state).label}.",
-            )
-        else:
-            _form_errors(request, form)
-        return HttpResponseRedirect(reverse("admin:incidents_responsetask_change", args=[pk]))
+        if not form.is_valid():
+            return form_errors_to_messages(request, form)
+        to_state = form.cleaned_data["to_state"]
+        call_service(
+            request,
+            lambda: task_transition(
+                actor=Actor.analyst(request.user),
+                task=task,
+                to_state=to_state,
+                reason=form.cleaned_data["reason"],
+            ),
+            f"{task.number} moved to {ResponseTask.State(to_state).label}.",
+        )
 
     def _bulk_transition(self, request, queryset: QuerySet, to_state: str) -> None:
         actor = Actor.analyst(request.user)

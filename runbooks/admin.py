@@ -12,17 +12,16 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import F, QuerySet
 from django.forms.fields import InvalidJSONInput
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.http import HttpRequest
+from django.urls import URLPattern, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from incidents.actors import Actor
-from incidents.admin import call_service
+from incidents.admin_helpers import call_service, object_button_url
 from runbooks.actions import ACTIONS, PLACEHOLDERS, Action
 from runbooks.definitions import (
     GUARDS_WITH_OUTCOMES,
@@ -451,25 +450,13 @@ class RunbookRunAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
-        def view(handler):
-            return self.admin_site.admin_view(self._action_view(handler))
+        def button(name: str, handler) -> URLPattern:
+            return object_button_url(
+                self,
+                name,
+                handler,
+                allowed=self.has_operate_permission,
+                back_to=lambda run: reverse("admin:runbooks_runbookrun_change", args=[run.pk]),
+            )
 
-        return [
-            path("<int:pk>/resume/", view(self._resume), name="runbooks_runbookrun_resume"),
-            path("<int:pk>/cancel/", view(self._cancel), name="runbooks_runbookrun_cancel"),
-            *super().get_urls(),
-        ]
-
-    def _action_view(self, handler):
-        """POST-only wrapper: permission check, then the handler, then back to the page."""
-
-        def wrapped(request: HttpRequest, pk: int) -> HttpResponse:
-            run = get_object_or_404(RunbookRun, pk=pk)
-            if request.method != "POST":
-                raise Http404
-            if not self.has_operate_permission(request, run):
-                raise PermissionDenied
-            handler(request, run)
-            return HttpResponseRedirect(reverse("admin:runbooks_runbookrun_change", args=[pk]))
-
-        return wrapped
+        return [button("resume", self._resume), button("cancel", self._cancel), *super().get_urls()]
