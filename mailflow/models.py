@@ -1,1 +1,171 @@
-"""Models arrive with their issue; the app exists so the layering is in place."""
+"""Confirmation requests (the question emailed to a person), their answers, and the
+delivery events email providers report about them."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from incidents.models import Person, ResponseTask, SecurityIncident
+from runbooks.models import RunbookRun
+
+
+class ConfirmationRequest(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        ANSWERED = "answered", "Answered"
+        NO_ANSWER = "no_answer", "No answer"
+        UNDELIVERABLE = "undeliverable", "Undeliverable"
+        CANCELLED = "cancelled", "Cancelled"
+
+    run = models.ForeignKey(RunbookRun, on_delete=models.PROTECT, related_name="requests")
+    step_position = models.PositiveIntegerField()
+    incident = models.ForeignKey(
+        SecurityIncident, on_delete=models.PROTECT, related_name="confirmation_requests"
+    )
+    task = models.ForeignKey(
+        ResponseTask, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    person = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    recipient_email = models.EmailField(blank=True, help_text="The address the email went to.")
+    language = models.CharField(max_length=10, default="en")
+    question = models.TextField()
+    options = models.JSONField(help_text="[{key, label}], as the person saw them.")
+    subject = models.CharField(max_length=300)
+    body = models.TextField(blank=True)
+    evidence_requested = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+
+    # Tokens are derived from SECRET_KEY and `token_nonce` when an email is built; the
+    # database keeps only their hashes, so a database leak reveals no working link.
+    token_nonce = models.CharField(max_length=32, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    reply_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    message_id = models.CharField(max_length=250, unique=True, editable=False)
+    provider_message_id = models.CharField(max_length=250, blank=True, db_index=True)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    remind_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField()
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    # The sender holds the request until then; a crashed sender's claim expires.
+    send_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True)
+    scanner_hits = models.PositiveIntegerField(
+        default=0, help_text="Link visits that looked like a mail scanner, never answers."
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One question per run step: re-running the ask_user step asks nothing new.
+            models.UniqueConstraint(fields=["run", "step_position"], name="request_per_step")
+        ]
+        indexes = [
+            # The reminder and deadline schedule reads open requests by due time.
+            models.Index(
+                fields=["deadline_at"],
+                condition=Q(state__in=["pending", "sent", "delivered"]),
+                name="request_open_deadline_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident.number}: {self.question[:60]}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (self.State.PENDING, self.State.SENT, self.State.DELIVERED)
+
+    def label_of(self, key: str) -> str:
+        return next((o["label"] for o in self.options if o["key"] == key), key)
+
+
+class Answer(models.Model):
+    class Channel(models.TextChoices):
+        PAGE = "page", "Answer page"
+        EMAIL_REPLY = "email_reply", "Email reply"
+
+    request = models.ForeignKey(
+        ConfirmationRequest, on_delete=models.PROTECT, related_name="answers"
+    )
+    option_key = models.CharField(max_length=30, help_text="Or 'unrecognised'.")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    comment = models.TextField(blank=True)
+    received_at = models.DateTimeField(
+        default=timezone.now, help_text="When we received it (never the sender's Date)."
+    )
+    sender = models.CharField(max_length=254, blank=True, help_text="Who answered.")
+    from_recipient = models.BooleanField(default=True)
+    suspected_automated = models.BooleanField(default=False)
+    sender_mismatch = models.BooleanField(default=False)
+    is_revision = models.BooleanField(default=False)
+    late = models.BooleanField(default=False, help_text="Arrived after the request closed.")
+    counted = models.BooleanField(default=False, help_text="This answer resumed the runbook.")
+    ip_hash = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            # Only one answer per request ever moves its runbook on.
+            models.UniqueConstraint(
+                fields=["request"], condition=Q(counted=True), name="one_counted_answer"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.option_key} ({self.get_channel_display()})"
+
+    @property
+    def flags(self) -> list[str]:
+        names = {
+            "suspected_automated": "suspected automated",
+            "sender_mismatch": "sender mismatch",
+            "is_revision": "revision",
+            "late": "late",
+        }
+        return [label for field, label in names.items() if getattr(self, field)]
+
+
+class TrackingEvent(models.Model):
+    """A delivery event from the email provider, stored before anything acts on it."""
+
+    provider = models.CharField(max_length=40)
+    event_type = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=200, blank=True)
+    message_id = models.CharField(max_length=250, blank=True)
+    request = models.ForeignKey(
+        ConfirmationRequest,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tracking_events",
+    )
+    recipient = models.CharField(max_length=254, blank=True)
+    description = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            # A provider retrying a webhook delivers the same event id again.
+            models.UniqueConstraint(
+                fields=["provider", "event_id"],
+                condition=~Q(event_id=""),
+                name="tracking_event_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type}"

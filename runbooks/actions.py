@@ -25,18 +25,22 @@ from incidents.services import (
 )
 from incidents.timeline import timeline_record
 
-# Outcomes a run can be resumed with besides an option key.
+# Outcomes a run can be resumed with besides an option key of the question.
 UNRECOGNISED = "unrecognised"
 NO_ANSWER = "no_answer"
 UNDELIVERABLE = "undeliverable"
-SPECIAL_OUTCOMES = (UNRECOGNISED, NO_ANSWER, UNDELIVERABLE)
+# Every question email also offers "this email looks suspicious to me", so a person who
+# distrusts the email reaches the SOC; runbooks can branch on it like on an option.
+SUSPICIOUS = "suspicious"
+SPECIAL_OUTCOMES = (UNRECOGNISED, NO_ANSWER, UNDELIVERABLE, SUSPICIOUS)
 
 PLACEHOLDERS = {
     "incident_number": "the incident's number, e.g. SIR0001001",
     "incident_short_description": "the incident's short description",
     "first_name": "the affected person's first name",
     "person_name": "the affected person's full name",
-    "answer_key": "the answer's option key (or unrecognised, no_answer, undeliverable)",
+    "answer_key": "the answer's option key (or unrecognised, no_answer, undeliverable, "
+    "suspicious)",
     "answer_label": "the answer's label as the person saw it",
     "answer_channel": "how the answer came: answer page or email reply",
     "task_number": "the run's current task number",
@@ -301,26 +305,32 @@ def assign(ctx: StepContext) -> StepOutcome:
 )  # fmt: skip
 def ask_user(ctx: StepContext) -> StepOutcome:
     """Suspend the run until run_resume. Mailflow replaces this with the version that
-    creates the confirmation request and sends the email; the waiting part is the same."""
-    task = ctx.task
-    awaiting = ResponseTask.State.AWAITING_USER
-    if ctx.params.get("relate_to") == "task" and task and task.is_open and task.state != awaiting:
-        task_transition(actor=ctx.actor, task=task, to_state=awaiting)
+    emails the question; both end in `wait_for_answer`."""
     person = ctx.incident.affected_user
     options = ", ".join(o["label"] for o in ctx.params["options"])
     timeline_record(
         incident=ctx.incident,
-        task=task if ctx.params.get("relate_to") == "task" else None,
+        task=ctx.task if ctx.params.get("relate_to") == "task" else None,
         kind="runbook.waiting",
         actor=ctx.actor,
         summary=f"Waiting for {person.full_name if person else 'the affected user'} to answer: "
         f"{ctx.render(ctx.params['question'])}",
         body=f"Options: {options}",
     )
+    return wait_for_answer(ctx)
+
+
+def wait_for_answer(ctx: StepContext, **context: Any) -> StepOutcome:
+    """The waiting half of ask_user: the related task awaits the user, the last outcome is
+    cleared, and the run suspends."""
+    task = ctx.task
+    awaiting = ResponseTask.State.AWAITING_USER
+    if ctx.params.get("relate_to") == "task" and task and task.is_open and task.state != awaiting:
+        task_transition(actor=ctx.actor, task=task, to_state=awaiting)
     return StepOutcome(
         detail="Waiting for the answer",
         wait=True,
-        context={"outcome": None, "answer_label": None, "answer_channel": None},
+        context={"outcome": None, "answer_label": None, "answer_channel": None, **context},
     )
 
 

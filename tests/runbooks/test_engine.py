@@ -158,8 +158,8 @@ def test_a_policy_violation_creates_the_task_moves_to_analysis_and_waits(
         "runbook.started",
         "task.created",
         "incident.state_changed",
-        "task.awaiting_user",
         "runbook.waiting",
+        "task.awaiting_user",
     ]
 
 
