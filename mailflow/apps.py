@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class MailflowConfig(AppConfig):
     name = "mailflow"
     verbose_name = "Mail flow"
+
+    def ready(self) -> None:
+        from mailflow import actions, receivers  # noqa: F401
+
+        actions.register()

@@ -39,8 +39,7 @@ PLACEHOLDERS = {
     "incident_short_description": "the incident's short description",
     "first_name": "the affected person's first name",
     "person_name": "the affected person's full name",
-    "answer_key": "the answer's option key (or unrecognised, no_answer, undeliverable, "
-    "suspicious)",
+    "answer_key": "the answer's option key (or unrecognised, no_answer, undeliverable, suspicious)",
     "answer_label": "the answer's label as the person saw it",
     "answer_channel": "how the answer came: answer page or email reply",
     "task_number": "the run's current task number",

@@ -243,6 +243,7 @@ else:
 # record importing them.
 TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
     "runbooks.tasks.on_timeline_entry": ["incident.opened", "incident.state_changed"],
+    "mailflow.tasks.on_timeline_entry": ["incident.state_changed"],
 }
 
 # --- API --------------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""The runbook actions that need email: registered over the generic ones at startup
+(MailflowConfig.ready), keeping their parameters and validation."""
+
+from datetime import timedelta
+
+from mailflow.models import Answer, ConfirmationRequest
+from mailflow.services import request_create
+from runbooks.actions import StepContext, StepOutcome, register_executor, wait_for_answer
+
+
+def ask_user(ctx: StepContext) -> StepOutcome:
+    params = ctx.params
+    reminder_hours = params.get("reminder_after_hours") or 0
+    deadline_hours = params.get("deadline_hours") or 72
+    request = request_create(
+        actor=ctx.actor,
+        run=ctx.run,
+        step_position=ctx.run.position,
+        incident=ctx.incident,
+        task=ctx.task if params.get("relate_to") == "task" else None,
+        question=ctx.render(params["question"]),
+        options=params["options"],
+        subject=ctx.render(params.get("subject") or params["question"]),
+        body=ctx.render(params.get("body") or ""),
+        evidence_requested=bool(params.get("request_evidence")),
+        reminder_after=timedelta(hours=reminder_hours)
+        if 0 < reminder_hours < deadline_hours
+        else None,
+        deadline_after=timedelta(hours=deadline_hours),
+    )
+    outcome = wait_for_answer(ctx, request_id=request.pk)
+    outcome.detail = f"Asked {(request.recipient_email and 'the affected user') or 'nobody'}"
+    return outcome
+
+
+def file_evidence(ctx: StepContext) -> StepOutcome:
+    """The files came with the answer and were filed on the incident when it was
+    recorded (so nothing waits on this step); report what is there."""
+    request = ConfirmationRequest.objects.filter(pk=ctx.run.context.get("request_id")).first()
+    if request is None:
+        return StepOutcome(detail="No question was asked")
+    count = ctx.incident.evidence.filter(provenance__request=request.pk).count()
+    answers = Answer.objects.filter(request=request).count()
+    return StepOutcome(detail=f"{count} file(s) from {answers} answer(s) on the incident")
+
+
+def register() -> None:
+    register_executor("ask_user", ask_user)
+    register_executor("file_evidence", file_evidence)

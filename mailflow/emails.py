@@ -1,0 +1,82 @@
+"""The question email: text and HTML from templates in the person's language."""
+
+from anymail.message import AnymailMessage
+from django.conf import settings
+from django.template.loader import select_template
+from django.utils import timezone
+
+from mailflow.models import ConfirmationRequest
+from mailflow.tokens import page_token, reply_token
+from runbooks.actions import SUSPICIOUS
+
+SUSPICIOUS_LABEL = "This email looks suspicious to me"
+
+
+def answer_link(request: ConfirmationRequest, key: str) -> str:
+    return f"{settings.SITE_URL}/respond/{page_token(request.token_nonce)}/?choice={key}"
+
+
+def reply_address(request: ConfirmationRequest) -> str:
+    return f"reply+{reply_token(request.token_nonce)}@{settings.REPLY_DOMAIN}"
+
+
+def subject_tag(request: ConfirmationRequest) -> str:
+    return f"[{request.incident.number}]"
+
+
+def _template(request: ConfirmationRequest, name: str, extension: str):
+    # Templates exist per language (request.de.txt); English is the fallback.
+    language = request.language.split("-")[0].lower()
+    return select_template(
+        [f"mailflow/email/{name}.{language}.{extension}", f"mailflow/email/{name}.en.{extension}"]
+    )
+
+
+def build_request_email(request: ConfirmationRequest, *, reminder: bool = False) -> AnymailMessage:
+    context = {
+        "request": request,
+        "first_name": request.person.first_name if request.person else "",
+        "incident_number": request.incident.number,
+        "options": [
+            {
+                "label": option["label"],
+                "key": option["key"],
+                "url": answer_link(request, option["key"]),
+            }
+            for option in request.options
+        ],
+        "suspicious_url": answer_link(request, SUSPICIOUS),
+        "suspicious_label": SUSPICIOUS_LABEL,
+        "reply_keys": [option["key"] for option in request.options],
+        "deadline": timezone.localtime(request.deadline_at),
+        "reminder": reminder,
+    }
+    subject = f"{subject_tag(request)} {request.subject}"
+    if reminder:
+        subject = f"{subject_tag(request)} Reminder: {request.subject}"
+    headers = {
+        # RFC 3834: we are automated; ask auto-responders (Exchange too) to stay quiet.
+        "Auto-Submitted": "auto-generated",
+        "X-Auto-Response-Suppress": "OOF, AutoReply",
+    }
+    if reminder:
+        # Its own Message-ID; replies to it still name the original in References.
+        headers["In-Reply-To"] = headers["References"] = request.message_id
+    else:
+        headers["Message-ID"] = request.message_id
+    message = AnymailMessage(
+        subject=subject.replace("\n", " ")[:300],
+        body=_template(request, "request", "txt").render(context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[request.recipient_email],
+        reply_to=[reply_address(request)],
+        headers=headers,
+    )
+    message.attach_alternative(_template(request, "request", "html").render(context), "text/html")
+    # Tracking events carry this back to us; providers must not rewrite our links (their
+    # click tracking would fetch them) or add pixels.
+    message.metadata = {"request_id": str(request.pk)}
+    message.tags = ["confirmation-request"]
+    message.track_clicks = False
+    message.track_opens = False
+    return message

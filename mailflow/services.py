@@ -1,0 +1,492 @@
+"""Confirmation requests and answers. `answer_record` is the one entry both the answer page
+and the email path use; it resumes the runbook exactly once."""
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import IO
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task, schedule
+
+from incidents.actors import Actor
+from incidents.errors import DomainError
+from incidents.models import Evidence, ResponseTask, SecurityIncident
+from incidents.services import evidence_add, task_create
+from incidents.timeline import timeline_record
+from mailflow.models import Answer, ConfirmationRequest
+from mailflow.tokens import new_nonce, page_token, reply_token, token_digest
+from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
+from runbooks.actions import SUSPICIOUS, UNDELIVERABLE, UNRECOGNISED
+from runbooks.models import RunbookRun
+from runbooks.services import run_resume
+
+logger = logging.getLogger(__name__)
+
+State = ConfirmationRequest.State
+OPEN_STATES = (State.PENDING, State.SENT, State.DELIVERED)
+MAX_SEND_ATTEMPTS = 4
+SEND_LEASE = timedelta(minutes=5)
+MAILER = Actor.system("Mailer")
+
+CHANNEL_LABELS = {Answer.Channel.PAGE: "answer page", Answer.Channel.EMAIL_REPLY: "email reply"}
+
+
+@dataclass
+class UploadedFile:
+    """A file that came with an answer, whatever the channel."""
+
+    content: bytes | IO[bytes]
+    filename: str
+    content_type: str = ""
+
+
+def _lock(request_id: int) -> ConfirmationRequest:
+    return (
+        ConfirmationRequest.objects.select_for_update(of=("self",))
+        .select_related("incident", "run", "person", "task")
+        .get(pk=request_id)
+    )
+
+
+def _message_domain() -> str:
+    return urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
+def _recipient_name(request: ConfirmationRequest) -> str:
+    return request.person.full_name if request.person else "the affected user"
+
+
+# --- creating and sending ---------------------------------------------------------------
+
+
+def request_create(
+    *,
+    actor: Actor,
+    run: RunbookRun,
+    step_position: int,
+    incident: SecurityIncident,
+    task: ResponseTask | None,
+    question: str,
+    options: list[dict],
+    subject: str,
+    body: str = "",
+    evidence_requested: bool = False,
+    reminder_after: timedelta | None = None,
+    deadline_after: timedelta,
+) -> ConfirmationRequest:
+    """Create the request for a run's ask_user step and send it after commit. Asking the
+    same step again returns the existing request."""
+    existing = ConfirmationRequest.objects.filter(run=run, step_position=step_position).first()
+    if existing:
+        return existing
+    now = timezone.now()
+    person = incident.affected_user
+    nonce = new_nonce()
+    with transaction.atomic():
+        request = ConfirmationRequest.objects.create(
+            run=run,
+            step_position=step_position,
+            incident=incident,
+            task=task,
+            person=person,
+            recipient_email=person.email if person else "",
+            language=(person.language if person else "en") or "en",
+            question=question,
+            options=options,
+            subject=subject or question,
+            body=body,
+            evidence_requested=evidence_requested,
+            token_nonce=nonce,
+            token_hash=token_digest(page_token(nonce)),
+            reply_token_hash=token_digest(reply_token(nonce)),
+            message_id=f"<{secrets.token_hex(16)}@{_message_domain()}>",
+            deadline_at=now + deadline_after,
+            remind_at=now + reminder_after if reminder_after else None,
+        )
+        timeline_record(
+            incident=incident,
+            task=task,
+            kind="request.created",
+            actor=actor,
+            summary=f"Question for {_recipient_name(request)}: {question}",
+            body="Options: " + ", ".join(o["label"] for o in options),
+            data={"request": request.pk, "deadline": request.deadline_at.isoformat()},
+        )
+        transaction.on_commit(lambda: async_task("mailflow.tasks.send_request", request.pk))
+    return request
+
+
+def request_send(request_id: int) -> None:
+    """Send the question email once. A worker claims the request with a lease, so two
+    workers never both send it; a provider error is retried with backoff, and after
+    MAX_SEND_ATTEMPTS the request is undeliverable (the run takes that branch)."""
+    from mailflow.emails import build_request_email
+
+    now = timezone.now()
+    claimed = (
+        ConfirmationRequest.objects.filter(pk=request_id, state=State.PENDING)
+        .filter(Q(send_lease_until__isnull=True) | Q(send_lease_until__lt=now))
+        .update(send_lease_until=now + SEND_LEASE)
+    )
+    if not claimed:
+        return
+    request = ConfirmationRequest.objects.select_related("incident", "person").get(pk=request_id)
+    if not request.recipient_email:
+        request_mark_undeliverable(
+            request=request, actor=MAILER, reason="The affected user has no email address."
+        )
+        return
+    message = build_request_email(request)
+    try:
+        message.send()
+    except Exception as error:
+        logger.warning("Sending request %s failed: %s", request_id, type(error).__name__)
+        _record_send_failure(request_id, error)
+        return
+    status = getattr(message, "anymail_status", None)
+    with transaction.atomic():
+        request = _lock(request_id)
+        request.state, request.sent_at, request.send_lease_until = State.SENT, timezone.now(), None
+        request.send_attempts += 1
+        request.provider_message_id = (getattr(status, "message_id", None) or "")[:250]
+        request.save()
+        timeline_record(
+            incident=request.incident,
+            task=request.task,
+            kind="request.sent",
+            actor=MAILER,
+            summary=f"Email sent to {_recipient_name(request)}: {message.subject}",
+            data={"request": request.pk, "message_id": request.message_id},
+        )
+
+
+def _record_send_failure(request_id: int, error: Exception) -> None:
+    with transaction.atomic():
+        request = _lock(request_id)
+        request.send_attempts += 1
+        request.last_error = f"{type(error).__name__}: {error}"[:2000]
+        request.send_lease_until = None
+        request.save(update_fields=["send_attempts", "last_error", "send_lease_until"])
+        if request.send_attempts >= MAX_SEND_ATTEMPTS:
+            request_mark_undeliverable(
+                request=request,
+                actor=MAILER,
+                reason=f"Sending failed {request.send_attempts} times: {request.last_error}",
+            )
+            return
+    # Backoff: 1, 2, 4 … minutes. A scheduled retry; the sweeper is the safety net.
+    delay = timedelta(minutes=2 ** (request.send_attempts - 1))
+    schedule(
+        "mailflow.tasks.send_request",
+        request_id,
+        name=f"Retry sending request {request_id} ({request.send_attempts})",
+        schedule_type="O",
+        repeats=1,
+        next_run=timezone.now() + delay,
+    )
+
+
+# --- delivery, expiry, cancellation -----------------------------------------------------
+
+
+def request_mark_delivered(
+    *, request: ConfirmationRequest, actor: Actor, at: datetime | None = None
+) -> bool:
+    with transaction.atomic():
+        request = _lock(request.pk)
+        if request.state != State.SENT:
+            return False
+        request.state, request.delivered_at = State.DELIVERED, at or timezone.now()
+        request.save(update_fields=["state", "delivered_at"])
+        timeline_record(
+            incident=request.incident,
+            task=request.task,
+            kind="request.delivered",
+            actor=actor,
+            summary=f"Email delivered to {_recipient_name(request)}",
+            data={"request": request.pk},
+        )
+    return True
+
+
+def _close_and_resume(
+    request: ConfirmationRequest, *, state: str, outcome: str, kind: str, actor: Actor,
+    summary: str, reason: str,
+) -> bool:  # fmt: skip
+    """Close an open request without an answer and move its run on that branch."""
+    with transaction.atomic():
+        request = _lock(request.pk)
+        if request.state not in OPEN_STATES:
+            return False
+        request.state, request.send_lease_until = state, None
+        request.save(update_fields=["state", "send_lease_until"])
+        timeline_record(
+            incident=request.incident,
+            task=request.task,
+            kind=kind,
+            actor=actor,
+            summary=summary,
+            body=reason,
+            data={"request": request.pk},
+        )
+        if outcome:
+            run_resume(run=request.run, outcome=outcome, actor=actor)
+    return True
+
+
+def request_mark_undeliverable(*, request: ConfirmationRequest, actor: Actor, reason: str) -> bool:
+    return _close_and_resume(
+        request,
+        state=State.UNDELIVERABLE,
+        outcome=UNDELIVERABLE,
+        kind="request.undeliverable",
+        actor=actor,
+        summary=f"Email to {_recipient_name(request)} could not be delivered",
+        reason=reason,
+    )
+
+
+def request_expire(*, request: ConfirmationRequest) -> bool:
+    return _close_and_resume(
+        request,
+        state=State.NO_ANSWER,
+        outcome=NO_ANSWER_OUTCOME,
+        kind="request.expired",
+        actor=Actor.system("Deadline"),
+        summary=f"No answer from {_recipient_name(request)} by the deadline",
+        reason=f"Deadline was {timezone.localtime(request.deadline_at):%Y-%m-%d %H:%M %Z}.",
+    )
+
+
+def request_cancel(*, request: ConfirmationRequest, actor: Actor, reason: str) -> bool:
+    """Close an open request without resuming anything (its links stop working)."""
+    return _close_and_resume(
+        request,
+        state=State.CANCELLED,
+        outcome="",
+        kind="request.cancelled",
+        actor=actor,
+        summary=f"Question to {_recipient_name(request)} withdrawn",
+        reason=reason,
+    )
+
+
+def requests_cancel_for_incident(*, incident: SecurityIncident, actor: Actor, reason: str) -> int:
+    requests = ConfirmationRequest.objects.filter(incident=incident, state__in=OPEN_STATES)
+    return sum(request_cancel(request=r, actor=actor, reason=reason) for r in requests)
+
+
+# --- reminders and deadlines ------------------------------------------------------------
+
+
+def request_remind(request_id: int) -> bool:
+    """Send the one reminder. Claimed by a conditional update, so it goes out once."""
+    from mailflow.emails import build_request_email
+
+    claimed = ConfirmationRequest.objects.filter(
+        pk=request_id, state__in=[State.SENT, State.DELIVERED], reminders_sent=0
+    ).update(reminders_sent=1)
+    if not claimed:
+        return False
+    request = ConfirmationRequest.objects.select_related("incident", "person").get(pk=request_id)
+    try:
+        build_request_email(request, reminder=True).send()
+    except Exception as error:
+        ConfirmationRequest.objects.filter(pk=request_id).update(
+            last_error=f"Reminder: {type(error).__name__}: {error}"[:2000]
+        )
+        return False
+    with transaction.atomic():
+        timeline_record(
+            incident=request.incident,
+            task=request.task,
+            kind="request.reminded",
+            actor=MAILER,
+            summary=f"Reminder sent to {_recipient_name(request)}",
+            data={"request": request.pk},
+        )
+    return True
+
+
+def requests_process_due(now: datetime | None = None) -> tuple[int, int]:
+    """The schedule's work: send due reminders, expire requests past their deadline.
+    Returns (reminded, expired)."""
+    now = now or timezone.now()
+    open_requests = ConfirmationRequest.objects.filter(state__in=OPEN_STATES)
+    expired = 0
+    for request in open_requests.filter(deadline_at__lte=now):
+        expired += request_expire(request=request)
+    reminded = 0
+    due = open_requests.filter(remind_at__lte=now, reminders_sent=0, deadline_at__gt=now)
+    for request_id in due.values_list("pk", flat=True):
+        reminded += request_remind(request_id)
+    return reminded, expired
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+def answer_record(
+    *,
+    request: ConfirmationRequest,
+    option_key: str,
+    channel: str,
+    sender: str = "",
+    comment: str = "",
+    from_recipient: bool = True,
+    sender_mismatch: bool = False,
+    suspected_automated: bool = False,
+    ip_hash: str = "",
+    user_agent: str = "",
+    files: list[UploadedFile] | None = None,
+    provenance: dict | None = None,
+) -> Answer:
+    """Record an answer, from the page or an email reply, and decide what it means:
+
+    1. The same answer again (double click, back button, reply after clicking): nothing new.
+    2. Flagged (suspected automated, sender mismatch): stored and shown, never resumes.
+    3. A different answer after one was counted: stored as a revision, an analyst told.
+    4. After the request closed (deadline, cancelled, undeliverable): stored as late.
+    5. Otherwise it is *the* answer: the request is answered and the run resumes.
+    Files are filed as evidence in every case but the first.
+    """
+    valid = {o["key"] for o in request.options} | {SUSPICIOUS, UNRECOGNISED}
+    if option_key not in valid:
+        raise DomainError("That is not one of the options of this question.")
+    channel = Answer.Channel(channel)
+    with transaction.atomic():
+        request = _lock(request.pk)
+        counted = request.answers.filter(counted=True).first()
+        flagged = suspected_automated or sender_mismatch
+        if counted and counted.option_key == option_key and not flagged:
+            return counted
+        answer = Answer.objects.create(
+            request=request,
+            option_key=option_key,
+            channel=channel,
+            comment=comment[:5000],
+            sender=sender[:254],
+            from_recipient=from_recipient,
+            sender_mismatch=sender_mismatch,
+            suspected_automated=suspected_automated,
+            is_revision=bool(counted) and not flagged,
+            late=not counted and not flagged and request.state not in OPEN_STATES,
+            counted=not counted and not flagged and request.state in OPEN_STATES,
+            ip_hash=ip_hash,
+            user_agent=user_agent[:400],
+        )
+        _record_answer_on_timeline(request, answer, counted)
+        for file in files or []:
+            _file_evidence(request, answer, file, provenance or {})
+        if answer.counted:
+            request.state, request.answered_at = State.ANSWERED, answer.received_at
+            request.save(update_fields=["state", "answered_at"])
+            run_resume(
+                run=request.run,
+                outcome=option_key,
+                answer_label=request.label_of(option_key),
+                channel=CHANNEL_LABELS[channel],
+                actor=Actor.end_user(sender or _recipient_name(request)),
+            )
+    return answer
+
+
+def _record_answer_on_timeline(
+    request: ConfirmationRequest, answer: Answer, counted: Answer | None
+) -> None:
+    who = answer.sender or _recipient_name(request)
+    label = request.label_of(answer.option_key)
+    via = CHANNEL_LABELS[answer.channel]
+    at = f"{timezone.localtime(answer.received_at):%Y-%m-%d %H:%M:%S %Z}"
+    actor = Actor.end_user(who)
+    common = {"incident": request.incident, "task": request.task, "actor": actor}
+    data = {
+        "request": request.pk,
+        "answer": answer.pk,
+        "option": answer.option_key,
+        "channel": answer.channel,
+        "flags": answer.flags,
+    }
+    details = "\n".join(
+        line
+        for line in (
+            f"Answered by {who} via {via} at {at}.",
+            f"Comment: {answer.comment}" if answer.comment else "",
+            f"User agent: {answer.user_agent}" if answer.user_agent else "",
+        )
+        if line
+    )
+    if answer.counted:
+        timeline_record(
+            kind="answer.received",
+            summary=f"{who} answered “{label}” by {via}",
+            body=details,
+            data=data,
+            **common,
+        )
+        return
+    if answer.suspected_automated or answer.sender_mismatch:
+        why = (
+            "looks automated (mail scanner?)"
+            if answer.suspected_automated
+            else ("did not come from the person asked")
+        )
+        timeline_record(
+            kind="answer.flagged",
+            summary=f"Answer “{label}” via {via} not taken: it {why}",
+            body=details,
+            data=data,
+            **common,
+        )
+        return
+    if answer.is_revision:
+        previous = request.label_of(counted.option_key)
+        summary = f"{who} changed their answer from “{previous}” to “{label}”"
+        title = f"Review changed answer from {who} ({previous} → {label})"
+        kind = "answer.revised"
+    else:
+        summary = f"Late answer from {who}: “{label}” (the question was {request.state})"
+        title = f"Review late answer from {who}: {label}"
+        kind = "answer.late"
+    timeline_record(kind=kind, summary=summary, body=details, data=data, **common)
+    if request.incident.is_active:
+        task_create(
+            actor=Actor.system(),
+            incident=request.incident,
+            title=title,
+            description=f"{summary}. The runbook did not act on it. {details}",
+        )
+
+
+def _file_evidence(
+    request: ConfirmationRequest, answer: Answer, file: UploadedFile, provenance: dict
+) -> Evidence:
+    source = (
+        Evidence.Source.ANSWER_PAGE
+        if answer.channel == Answer.Channel.PAGE
+        else Evidence.Source.EMAIL_REPLY
+    )
+    return evidence_add(
+        actor=Actor.end_user(answer.sender or _recipient_name(request)),
+        incident=request.incident,
+        task=request.task,
+        content=file.content,
+        filename=file.filename,
+        declared_content_type=file.content_type,
+        source=source,
+        provenance={
+            "channel": answer.channel,
+            "answer": answer.pk,
+            "request": request.pk,
+            "sender": answer.sender,
+            "received_at": answer.received_at.isoformat(),
+            "flags": answer.flags,
+            **provenance,
+        },
+    )

@@ -1,0 +1,27 @@
+"""django-q2 entry points: load by id, call a service. Each is safe to run twice."""
+
+from incidents.actors import Actor
+from incidents.models import SecurityIncident, TimelineEntry
+from mailflow.services import request_send, requests_cancel_for_incident, requests_process_due
+
+_ENDED = (SecurityIncident.State.CLOSED, SecurityIncident.State.CANCELLED)
+
+
+def send_request(request_id: int) -> None:
+    request_send(request_id)
+
+
+def process_due_requests() -> tuple[int, int]:
+    """Scheduled every minute: reminders and deadlines."""
+    return requests_process_due()
+
+
+def on_timeline_entry(entry_id: int) -> None:
+    """A closed or cancelled incident withdraws its open questions: their links die."""
+    entry = TimelineEntry.objects.select_related("incident").filter(pk=entry_id).first()
+    if entry and entry.kind == "incident.state_changed" and entry.data.get("to") in _ENDED:
+        requests_cancel_for_incident(
+            incident=entry.incident,
+            actor=Actor.system(),
+            reason=f"The incident was {entry.data['to']}.",
+        )
