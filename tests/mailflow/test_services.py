@@ -1,0 +1,213 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from incidents.actors import Actor
+from incidents.errors import DomainError
+from incidents.models import Evidence, ResponseTask, SecurityIncident
+from incidents.services import incident_transition
+from mailflow.models import Answer, ConfirmationRequest
+from mailflow.services import (
+    MAX_SEND_ATTEMPTS,
+    UploadedFile,
+    answer_record,
+    request_send,
+    requests_process_due,
+)
+from runbooks.models import RunbookRun
+from tests.factories import category, open_incident
+
+State = ConfirmationRequest.State
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def record(committed, request, key, **kwargs):
+    kwargs.setdefault("channel", Answer.Channel.PAGE)
+    return committed(answer_record, request=request, option_key=key, **kwargs)
+
+
+def titles(incident) -> list[str]:
+    return list(incident.tasks.values_list("title", flat=True))
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+def test_an_answer_answers_the_request_files_evidence_and_resumes_the_run(asked, committed):
+    request = asked("policy-violation")
+
+    answer = record(
+        committed, request, "yes", sender="Bob Builder",
+        files=[UploadedFile(PNG, "screen.png", "image/png")],
+    )  # fmt: skip
+
+    request.refresh_from_db()
+    assert (request.state, answer.counted) == (State.ANSWERED, True)
+    assert request.answered_at == answer.received_at
+    evidence = Evidence.objects.get()
+    assert evidence.source == Evidence.Source.ANSWER_PAGE
+    assert evidence.task == request.task
+    assert evidence.provenance["answer"] == answer.pk
+    assert evidence.provenance["sender"] == "Bob Builder"
+    assert titles(request.incident) == [
+        "Confirm the download with the user",
+        "Analyse the evidence provided by the user",
+    ]
+    kinds = list(request.incident.timeline.values_list("kind", flat=True))
+    assert kinds[-7:] == [
+        "request.sent",
+        "answer.received",
+        "evidence.added",
+        "runbook.resumed",
+        "task.completed",
+        "task.created",
+        "runbook.completed",
+    ]
+    received = request.incident.timeline.get(kind="answer.received")
+    assert received.summary == "Bob Builder answered “Yes, I downloaded this file” by answer page"
+    assert received.actor_kind == "end_user"
+
+
+def test_the_same_answer_twice_is_one_answer(asked, committed):
+    request = asked("failed-login")
+
+    first = record(committed, request, "no")
+    second = record(committed, request, "no")
+
+    assert first.pk == second.pk
+    assert Answer.objects.count() == 1
+    assert titles(request.incident) == ["Reset the credentials of Bob Builder"]
+
+
+def test_a_different_answer_later_is_a_flagged_revision_that_does_not_branch_again(
+    asked, committed
+):
+    request = asked("failed-login")
+    record(committed, request, "yes")
+
+    revision = record(committed, request, "no")
+
+    assert (revision.is_revision, revision.counted) == (True, False)
+    assert request.incident.timeline.filter(kind="answer.revised").count() == 1
+    assert titles(request.incident) == [
+        "Review changed answer from Bob Builder (Yes, that was me → No, that was not me)"
+    ]
+    assert request.incident.timeline.filter(kind="runbook.resumed").count() == 1
+
+
+def test_a_suspected_automated_answer_is_stored_but_the_run_keeps_waiting(asked, committed):
+    request = asked("failed-login")
+
+    flagged = record(committed, request, "yes", suspected_automated=True)
+
+    assert (flagged.counted, flagged.flags) == (False, ["suspected automated"])
+    request.refresh_from_db()
+    assert request.state == State.SENT
+    assert RunbookRun.objects.get().state == RunbookRun.State.WAITING
+    assert request.incident.timeline.filter(kind="answer.flagged").count() == 1
+    # The real person answers afterwards and that answer counts.
+    assert record(committed, request, "yes").counted
+
+
+def test_an_answer_after_the_deadline_is_recorded_as_late_with_a_task(asked, committed):
+    request = asked("failed-login")
+    committed(requests_process_due, timezone.now() + timedelta(days=2))
+
+    late = record(committed, request, "no")
+
+    assert (late.late, late.counted) == (True, False)
+    assert request.incident.timeline.filter(kind="answer.late").count() == 1
+    assert titles(request.incident) == [
+        "Contact Bob Builder directly",
+        "Review late answer from Bob Builder: No, that was not me",
+    ]
+
+
+def test_an_unknown_option_is_refused(asked, committed):
+    request = asked("failed-login")
+    with pytest.raises(DomainError):
+        record(committed, request, "maybe")
+    assert not Answer.objects.exists()
+
+
+def test_this_email_looks_suspicious_is_an_answer_the_runbook_can_branch_on(asked, committed):
+    request = asked("failed-login")
+
+    record(committed, request, "suspicious")
+
+    assert titles(request.incident) == ["Contact Bob Builder directly"]
+
+
+# --- reminders, deadlines, sending ------------------------------------------------------
+
+
+def test_the_schedule_sends_one_reminder_then_expires_at_the_deadline(asked, committed, outbox):
+    request = asked("failed-login")  # reminder after 4 h, deadline after 24 h
+    now = timezone.now()
+
+    assert committed(requests_process_due, now + timedelta(hours=1)) == (0, 0)
+    assert committed(requests_process_due, now + timedelta(hours=5)) == (1, 0)
+    assert committed(requests_process_due, now + timedelta(hours=6)) == (0, 0)
+    assert len(outbox) == 2
+    reminder = outbox[1]
+    assert reminder.subject.startswith(f"[{request.incident.number}] Reminder:")
+    assert reminder.extra_headers["In-Reply-To"] == request.message_id
+
+    assert committed(requests_process_due, now + timedelta(hours=25)) == (0, 1)
+
+    request.refresh_from_db()
+    assert (request.state, request.reminders_sent) == (State.NO_ANSWER, 1)
+    assert titles(request.incident) == ["Contact Bob Builder directly"]
+    assert request.incident.timeline.filter(kind="request.expired").count() == 1
+
+
+def test_a_provider_error_is_retried_then_the_request_is_undeliverable(
+    shipped, committed, bob, monkeypatch
+):
+    def refuse(self, *args, **kwargs):
+        raise ConnectionError("provider down")
+
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", refuse)
+    incident = committed(open_incident, category=category("failed-login"), affected_user=bob)
+    request = ConfirmationRequest.objects.get(incident=incident)
+    assert (request.state, request.send_attempts) == (State.PENDING, 1)
+    assert "ConnectionError: provider down" in request.last_error
+
+    for _ in range(MAX_SEND_ATTEMPTS - 1):
+        committed(request_send, request.pk)  # the scheduled retries
+
+    request.refresh_from_db()
+    assert request.state == State.UNDELIVERABLE
+    assert titles(incident) == ["Contact Bob Builder directly"]
+    assert incident.timeline.filter(kind="request.undeliverable").count() == 1
+
+
+def test_sending_twice_sends_one_email(asked, committed, outbox):
+    request = asked("failed-login")
+    committed(request_send, request.pk)
+    assert len(outbox) == 1
+
+
+def test_an_incident_without_an_affected_user_takes_the_undeliverable_branch(shipped, committed):
+    incident = committed(open_incident, category=category("failed-login"))
+
+    request = ConfirmationRequest.objects.get(incident=incident)
+    assert request.state == State.UNDELIVERABLE
+    assert titles(incident) == ["Contact the affected user directly"]
+
+
+def test_closing_the_incident_withdraws_its_question(asked, committed):
+    request = asked("failed-login")
+
+    committed(
+        incident_transition,
+        actor=Actor.system(),
+        incident=request.incident,
+        to_state=SecurityIncident.State.CLOSED,
+        reason="Duplicate",
+    )
+
+    request.refresh_from_db()
+    assert request.state == State.CANCELLED
+    assert not ResponseTask.objects.filter(incident=request.incident).exists()
