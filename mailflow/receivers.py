@@ -1,2 +1,96 @@
 """anymail's inbound and tracking signals: store the event, enqueue the work, nothing else.
-(Filled in with the webhook issues.)"""
+
+The webhook answers the provider quickly and only fails when storing fails (the provider
+then retries); everything that acts on an event runs in a task after commit."""
+
+import json
+import logging
+from typing import Any
+
+from anymail.signals import AnymailTrackingEvent, tracking
+from django.db import transaction
+from django.db.models import Q
+from django.dispatch import receiver
+from django.utils.datastructures import MultiValueDict
+from django_q.tasks import async_task
+
+from mailflow.models import ConfirmationRequest, TrackingEvent
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(tracking, dispatch_uid="mailflow.store_tracking_event")
+def store_tracking_event(
+    sender: object, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any
+) -> None:
+    with transaction.atomic():
+        stored, created = _store(event, esp_name)
+        # A provider retry of an event we already processed changes nothing. One whose
+        # enqueue was lost (crash after commit) is enqueued again: the task claims the
+        # event, so it still runs at most once.
+        if created or stored.processed_at is None:
+            transaction.on_commit(
+                lambda: async_task("mailflow.tasks.process_tracking_event", stored.pk)
+            )
+    # Ids only: recipients and provider texts stay out of the logs.
+    logger.info(
+        "Tracking event %s (%s %s) for request %s%s",
+        stored.pk,
+        stored.provider,
+        stored.event_type,
+        stored.request_id,
+        "" if created else ", a duplicate",
+    )
+
+
+def _store(event: AnymailTrackingEvent, esp_name: str) -> tuple[TrackingEvent, bool]:
+    provider = esp_name[:40]
+    event_id = (event.event_id or "")[:200]
+    fields = {
+        "event_type": (event.event_type or "unknown")[:40],
+        "message_id": (event.message_id or "")[:250],
+        "request": _request_for(event),
+        "recipient": (event.recipient or "")[:254],
+        "description": "\n".join(t for t in (event.description, event.mta_response) if t),
+        "occurred_at": event.timestamp,
+        "raw": _raw(event.esp_event),
+    }
+    if not event_id:
+        # Without the provider's id a retry cannot be recognised; the services the task
+        # calls are idempotent, so a repeat costs a row and changes nothing.
+        return TrackingEvent.objects.create(provider=provider, **fields), True
+    # get_or_create re-reads after an IntegrityError, so two concurrent deliveries of
+    # the same event end as one row.
+    return TrackingEvent.objects.get_or_create(
+        provider=provider, event_id=event_id, defaults=fields
+    )
+
+
+def _request_for(event: AnymailTrackingEvent) -> ConfirmationRequest | None:
+    """The request the email belonged to: by the request_id we sent as metadata, else by
+    the provider's message id (or our own Message-ID, which some providers report)."""
+    request_id = str((event.metadata or {}).get("request_id", ""))
+    if request_id.isdigit():
+        request = ConfirmationRequest.objects.filter(pk=int(request_id)).first()
+        if request:
+            return request
+    if event.message_id:
+        return ConfirmationRequest.objects.filter(
+            Q(provider_message_id=event.message_id) | Q(message_id=event.message_id)
+        ).first()
+    return None
+
+
+def _raw(esp_event: Any) -> dict:
+    """The provider's payload as JSON: a dict for JSON webhooks, the form fields for
+    form-posted ones (legacy Mailgun), else its repr so nothing is lost."""
+    if isinstance(esp_event, MultiValueDict):
+        esp_event = dict(esp_event.lists())
+    if isinstance(esp_event, dict):
+        try:
+            json.dumps(esp_event)
+        except (TypeError, ValueError):
+            pass
+        else:
+            return esp_event
+    return {"repr": repr(esp_event)}

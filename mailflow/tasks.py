@@ -25,3 +25,10 @@ def on_timeline_entry(entry_id: int) -> None:
             actor=Actor.system(),
             reason=f"The incident was {entry.data['to']}.",
         )
+
+
+def process_tracking_event(event_id: int) -> str:
+    """Act on a delivery event the webhook stored."""
+    from mailflow.tracking import tracking_event_process
+
+    return tracking_event_process(event_id)

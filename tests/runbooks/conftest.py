@@ -1,6 +1,7 @@
 import pytest
 
 from incidents.models import SecurityIncident
+from runbooks import actions
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import Runbook
 from tests.factories import category, open_incident
@@ -32,3 +33,11 @@ def open_with_runbooks(committed, bob):
         return committed(open_incident, category=category(slug), **kwargs)
 
     return open_
+
+
+@pytest.fixture(autouse=True)
+def generic_executors(monkeypatch):
+    """Runbook tests exercise the engine alone: the generic ask_user and file_evidence, not
+    the email versions mailflow registers at startup (tested in tests/mailflow)."""
+    for name in ("ask_user", "file_evidence"):
+        monkeypatch.setattr(actions.ACTIONS[name], "executor", getattr(actions, name))

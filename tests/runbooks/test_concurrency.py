@@ -101,6 +101,7 @@ def test_a_real_qcluster_runs_the_failed_login_scenario_end_to_end(monkeypatch):
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}"
         f"/{database['NAME']}",
         "Q_BROKER": "orm",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     }
     # This process enqueues through the ORM broker instead of running tasks inline; the
     # task functions are booby-trapped here so the test fails if anything runs in-process.

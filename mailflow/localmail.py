@@ -1,0 +1,66 @@
+"""Email for local use: every message is written to var/mail/ as an .eml file, and staff
+can read them at /dev/mailbox/ to click through the scenarios without an email provider."""
+
+import email
+import email.policy
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.mail.backends.base import BaseEmailBackend
+from django.utils import timezone
+
+BACKEND = "mailflow.localmail.EmailBackend"
+_NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}\.eml$")
+
+
+def mail_dir() -> Path:
+    return Path(settings.EMAIL_FILE_PATH)
+
+
+class EmailBackend(BaseEmailBackend):
+    def send_messages(self, email_messages) -> int:
+        folder = mail_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        for message in email_messages:
+            name = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.eml"
+            (folder / name).write_bytes(message.message().as_bytes())
+        return len(email_messages)
+
+
+@dataclass
+class StoredEmail:
+    name: str
+    sent_at: datetime
+    subject: str
+    to: str
+    text: str
+
+
+def stored_emails(limit: int = 100) -> list[StoredEmail]:
+    """The newest emails first."""
+    folder = mail_dir()
+    if not folder.is_dir():
+        return []
+    names = sorted((p.name for p in folder.iterdir() if _NAME.match(p.name)), reverse=True)
+    return [stored_email(name) for name in names[:limit]]
+
+
+def stored_email(name: str) -> StoredEmail | None:
+    if not _NAME.match(name):
+        return None  # never a path from the URL onto the disk
+    path = mail_dir() / name
+    if not path.is_file():
+        return None
+    parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    body = parsed.get_body(preferencelist=("plain",))
+    return StoredEmail(
+        name=name,
+        sent_at=datetime.strptime(name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=UTC),
+        subject=str(parsed["Subject"] or ""),
+        to=str(parsed["To"] or ""),
+        text=body.get_content() if body else "",
+    )

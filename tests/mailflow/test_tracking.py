@@ -1,0 +1,492 @@
+"""Delivery tracking through anymail's real webhook URLs: Postmark and Mailgun payloads as
+those providers post them, authenticated as anymail checks them."""
+
+import base64
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+
+from incidents.models import TimelineEntry
+from mailflow.models import Answer, ConfirmationRequest, TrackingEvent
+from mailflow.services import answer_record
+from mailflow.tracking import tracking_event_process
+from runbooks.models import RunbookRun
+from tests.factories import UserFactory
+
+State = ConfirmationRequest.State
+SECRET = "user:pass"
+SIGNING_KEY = "key-xyz"
+BOB = "bob@corp.example.com"
+POSTMARK_URL = "/anymail/postmark/tracking/"
+MAILGUN_URL = "/anymail/mailgun/tracking/"
+
+pytestmark = pytest.mark.usefixtures("webhook_settings")
+
+
+@pytest.fixture
+def webhook_settings():
+    with override_settings(
+        ANYMAIL={"WEBHOOK_SECRET": SECRET, "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+    ):
+        yield
+
+
+def basic_auth(credentials: str = SECRET) -> dict:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+def post(client, committed, url: str, payload: dict, auth: dict | None = None):
+    """Post as the provider does; on-commit work (the processing task) runs as on commit."""
+    headers = basic_auth() if auth is None else auth
+    return committed(client.post, url, payload, content_type="application/json", **headers)
+
+
+# --- payloads, as the providers document them -------------------------------------------
+
+
+def postmark_delivery(request: ConfirmationRequest, **changes) -> dict:
+    return {
+        "RecordType": "Delivery",
+        "ServerID": 23,
+        "MessageStream": "outbound",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "Recipient": BOB,
+        "Tag": "",
+        "DeliveredAt": "2025-03-04T10:15:30.1234567Z",
+        "Details": "smtp;250 2.0.0 OK",
+        "Metadata": {"request_id": str(request.pk)},
+        **changes,
+    }
+
+
+def postmark_bounce(request: ConfirmationRequest, **changes) -> dict:
+    return {
+        "RecordType": "Bounce",
+        "MessageStream": "outbound",
+        "ID": 4323372036854775807,
+        "Type": "HardBounce",
+        "TypeCode": 1,
+        "Name": "Hard bounce",
+        "Tag": "",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "Metadata": {"request_id": str(request.pk)},
+        "ServerID": 23,
+        "Description": "The server was unable to deliver your message (ex: unknown user).",
+        "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+        "Email": BOB,
+        "From": "soc@localhost",
+        "BouncedAt": "2025-03-04T10:15:31Z",
+        "DumpAvailable": True,
+        "Inactive": True,
+        "CanActivate": True,
+        "Subject": "Please confirm recent sign-in attempts",
+        "Content": "Return-Path: <>\r\n…",
+        **changes,
+    }
+
+
+def mailgun_signature(token: str | None = None, key: str = SIGNING_KEY) -> dict:
+    timestamp = str(int(time.time()))
+    token = token or secrets.token_hex(25)
+    signature = hmac.new(key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
+    return {"timestamp": timestamp, "token": token, "signature": signature.hexdigest()}
+
+
+def mailgun_event(request: ConfirmationRequest, event: str, signature: dict | None = None,
+                  **event_data) -> dict:  # fmt: skip
+    return {
+        "signature": signature or mailgun_signature(),
+        "event-data": {
+            "event": event,
+            "timestamp": 1741083330.908181,
+            "id": "CPgfbmQMTCKtHW6uIWtuVe",
+            "log-level": "info",
+            "recipient": BOB,
+            "recipient-domain": "corp.example.com",
+            "envelope": {"transport": "smtp", "sender": "soc@localhost", "targets": BOB},
+            "message": {
+                "headers": {
+                    "to": f"Bob Builder <{BOB}>",
+                    "message-id": request.message_id.strip("<>"),
+                    "from": "SOC <soc@localhost>",
+                    "subject": request.subject,
+                },
+                "attachments": [],
+                "size": 4321,
+            },
+            "tags": [],
+            "campaigns": [],
+            "user-variables": {"request_id": str(request.pk)},
+            **event_data,
+        },
+    }
+
+
+def mailgun_delivered(request: ConfirmationRequest, **kwargs) -> dict:
+    status = {"tls": True, "code": 250, "description": "", "message": "OK", "attempt-no": 1}
+    return mailgun_event(request, "delivered", **{"delivery-status": status}, **kwargs)
+
+
+def mailgun_failed(request: ConfirmationRequest, severity: str = "permanent") -> dict:
+    status = {
+        "attempt-no": 1,
+        "code": 550,
+        "description": "",
+        "message": "5.1.1 The email account that you tried to reach does not exist.",
+    }
+    return mailgun_event(
+        request, "failed", severity=severity, reason="bounce", **{"delivery-status": status}
+    )
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def kinds(request: ConfirmationRequest) -> list[str]:
+    return list(request.incident.timeline.values_list("kind", flat=True))
+
+
+def titles(request: ConfirmationRequest) -> list[str]:
+    return list(request.incident.tasks.values_list("title", flat=True))
+
+
+def assert_took_the_undeliverable_branch(request: ConfirmationRequest) -> None:
+    request.refresh_from_db()
+    assert request.state == State.UNDELIVERABLE
+    assert titles(request) == ["Contact Bob Builder directly"]
+    assert RunbookRun.objects.get(pk=request.run_id).state == RunbookRun.State.COMPLETED
+    assert kinds(request).count("request.undeliverable") == 1
+
+
+# --- delivered --------------------------------------------------------------------------
+
+
+def test_a_postmark_delivery_marks_the_request_delivered(asked, client, committed):
+    request = asked("failed-login")
+    payload = postmark_delivery(request)
+
+    response = post(client, committed, POSTMARK_URL, payload)
+
+    assert response.status_code == 200
+    request.refresh_from_db()
+    assert request.state == State.DELIVERED
+    assert request.delivered_at == datetime(2025, 3, 4, 10, 15, 30, 123456, tzinfo=UTC)
+    entry = request.incident.timeline.get(kind="request.delivered")
+    assert (entry.actor_kind, entry.actor_name) == ("email_provider", "Postmark")
+    event = TrackingEvent.objects.get()
+    assert (event.provider, event.event_type, event.request) == ("Postmark", "delivered", request)
+    assert event.message_id == payload["MessageID"]
+    assert event.recipient == BOB
+    assert event.processed_at is not None
+    assert event.raw == payload
+
+
+def test_a_mailgun_delivery_marks_the_request_delivered(asked, client, committed):
+    request = asked("failed-login")
+    payload = mailgun_delivered(request)
+
+    response = post(client, committed, MAILGUN_URL, payload)
+
+    assert response.status_code == 200
+    request.refresh_from_db()
+    assert request.state == State.DELIVERED
+    assert request.delivered_at == datetime.fromtimestamp(1741083330.908181, tz=UTC)
+    assert kinds(request).count("request.delivered") == 1
+    event = TrackingEvent.objects.get()
+    assert (event.provider, event.event_type) == ("Mailgun", "delivered")
+    assert event.event_id == payload["signature"]["token"]
+    assert event.message_id == request.message_id
+
+
+def test_an_event_without_metadata_is_matched_by_the_providers_message_id(asked, client, committed):
+    request = asked("failed-login")
+    payload = postmark_delivery(request, Metadata={})
+    ConfirmationRequest.objects.filter(pk=request.pk).update(
+        provider_message_id=payload["MessageID"]
+    )
+
+    post(client, committed, POSTMARK_URL, payload)
+
+    request.refresh_from_db()
+    assert request.state == State.DELIVERED
+    assert TrackingEvent.objects.get().request == request
+
+
+# --- undeliverable ----------------------------------------------------------------------
+
+
+def test_a_postmark_hard_bounce_takes_the_undeliverable_branch(asked, client, committed):
+    request = asked("failed-login")
+
+    response = post(client, committed, POSTMARK_URL, postmark_bounce(request))
+
+    assert response.status_code == 200
+    assert_took_the_undeliverable_branch(request)
+    entry = request.incident.timeline.get(kind="request.undeliverable")
+    assert "unknown user" in entry.body and "550 5.1.1" in entry.body
+    assert entry.actor_name == "Postmark"
+    event = TrackingEvent.objects.get()
+    assert (event.event_type, event.event_id) == ("bounced", "4323372036854775807")
+
+
+def test_a_mailgun_permanent_failure_takes_the_undeliverable_branch(asked, client, committed):
+    request = asked("failed-login")
+
+    response = post(client, committed, MAILGUN_URL, mailgun_failed(request))
+
+    assert response.status_code == 200
+    assert_took_the_undeliverable_branch(request)
+    entry = request.incident.timeline.get(kind="request.undeliverable")
+    assert "5.1.1 The email account" in entry.body
+    assert entry.actor_name == "Mailgun"
+
+
+def test_a_bounce_after_the_delivery_still_makes_the_request_undeliverable(
+    asked, client, committed
+):
+    request = asked("failed-login")
+
+    post(client, committed, POSTMARK_URL, postmark_delivery(request))
+    post(client, committed, POSTMARK_URL, postmark_bounce(request))
+
+    assert_took_the_undeliverable_branch(request)
+
+
+def test_a_mailgun_temporary_failure_is_only_stored(asked, client, committed):
+    request = asked("failed-login")
+    before = kinds(request)
+
+    post(client, committed, MAILGUN_URL, mailgun_failed(request, severity="temporary"))
+
+    request.refresh_from_db()
+    assert request.state == State.SENT
+    assert kinds(request) == before
+    event = TrackingEvent.objects.get()
+    assert event.event_type == "deferred" and event.processed_at is not None
+
+
+# --- retries and strays -----------------------------------------------------------------
+
+
+def test_the_same_event_posted_twice_is_processed_once(asked, client, committed):
+    request = asked("failed-login")
+    payload = mailgun_delivered(request)
+
+    first = post(client, committed, MAILGUN_URL, payload)
+    second = post(client, committed, MAILGUN_URL, payload)
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert TrackingEvent.objects.count() == 1
+    assert kinds(request).count("request.delivered") == 1
+
+
+def test_the_same_bounce_posted_twice_resumes_the_run_once(asked, client, committed):
+    request = asked("failed-login")
+
+    post(client, committed, POSTMARK_URL, postmark_bounce(request))
+    post(client, committed, POSTMARK_URL, postmark_bounce(request))
+
+    assert TrackingEvent.objects.count() == 1
+    assert_took_the_undeliverable_branch(request)
+    assert kinds(request).count("runbook.resumed") == 1
+
+
+def test_processing_an_event_again_does_nothing(asked, client, committed):
+    request = asked("failed-login")
+    post(client, committed, POSTMARK_URL, postmark_bounce(request))
+
+    assert committed(tracking_event_process, TrackingEvent.objects.get().pk) == (
+        "already processed"
+    )
+    assert kinds(request).count("request.undeliverable") == 1
+
+
+def test_an_event_for_an_unknown_request_is_stored_and_ignored(asked, client, committed):
+    request = asked("failed-login")
+    before = kinds(request)
+
+    response = post(
+        client, committed, POSTMARK_URL, postmark_bounce(request, Metadata={"request_id": "999999"})
+    )
+
+    assert response.status_code == 200
+    event = TrackingEvent.objects.get()
+    assert event.request is None and event.processed_at is not None
+    request.refresh_from_db()
+    assert request.state == State.SENT
+    assert kinds(request) == before
+
+
+def test_an_event_with_a_malformed_request_id_is_stored_and_ignored(client, committed, db):
+    payload = {"RecordType": "Delivery", "MessageID": "x", "Metadata": {"request_id": "1; --"}}
+
+    response = post(client, committed, POSTMARK_URL, payload)
+
+    assert response.status_code == 200
+    assert TrackingEvent.objects.get().request is None
+    assert not TimelineEntry.objects.exists()
+
+
+def test_a_delivery_after_the_answer_changes_nothing(asked, client, committed):
+    request = asked("failed-login")
+    committed(answer_record, request=request, option_key="yes", channel=Answer.Channel.PAGE)
+    before = kinds(request)
+
+    post(client, committed, POSTMARK_URL, postmark_delivery(request))
+    post(client, committed, MAILGUN_URL, mailgun_failed(request))
+
+    request.refresh_from_db()
+    assert (request.state, request.delivered_at) == (State.ANSWERED, None)
+    assert kinds(request) == before
+    assert TrackingEvent.objects.filter(processed_at__isnull=False).count() == 2
+
+
+def test_a_delivery_after_a_bounce_changes_nothing(asked, client, committed):
+    request = asked("failed-login")
+    post(client, committed, MAILGUN_URL, mailgun_failed(request))
+    before = kinds(request)
+
+    post(client, committed, MAILGUN_URL, mailgun_delivered(request))
+
+    request.refresh_from_db()
+    assert request.state == State.UNDELIVERABLE
+    assert kinds(request) == before
+
+
+# --- complaints and automatic replies ---------------------------------------------------
+
+
+def test_a_spam_complaint_is_noted_on_the_timeline(asked, client, committed):
+    request = asked("failed-login")
+    payload = postmark_bounce(
+        request, RecordType="SpamComplaint", Type="SpamComplaint", ID=42, Description="Spam"
+    )
+
+    post(client, committed, POSTMARK_URL, payload)
+
+    request.refresh_from_db()
+    assert request.state == State.SENT
+    entry = request.incident.timeline.get(kind="request.complained")
+    assert entry.summary == "Bob Builder marked the email as spam"
+    assert entry.actor_kind == "email_provider"
+
+
+def test_an_automatic_reply_is_noted_but_is_no_answer(asked, client, committed):
+    request = asked("failed-login")
+    payload = postmark_bounce(request, Type="AutoResponder", ID=43, Description="Out of office")
+
+    post(client, committed, POSTMARK_URL, payload)
+
+    request.refresh_from_db()
+    assert request.state == State.SENT
+    entry = request.incident.timeline.get(kind="request.autoresponded")
+    assert "automatic reply" in entry.summary
+    assert not request.answers.exists()
+
+
+def test_opens_and_clicks_are_only_stored(asked, client, committed):
+    request = asked("failed-login")
+    before = kinds(request)
+
+    post(client, committed, MAILGUN_URL, mailgun_event(request, "opened"))
+
+    assert TrackingEvent.objects.get().event_type == "opened"
+    assert kinds(request) == before
+
+
+# --- authentication ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [POSTMARK_URL, MAILGUN_URL])
+@pytest.mark.parametrize("auth", [{}, basic_auth("user:wrong"), {"HTTP_AUTHORIZATION": "Bearer x"}])
+def test_a_webhook_without_the_right_basic_auth_is_refused(asked, client, committed, url, auth):
+    request = asked("failed-login")
+    payload = postmark_bounce(request) if url == POSTMARK_URL else mailgun_failed(request)
+
+    response = post(client, committed, url, payload, auth=auth)
+
+    assert response.status_code == 400
+    assert not TrackingEvent.objects.exists()
+    request.refresh_from_db()
+    assert request.state == State.SENT
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        mailgun_signature(key="key-other"),
+        {**mailgun_signature(), "token": "replaced"},
+        {"timestamp": "1", "token": "t"},
+    ],
+)
+def test_a_mailgun_webhook_with_a_bad_signature_is_refused(asked, client, committed, signature):
+    request = asked("failed-login")
+
+    response = post(
+        client, committed, MAILGUN_URL, mailgun_failed(request) | {"signature": signature}
+    )
+
+    assert response.status_code == 400
+    assert not TrackingEvent.objects.exists()
+
+
+def test_the_logs_name_no_email_address(asked, client, committed, caplog):
+    request = asked("failed-login")
+    caplog.set_level(logging.DEBUG)
+
+    post(client, committed, POSTMARK_URL, postmark_bounce(request))
+
+    assert "Tracking event" in caplog.text
+    assert BOB not in caplog.text
+
+
+# --- admin ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def client_as_admin(client, db):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_the_admin_shows_requests_and_events_read_only_and_escaped(
+    asked, client_as_admin, committed
+):
+    request = asked("failed-login")
+    payload = postmark_bounce(request, Description="<script>alert(1)</script>")
+    post(client_as_admin, committed, POSTMARK_URL, payload)
+    event = TrackingEvent.objects.get()
+    committed(
+        answer_record, request=request, option_key="no", channel=Answer.Channel.PAGE,
+        suspected_automated=True,
+    )  # fmt: skip
+
+    pages = [
+        reverse("admin:mailflow_confirmationrequest_changelist"),
+        reverse("admin:mailflow_confirmationrequest_changelist") + "?q=" + request.incident.number,
+        reverse("admin:mailflow_confirmationrequest_change", args=[request.pk]),
+        reverse("admin:mailflow_trackingevent_changelist") + "?event_type=bounced",
+        reverse("admin:mailflow_trackingevent_change", args=[event.pk]),
+    ]
+    for url in pages:
+        response = client_as_admin.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert "<script>alert(1)</script>" not in html, url
+        assert 'name="_save"' not in html, url
+
+    request_page = client_as_admin.get(pages[2]).content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in request_page
+    assert request.token_hash not in request_page
+    assert "suspected automated" in request_page
+    for name, pk in (("confirmationrequest", request.pk), ("trackingevent", event.pk)):
+        assert client_as_admin.get(reverse(f"admin:mailflow_{name}_add")).status_code == 403
+        delete = reverse(f"admin:mailflow_{name}_delete", args=[pk])
+        assert client_as_admin.post(delete, {"post": "yes"}).status_code == 403
