@@ -194,12 +194,35 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# The answer page's rate limits count per client address. Behind a reverse proxy that
+# overwrites X-Forwarded-For with the client's address, set this to use that header's
+# first entry; otherwise every visitor shares the proxy's address.
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+
+# --- Answer page (end users, no login) --------------------------------------------------
+
+# Uploads with an answer: count, size per file and in total, and the types accepted, as
+# sniffed from the content (never the name).
+ANSWER_MAX_FILES = env_int("ANSWER_MAX_FILES", 5)
+ANSWER_MAX_FILE_BYTES = env_int("ANSWER_MAX_FILE_BYTES", 10 * 1024 * 1024, minimum=1)
+ANSWER_MAX_TOTAL_BYTES = env_int("ANSWER_MAX_TOTAL_BYTES", 25 * 1024 * 1024, minimum=1)
+ANSWER_ALLOWED_TYPES = env_list(
+    "ANSWER_ALLOWED_TYPES",
+    "image/png,image/jpeg,image/gif,image/webp,image/heic,application/pdf,text/plain",
+)
+# An answer posted this soon after the email went out is a scanner: kept, not counted.
+ANSWER_MIN_SECONDS_AFTER_SEND = env_int("ANSWER_MIN_SECONDS_AFTER_SEND", 5)
+# Per 10 minutes: unknown tokens per client address, then HTTP 429 for that address; and
+# visits of one request's links or page.
+ANSWER_GUESS_LIMIT = env_int("ANSWER_GUESS_LIMIT", 20, minimum=1)
+ANSWER_HIT_LIMIT = env_int("ANSWER_HIT_LIMIT", 60, minimum=1)
 
 # --- Email ------------------------------------------------------------------------------
 
 # Any Django email backend works (an anymail provider's in production). The default writes
-# each message to var/mail/ so the demo needs no mail server.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+# each message to var/mail/ and shows them to staff at /dev/mailbox/, so the demo needs no
+# mail server.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "mailflow.localmail.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SOC <soc@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -238,6 +261,21 @@ if Q_BROKER == "redis":
 else:
     Q_CLUSTER["orm"] = "default"
 
+# --- Cache ------------------------------------------------------------------------------
+
+# The answer page's rate limits and scanner detection count in the cache. LocMemCache
+# counts per process: with several web processes set REDIS_URL so the counts are shared.
+if env_str("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("REDIS_URL"),
+            "KEY_PREFIX": "soc",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # After commit, the id of each timeline entry of the listed kinds is handed to the task
 # function (dotted path), so higher layers react to what happened without the incident
 # record importing them.
@@ -263,7 +301,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Answer-link and reply tokens and email addresses never reach a log line.
+    "filters": {"redact": {"()": "soc.logging.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django-q": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL}},
+    "loggers": {
+        "django-q": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
+        # Django's defaults give these their own, unfiltered handlers (runserver's request
+        # lines carry the answer links' tokens): everything goes through "console" instead.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from mailflow.mailbox_views import mailbox, mailbox_email
+
 admin.site.site_header = "SOC incident response"
 admin.site.site_title = "SOC"
 admin.site.index_title = "Incidents, tasks and runbooks"
@@ -8,4 +10,8 @@ admin.site.index_title = "Incidents, tasks and runbooks"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("anymail/", include("anymail.urls")),
+    # Only with the local email backend (404 otherwise): read what the demo "sent".
+    path("dev/mailbox/", mailbox, name="mailbox"),
+    path("dev/mailbox/<str:name>/", mailbox_email, name="mailbox_email"),
+    path("", include("mailflow.urls")),
 ]

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from mailflow.localmail import BACKEND
+
 
 class Command(BaseCommand):
     help = "Set up the database, load demo data, and run the web server with a task worker."
@@ -27,6 +29,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Task worker started (pid {worker.pid}).")
         self.stdout.write(f"Admin: http://{addrport}/admin/  (Ctrl-C stops both)")
+        if settings.EMAIL_BACKEND == BACKEND:
+            self.stdout.write(f"Emails sent by the demo: http://{addrport}/dev/mailbox/")
         try:
             # No autoreloader: it would re-run this whole command in a child process.
             call_command("runserver", addrport, use_reloader=False)

@@ -1,0 +1,115 @@
+"""A real browser (the system Chromium, driven by Playwright) against a live server: a
+person answering from the email's link, and a robot that only loads the links."""
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.core import mail
+
+from incidents.models import Evidence
+from mailflow.models import Answer, ConfirmationRequest
+from runbooks.files import import_shipped_runbooks
+from tests.factories import PersonFactory, category, open_incident
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Headless Chromium says "HeadlessChrome", which the app rightly takes for a robot; the
+# person in these tests uses an ordinary desktop browser's user agent.
+DESKTOP_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Safari/537.36"
+)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium (.ci/run)"),
+    # A live server needs committed data; serialized_rollback restores the seeded rows.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def request_for_download(live_server, settings):
+    """The Suspicious-download runbook has emailed its question; returns the request."""
+    settings.SITE_URL = live_server.url
+    import_shipped_runbooks()
+    incident = open_incident(
+        category=category("policy-violation"),
+        affected_user=PersonFactory(first_name="Bob", last_name="Builder"),
+    )
+    return ConfirmationRequest.objects.get(incident=incident)
+
+
+def links_in_email() -> dict[str, str]:
+    body = mail.outbox[-1].body
+    return {key: url for url, key in re.findall(r"(http://\S+/respond/\S+/\?choice=(\w+))", body)}
+
+
+def test_a_person_opens_the_link_attaches_a_screenshot_and_answers(
+    browser, request_for_download, tmp_path
+):
+    screenshot = tmp_path / "screenshot.png"
+    screenshot.write_bytes(PNG)
+    # A person takes longer than a scanner between delivery and answer.
+    ConfirmationRequest.objects.filter(pk=request_for_download.pk).update(
+        sent_at=request_for_download.sent_at - timedelta(minutes=2)
+    )
+    page = browser.new_page(user_agent=DESKTOP_UA)
+
+    page.goto(links_in_email()["yes"])
+    assert "/respond/?choice=yes" in page.url  # the token left the address bar
+    assert page.get_by_label("Yes, I downloaded this file").is_checked()
+    page.set_input_files("input[type=file]", str(screenshot))
+    page.get_by_role("button", name="Send answer").click()
+    page.wait_for_url("**/respond/thanks/")
+
+    answer = Answer.objects.get()
+    assert (answer.option_key, answer.channel, answer.counted) == ("yes", "page", True)
+    evidence = Evidence.objects.get()
+    assert (evidence.filename, evidence.source) == ("screenshot.png", "answer_page")
+    incident = request_for_download.incident
+    assert list(incident.tasks.values_list("title", "state")) == [
+        ("Confirm the download with the user", "completed"),
+        ("Analyse the evidence provided by the user", "open"),
+    ]
+
+
+def test_a_scanner_that_loads_both_links_without_clicking_answers_nothing(
+    browser, request_for_download
+):
+    # Even with an ordinary user agent, both option links within seconds give it away.
+    page = browser.new_page(user_agent=DESKTOP_UA)
+    links = links_in_email()
+
+    page.goto(links["yes"])
+    page.goto(links["no"])
+
+    assert not Answer.objects.exists()
+    request_for_download.refresh_from_db()
+    assert request_for_download.state == ConfirmationRequest.State.SENT
+    assert request_for_download.scanner_hits >= 1
+    assert request_for_download.incident.timeline.filter(kind="request.link_checked").count() == 1

@@ -1,0 +1,37 @@
+import pytest
+from django.core import mail
+from django.test import override_settings
+from django.urls import reverse
+
+from mailflow.localmail import BACKEND, stored_emails
+
+
+@pytest.fixture
+def local_mail(tmp_path):
+    with override_settings(EMAIL_BACKEND=BACKEND, EMAIL_FILE_PATH=tmp_path):
+        yield tmp_path
+
+
+def test_the_local_backend_keeps_each_email_for_staff_to_read(local_mail, client, analyst):
+    mail.send_mail("[SIR0001001] Did you?", "Yes: http://x/respond/t/?choice=yes", "a@b", ["c@d"])
+    [stored] = stored_emails()
+    assert stored.subject == "[SIR0001001] Did you?"
+
+    client.force_login(analyst)
+    listing = client.get(reverse("mailbox"))
+    page = client.get(reverse("mailbox_email", args=[stored.name]))
+
+    assert "[SIR0001001] Did you?" in listing.content.decode()
+    assert '<a href="http://x/respond/t/?choice=yes"' in page.content.decode()
+
+
+def test_the_mailbox_is_for_staff_only_and_only_with_the_local_backend(local_mail, client, analyst):
+    assert client.get(reverse("mailbox")).status_code == 302  # to the admin login
+    client.force_login(analyst)
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+        assert client.get(reverse("mailbox")).status_code == 404
+    assert client.get(reverse("mailbox_email", args=["..%2F..%2Fetc%2Fpasswd"])).status_code == 404
+    assert (
+        client.get(reverse("mailbox_email", args=["20260101-000000-deadbeef.eml"])).status_code
+        == 404
+    )
