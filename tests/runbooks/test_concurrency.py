@@ -1,7 +1,9 @@
 """Races and a real worker, on PostgreSQL only: concurrent advances and resumes of one run,
 and the whole failed-login scenario through a `qcluster` process on the ORM broker."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -87,6 +89,15 @@ def wait_for(predicate, timeout: float = 45.0) -> None:
     raise AssertionError("timed out waiting for the worker")
 
 
+def _no_other_connections() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0] == 0
+
+
 def _not_in_this_process(*args) -> None:
     raise AssertionError("ran in the test process instead of the qcluster worker")
 
@@ -128,8 +139,15 @@ def test_a_real_qcluster_runs_the_failed_login_scenario_end_to_end(monkeypatch):
             lambda: RunbookRun.objects.filter(pk=run.pk, state=RunbookRun.State.COMPLETED).exists()
         )
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
+        worker.terminate()  # the cluster stops its own workers
+        try:
+            worker.wait(timeout=20)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # none left: good
+                os.killpg(worker.pid, signal.SIGKILL)  # stragglers of the process group
+        # The test database is dropped at the end of the session: wait until the
+        # cluster's processes have closed their connections to it.
+        wait_for(_no_other_connections, timeout=20)
 
     assert list(incident.tasks.values_list("title", flat=True)) == [
         "Reset the credentials of Bob B"
