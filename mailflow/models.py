@@ -1,6 +1,10 @@
 """Confirmation requests (the question emailed to a person), their answers, and the
 delivery events email providers report about them."""
 
+import secrets
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -169,3 +173,71 @@ class TrackingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type}"
+
+
+def inbound_storage() -> FileSystemStorage:
+    # Raw messages are hostile and may be large: on disk, outside any web root.
+    return FileSystemStorage(location=settings.INBOUND_ROOT, base_url=None)
+
+
+def inbound_upload_path(instance: "InboundEmail", filename: str) -> str:
+    return f"{timezone.now():%Y/%m}/{secrets.token_hex(16)}.eml"
+
+
+class InboundEmail(models.Model):
+    """An email a provider posted to our inbound webhook, stored before anything reads it."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        ANSWERED = "answered", "Answer recorded"
+        FLAGGED = "flagged", "Flagged for an analyst"
+        IGNORED = "ignored", "Ignored"
+        FAILED = "failed", "Failed"
+
+    provider = models.CharField(max_length=40)
+    provider_event_id = models.CharField(max_length=200, blank=True)
+    # Normalised Message-ID plus envelope recipient, or the raw message's hash when there is
+    # no Message-ID: the same message delivered twice (even with another event id) is one.
+    dedupe_key = models.CharField(max_length=400, unique=True)
+    message_id = models.CharField(max_length=250, blank=True)
+    envelope_sender = models.CharField(max_length=254, blank=True)
+    envelope_recipient = models.CharField(max_length=254, blank=True)
+    from_header = models.CharField(max_length=500, blank=True)
+    to_header = models.TextField(blank=True)
+    subject = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    raw = models.FileField(storage=inbound_storage, upload_to=inbound_upload_path)
+    size = models.PositiveBigIntegerField(default=0)
+    extra_addresses = models.JSONField(
+        default=list, blank=True, help_text="Provider fields that may hold the reply address."
+    )
+    verdicts = models.JSONField(default=dict, blank=True, help_text="Spam and SPF/DKIM/DMARC.")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    reason = models.TextField(blank=True)
+    classification = models.CharField(max_length=20, blank=True)
+    correlation = models.CharField(max_length=40, blank=True, help_text="How it was matched.")
+    request = models.ForeignKey(
+        ConfirmationRequest,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inbound_emails",
+    )
+    incident = models.ForeignKey(
+        SecurityIncident, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answer = models.ForeignKey(
+        Answer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reply_text = models.TextField(blank=True, help_text="The reply without quoted text.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "inbound email"
+        indexes = [models.Index(fields=["status", "received_at"], name="inbound_status_idx")]
+
+    def __str__(self) -> str:
+        return self.subject or f"Inbound email {self.pk}"

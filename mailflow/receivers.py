@@ -7,13 +7,14 @@ import json
 import logging
 from typing import Any
 
-from anymail.signals import AnymailTrackingEvent, tracking
+from anymail.signals import AnymailInboundEvent, AnymailTrackingEvent, inbound, tracking
 from django.db import transaction
 from django.db.models import Q
 from django.dispatch import receiver
 from django.utils.datastructures import MultiValueDict
 from django_q.tasks import async_task
 
+from mailflow.inbound import inbound_store
 from mailflow.models import ConfirmationRequest, TrackingEvent
 
 logger = logging.getLogger(__name__)
@@ -94,3 +95,10 @@ def _raw(esp_event: Any) -> dict:
         else:
             return esp_event
     return {"repr": repr(esp_event)}
+
+
+@receiver(inbound, dispatch_uid="mailflow.store_inbound_email")
+def store_inbound_email(
+    sender: object, event: AnymailInboundEvent, esp_name: str, **kwargs: Any
+) -> None:
+    inbound_store(provider=esp_name, event=event)

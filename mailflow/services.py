@@ -19,6 +19,7 @@ from incidents.errors import DomainError
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from incidents.services import evidence_add, task_create
 from incidents.timeline import timeline_record
+from mailflow.emails import build_request_email
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.tokens import new_nonce, page_token, reply_token, token_digest
 from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
@@ -126,8 +127,6 @@ def request_send(request_id: int) -> None:
     """Send the question email once. A worker claims the request with a lease, so two
     workers never both send it; a provider error is retried with backoff, and after
     MAX_SEND_ATTEMPTS the request is undeliverable (the run takes that branch)."""
-    from mailflow.emails import build_request_email
-
     now = timezone.now()
     claimed = (
         ConfirmationRequest.objects.filter(pk=request_id, state=State.PENDING)
@@ -287,8 +286,6 @@ def requests_cancel_for_incident(*, incident: SecurityIncident, actor: Actor, re
 
 def request_remind(request_id: int) -> bool:
     """Send the one reminder. Claimed by a conditional update, so it goes out once."""
-    from mailflow.emails import build_request_email
-
     claimed = ConfirmationRequest.objects.filter(
         pk=request_id, state__in=[State.SENT, State.DELIVERED], reminders_sent=0
     ).update(reminders_sent=1)

@@ -32,3 +32,9 @@ def process_tracking_event(event_id: int) -> str:
     from mailflow.tracking import tracking_event_process
 
     return tracking_event_process(event_id)
+
+
+def process_inbound(inbound_id: int) -> None:
+    from mailflow.inbound import inbound_process
+
+    inbound_process(inbound_id)

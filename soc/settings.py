@@ -179,6 +179,8 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 # directory a web server serves, and only the staff-only download view reads it.
 EVIDENCE_ROOT = Path(env_str("EVIDENCE_ROOT", str(VAR_DIR / "evidence")))
 EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024 * 1024, minimum=1)
+# Inbound emails as received (raw MIME), kept for reprocessing and as the original record.
+INBOUND_ROOT = Path(env_str("INBOUND_ROOT", str(VAR_DIR / "inbound")))
 
 # --- Security ---------------------------------------------------------------------------
 

@@ -16,5 +16,6 @@ Q_CLUSTER["sync"] = True
 
 _TMP = tempfile.mkdtemp(prefix="soc-tests-")
 EVIDENCE_ROOT = f"{_TMP}/evidence"
+INBOUND_ROOT = f"{_TMP}/inbound"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

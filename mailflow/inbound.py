@@ -1,0 +1,377 @@
+"""Inbound email: store what a provider posts (the receiver), then process it (a task).
+
+Processing, in order (pure reading in mailflow.parsing, every write through a service):
+1. Classify: our own mail looping back, bounce, read receipt, auto-reply, or a reply.
+2. Correlate: the reply+TOKEN address, then In-Reply-To/References against the
+   Message-IDs we sent, then the [SIR…] subject tag. Never free subject text.
+3. Verify the sender: From must be the person asked; the provider's spam and
+   SPF/DKIM/DMARC verdicts must not fail.
+4. Read the answer from the reply without its quoted part; file the attachments.
+5. Record it with answer_record, the same entry as the answer page.
+"""
+
+import hashlib
+import json
+import logging
+import re
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django_q.tasks import async_task, schedule
+
+from incidents.actors import Actor
+from incidents.models import SecurityIncident
+from incidents.services import task_create
+from incidents.timeline import timeline_record
+from mailflow import parsing
+from mailflow.models import Answer, ConfirmationRequest, InboundEmail
+from mailflow.parsing.headers import domain_of, normalise_message_id
+from mailflow.services import (
+    UploadedFile,
+    answer_record,
+    request_mark_undeliverable,
+)
+from mailflow.tokens import token_digest
+from runbooks.actions import SUSPICIOUS
+
+logger = logging.getLogger(__name__)
+
+Status = InboundEmail.Status
+MAX_ATTEMPTS = 3
+# Inline images smaller than this are signature logos, not evidence.
+SIGNATURE_IMAGE_BYTES = 10 * 1024
+_FAILED_VERDICT = re.compile(r"\b(dmarc|spf|dkim)=(fail|softfail|permerror)\b", re.IGNORECASE)
+
+
+# --- receiving --------------------------------------------------------------------------
+
+
+def _raw_bytes(provider: str, event: Any) -> bytes:
+    """The message as the provider gave it where it gives raw MIME, else anymail's
+    faithful serialisation of the parsed message (attachments included)."""
+    esp_event = getattr(event, "esp_event", None)
+    raw: str | bytes | None = None
+    try:
+        if provider in ("mailgun", "sendgrid") and hasattr(esp_event, "POST"):
+            raw = esp_event.POST.get("body-mime") or esp_event.POST.get("email")
+        elif provider == "postmark" and hasattr(esp_event, "body"):
+            raw = json.loads(esp_event.body).get("RawEmail")
+    except (ValueError, AttributeError):
+        raw = None
+    if raw:
+        return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+    message = event.message
+    try:
+        return message.as_bytes()
+    except Exception:
+        return str(message).encode("utf-8", "surrogateescape")
+
+
+def _extra_addresses(provider: str, event: Any) -> list[str]:
+    """Provider fields that may carry the reply address (e.g. Postmark's MailboxHash)."""
+    esp_event = getattr(event, "esp_event", None)
+    if provider == "postmark" and hasattr(esp_event, "body"):
+        try:
+            payload = json.loads(esp_event.body)
+        except ValueError:
+            return []
+        found = [payload.get("OriginalRecipient") or ""]
+        mailbox_hash = payload.get("MailboxHash")
+        if mailbox_hash:
+            found.append(f"reply+{mailbox_hash}@{settings.REPLY_DOMAIN}")
+        return [a for a in found if a]
+    return []
+
+
+def inbound_store(*, provider: str, event: Any) -> InboundEmail:
+    """The receiver's only job: keep the message under its de-duplication key and enqueue
+    its processing after commit. The same message delivered again is the same row."""
+    message = event.message
+    raw = _raw_bytes(provider, event)
+    message_id = normalise_message_id(message.get("Message-ID")) or ""
+    recipient = (getattr(message, "envelope_recipient", None) or "").lower()
+    if message_id:
+        key = f"mid:{message_id}|to:{recipient}"
+    else:
+        key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    existing = InboundEmail.objects.filter(dedupe_key=key).first()
+    if existing:
+        return existing
+    inbound = InboundEmail(
+        provider=provider,
+        provider_event_id=(getattr(event, "event_id", None) or "")[:200],
+        dedupe_key=key[:400],
+        message_id=message_id[:250],
+        envelope_sender=(getattr(message, "envelope_sender", None) or "")[:254],
+        envelope_recipient=recipient[:254],
+        from_header=str(message.get("From", ""))[:500],
+        to_header=str(message.get("To", ""))[:5000],
+        subject=str(message.get("Subject", ""))[:500],
+        size=len(raw),
+        extra_addresses=_extra_addresses(provider, event),
+        verdicts={
+            "spam_detected": getattr(message, "spam_detected", None),
+            "spam_score": getattr(message, "spam_score", None),
+        },
+    )
+    inbound.raw.save("message.eml", ContentFile(raw), save=False)
+    try:
+        with transaction.atomic():
+            inbound.save()
+            transaction.on_commit(lambda: async_task("mailflow.tasks.process_inbound", inbound.pk))
+    except IntegrityError:
+        # The same message, delivered concurrently, was stored first.
+        inbound.raw.delete(save=False)
+        return InboundEmail.objects.get(dedupe_key=key[:400])
+    return inbound
+
+
+# --- processing -------------------------------------------------------------------------
+
+
+def _our_domains() -> set[str]:
+    hosts = {urlsplit(settings.SITE_URL).hostname or "", settings.REPLY_DOMAIN}
+    hosts.add(domain_of(settings.DEFAULT_FROM_EMAIL.rsplit("<", 1)[-1].rstrip(">")))
+    return {host.lower() for host in hosts if host}
+
+
+def inbound_process(inbound_id: int) -> None:
+    """Process one stored message, all or nothing (one transaction, the row locked so a
+    second worker waits and then finds it done). Attempts are counted before trying, so
+    even a message that kills its worker ends as failed after MAX_ATTEMPTS, with the
+    reason, visible in the admin and reprocessable there."""
+    counted = InboundEmail.objects.filter(
+        pk=inbound_id, status=Status.RECEIVED, attempts__lt=MAX_ATTEMPTS
+    ).update(attempts=F("attempts") + 1)
+    if not counted:
+        return
+    try:
+        with transaction.atomic():
+            inbound = (
+                InboundEmail.objects.select_for_update()
+                .filter(pk=inbound_id, status=Status.RECEIVED)
+                .first()
+            )
+            if inbound is None:
+                return
+            with inbound.raw.open("rb") as handle:
+                raw = handle.read()
+            _process(inbound, parsing.parse_message(raw))
+    except Exception as error:
+        logger.exception("Inbound email %s failed", inbound_id)
+        _record_failure(inbound_id, f"{type(error).__name__}: {error}"[:2000])
+
+
+def _record_failure(inbound_id: int, reason: str) -> None:
+    inbound = InboundEmail.objects.get(pk=inbound_id)
+    if inbound.attempts >= MAX_ATTEMPTS:
+        InboundEmail.objects.filter(pk=inbound_id).update(
+            status=Status.FAILED, reason=reason, processed_at=timezone.now()
+        )
+        return
+    InboundEmail.objects.filter(pk=inbound_id).update(reason=reason)
+    schedule(
+        "mailflow.tasks.process_inbound",
+        inbound_id,
+        name=f"Retry inbound email {inbound_id} ({inbound.attempts})",
+        schedule_type="O",
+        repeats=1,
+        next_run=timezone.now() + timedelta(minutes=inbound.attempts),
+    )
+
+
+def inbound_reprocess(*, inbound: InboundEmail) -> bool:
+    """After a fix: process a failed message again from its stored original."""
+    updated = InboundEmail.objects.filter(pk=inbound.pk, status=Status.FAILED).update(
+        status=Status.RECEIVED, attempts=0, reason=""
+    )
+    if updated:
+        transaction.on_commit(lambda: async_task("mailflow.tasks.process_inbound", inbound.pk))
+    return bool(updated)
+
+
+def _finish(inbound: InboundEmail, status: str, reason: str, **fields: Any) -> None:
+    InboundEmail.objects.filter(pk=inbound.pk).update(
+        status=status, reason=reason[:2000], processed_at=timezone.now(), **fields
+    )
+
+
+def _correlate(
+    inbound: InboundEmail, msg: parsing.ParsedMessage, kind: str
+) -> tuple[ConfirmationRequest | None, SecurityIncident | None, str]:
+    """The request (and incident) a message belongs to, and how we know."""
+    requests = ConfirmationRequest.objects.select_related("incident")
+    tokens = parsing.reply_tokens(
+        msg,
+        reply_domain=settings.REPLY_DOMAIN,
+        extra_addresses=[inbound.envelope_recipient, *inbound.extra_addresses],
+    )
+    message_ids = parsing.referenced_message_ids(msg)
+    if kind == parsing.BOUNCE:
+        tokens += parsing.original_reply_tokens(msg, reply_domain=settings.REPLY_DOMAIN)
+        message_ids += parsing.original_message_ids(msg)
+    for token in tokens:
+        request = requests.filter(reply_token_hash=token_digest(token)).first()
+        if request:
+            return request, request.incident, "reply address"
+    if message_ids:
+        request = requests.filter(message_id__in=message_ids).first()
+        if request:
+            return request, request.incident, "message id"
+    for number in parsing.subject_incident_numbers(msg.subject):
+        incident = SecurityIncident.objects.filter(number=number).first()
+        if incident:
+            open_requests = list(
+                requests.filter(incident=incident).exclude(
+                    state__in=[ConfirmationRequest.State.CANCELLED]
+                )[:2]
+            )
+            # Only an unambiguous match: one question on that incident.
+            request = open_requests[0] if len(open_requests) == 1 else None
+            return request, incident, "subject tag"
+    return None, None, "none"
+
+
+def _verdict_failures(inbound: InboundEmail, msg: parsing.ParsedMessage) -> list[str]:
+    failures = []
+    if inbound.verdicts.get("spam_detected"):
+        failures.append("the provider marked it as spam")
+    for header in msg.header_values("authentication-results"):
+        failures += [f"{m.group(1).upper()} {m.group(2).lower()}" for m in
+                     _FAILED_VERDICT.finditer(header)]  # fmt: skip
+    return failures
+
+
+# Machine parts of reports, never evidence a person attached.
+_REPORT_PARTS = {
+    "message/delivery-status",
+    "message/disposition-notification",
+    "text/rfc822-headers",
+}
+
+
+def _evidence_files(msg: parsing.ParsedMessage) -> list[UploadedFile]:
+    return [
+        UploadedFile(a.content, a.filename or "attachment", a.content_type)
+        for a in msg.attachments
+        if a.content
+        and a.content_type not in _REPORT_PARTS
+        and not (
+            a.inline and a.content_type.startswith("image/") and a.size < SIGNATURE_IMAGE_BYTES
+        )
+    ]
+
+
+def _note(incident: SecurityIncident | None, kind: str, summary: str, body: str = "") -> None:
+    if incident is None:
+        return
+    with transaction.atomic():
+        timeline_record(
+            incident=incident,
+            kind=kind,
+            actor=Actor.email_provider("Inbound email"),
+            summary=summary,
+            body=body,
+        )
+
+
+def _analyst_task(incident: SecurityIncident | None, title: str, description: str) -> None:
+    if incident is not None and incident.is_active:
+        task_create(
+            actor=Actor.system("Inbound email"),
+            incident=incident,
+            title=title,
+            description=description,
+        )
+
+
+def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
+    classification = parsing.classify(msg, our_domains=_our_domains())
+    kind = classification.kind
+    request, incident, how = _correlate(inbound, msg, kind)
+    links = {
+        "classification": kind,
+        "correlation": how,
+        "request": request,
+        "incident": incident,
+    }
+    sender = msg.from_address or inbound.envelope_sender or "an unknown sender"
+
+    if kind == parsing.LOOP:
+        return _finish(inbound, Status.IGNORED, "Our own email came back.", **links)
+    if kind == parsing.BOUNCE:
+        if request is not None:
+            request_mark_undeliverable(
+                request=request,
+                actor=Actor.email_provider(inbound.provider),
+                reason=f"Bounce received: {msg.subject}",
+            )
+        return _finish(inbound, Status.IGNORED, f"Bounce: {classification.reason}", **links)
+    if kind in (parsing.AUTO_REPLY, parsing.READ_RECEIPT):
+        what = "Read receipt" if kind == parsing.READ_RECEIPT else "Automatic reply"
+        _note(
+            incident,
+            "reply.automatic",
+            f"{what} from {sender}: not an answer",
+            f"Subject: {msg.subject}\n{classification.reason}",
+        )
+        return _finish(inbound, Status.FLAGGED, f"{what}: {classification.reason}", **links)
+
+    if request is None:
+        reason = "No question matches this reply (unknown or expired reply address)."
+        _note(incident, "reply.unmatched", f"Unmatched reply from {sender}", msg.subject)
+        _analyst_task(
+            incident,
+            f"Look at an unmatched email from {sender}",
+            f"It names {incident.number if incident else ''} in its subject but matches none "
+            f"of our questions. Subject: {msg.subject}",
+        )
+        return _finish(inbound, Status.FLAGGED, reason, **links)
+
+    # read_answer strips the quoted part itself (the quote contains every option).
+    reading = parsing.read_answer(
+        msg.text, [*request.options, {"key": SUSPICIOUS, "label": "suspicious"}]
+    )
+    mismatch = not parsing.address_matches(msg.from_address, request.recipient_email)
+    failures = _verdict_failures(inbound, msg)
+    answer = answer_record(
+        request=request,
+        option_key=reading.key,
+        channel=Answer.Channel.EMAIL_REPLY,
+        sender=msg.from_address or "",
+        comment=reading.text,
+        from_recipient=not mismatch,
+        sender_mismatch=mismatch or bool(failures),
+        files=_evidence_files(msg),
+        provenance={
+            "message_id": inbound.message_id,
+            "inbound_email": inbound.pk,
+            "verdicts": failures or ["none failed"],
+        },
+    )
+    if mismatch or failures:
+        why = (
+            f"it came from {sender}, not {request.recipient_email}"
+            if mismatch
+            else "; ".join(failures)
+        )
+        _analyst_task(
+            incident,
+            f"Verify reply from {sender}",
+            f"A reply to the question on {request.incident.number} was not taken as the "
+            f"answer: {why}. Reply: {reading.text[:500]}",
+        )
+        return _finish(
+            inbound, Status.FLAGGED, f"Not taken as the answer: {why}.",
+            answer=answer, reply_text=reading.text, **links,
+        )  # fmt: skip
+    return _finish(
+        inbound, Status.ANSWERED, f"Read as {reading.key}: {reading.reason}",
+        answer=answer, reply_text=reading.text, **links,
+    )  # fmt: skip
