@@ -29,7 +29,7 @@ def ask_user(ctx: StepContext) -> StepOutcome:
         deadline_after=timedelta(hours=deadline_hours),
     )
     outcome = wait_for_answer(ctx, request_id=request.pk)
-    outcome.detail = f"Asked {(request.recipient_email and 'the affected user') or 'nobody'}"
+    outcome.detail = f"Question {request.pk} created"
     return outcome
 
 
