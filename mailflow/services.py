@@ -1,6 +1,7 @@
 """Confirmation requests and answers. `answer_record` is the one entry both the answer page
 and the email path use; it resumes the runbook exactly once."""
 
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -346,7 +347,8 @@ def answer_record(
 ) -> Answer:
     """Record an answer, from the page or an email reply, and decide what it means:
 
-    1. The same answer again (double click, back button, reply after clicking): nothing new.
+    1. The same answer again (double click, back button, reply after clicking): no new
+       answer; a new comment or new files are added to the incident as more information.
     2. Flagged (suspected automated, sender mismatch): stored and shown, never resumes.
     3. A different answer after one was counted: stored as a revision, an analyst told.
     4. After the request closed (deadline, cancelled, undeliverable): stored as late.
@@ -362,6 +364,7 @@ def answer_record(
         counted = request.answers.filter(counted=True).first()
         flagged = suspected_automated or sender_mismatch
         if counted and counted.option_key == option_key and not flagged:
+            _record_additional_information(request, counted, comment, files or [], provenance)
             return counted
         answer = Answer.objects.create(
             request=request,
@@ -459,6 +462,48 @@ def _record_answer_on_timeline(
             title=title,
             description=f"{summary}. The runbook did not act on it. {details}",
         )
+
+
+def _record_additional_information(
+    request: ConfirmationRequest,
+    answer: Answer,
+    comment: str,
+    files: list[UploadedFile],
+    provenance: dict | None,
+) -> None:
+    """Keep what a repeated answer adds (a later reply with screenshots, say); a plain
+    double submission adds nothing, so it writes nothing."""
+    known = set(
+        Evidence.objects.filter(
+            incident=request.incident, provenance__request=request.pk
+        ).values_list("sha256", flat=True)
+    )
+    new_files = [f for f in files if _sha256(f.content) not in known]
+    new_comment = comment.strip() if comment.strip() != answer.comment.strip() else ""
+    if not new_files and not new_comment:
+        return
+    timeline_record(
+        incident=request.incident,
+        task=request.task,
+        kind="answer.additional",
+        actor=Actor.end_user(answer.sender or _recipient_name(request)),
+        summary=f"More from {answer.sender or _recipient_name(request)} about the same answer",
+        body=new_comment,
+        data={"request": request.pk, "answer": answer.pk, "files": len(new_files)},
+    )
+    for file in new_files:
+        _file_evidence(request, answer, file, provenance or {})
+
+
+def _sha256(content: bytes | IO[bytes]) -> str:
+    if isinstance(content, bytes):
+        return hashlib.sha256(content).hexdigest()
+    digest = hashlib.sha256()
+    content.seek(0)
+    for chunk in iter(lambda: content.read(1024 * 1024), b""):
+        digest.update(chunk)
+    content.seek(0)
+    return digest.hexdigest()
 
 
 def _file_evidence(

@@ -211,3 +211,20 @@ def test_closing_the_incident_withdraws_its_question(asked, committed):
     request.refresh_from_db()
     assert request.state == State.CANCELLED
     assert not ResponseTask.objects.filter(incident=request.incident).exists()
+
+
+def test_a_repeated_answer_with_new_files_adds_them_as_more_information(asked, committed):
+    request = asked("policy-violation")
+    record(committed, request, "yes", files=[UploadedFile(PNG, "first.png")])
+
+    record(committed, request, "yes", files=[UploadedFile(PNG, "first-again.png")])
+    assert request.incident.timeline.filter(kind="answer.additional").count() == 0
+
+    other = PNG + b"more"
+    record(committed, request, "yes", comment="Here is another one", files=[
+        UploadedFile(other, "second.png")])  # fmt: skip
+
+    assert Answer.objects.count() == 1
+    assert list(Evidence.objects.values_list("filename", flat=True)) == ["first.png", "second.png"]
+    more = request.incident.timeline.get(kind="answer.additional")
+    assert more.body == "Here is another one"
