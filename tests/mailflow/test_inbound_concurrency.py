@@ -1,0 +1,57 @@
+"""The same reply delivered several times at once (provider retries racing), on PostgreSQL."""
+
+import json
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from mailflow.models import Answer, InboundEmail
+from tests.mailflow.test_inbound_smoke import AUTH, raw_reply
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@override_settings(ANYMAIL={"WEBHOOK_SECRET": "user:pass"})
+def test_the_same_reply_posted_concurrently_is_one_message_and_one_answer(asked):
+    request = asked("failed-login")
+    statuses: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def deliver(event_id: str) -> None:
+        payload = {
+            "FromFull": {"Email": "bob@corp.example.com", "Name": "Bob Builder"},
+            "Subject": "Re: Please confirm",
+            "MessageID": event_id,  # each retry has a new provider event id
+            "Headers": [],
+            "RawEmail": raw_reply(request, "No"),
+        }
+        try:
+            barrier.wait()
+            response = Client().post(
+                reverse("anymail:postmark_inbound_webhook"),
+                data=json.dumps(payload),
+                content_type="application/json",
+                **AUTH,
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(f"event-{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert statuses == [200] * 6
+    assert InboundEmail.objects.count() == 1
+    assert Answer.objects.filter(request=request).count() == 1
+    assert list(request.incident.tasks.values_list("title", flat=True)) == [
+        "Reset the credentials of Bob Builder"
+    ]
