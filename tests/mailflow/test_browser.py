@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core import mail
+from django.db import connection
 
 from incidents.models import Evidence
 from mailflow.models import Answer, ConfirmationRequest
@@ -24,6 +25,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium (.ci/run)"),
+    # Nothing here depends on the database engine, so the browser runs once, in the SQLite
+    # pass (on PostgreSQL the session-wide live server also outlives the test database).
+    pytest.mark.skipif(connection.vendor != "sqlite", reason="runs in the SQLite pass"),
     # A live server needs committed data; serialized_rollback restores the seeded rows.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
