@@ -1,0 +1,165 @@
+"""What processing makes of each kind of inbound message: correlation routes, sender
+checks, auto-replies and bounces (posted through Postmark's webhook with raw MIME)."""
+
+import json
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+
+from mailflow.emails import reply_address
+from mailflow.models import Answer, ConfirmationRequest, InboundEmail
+from tests.mailflow.test_inbound_smoke import AUTH
+
+pytestmark = pytest.mark.usefixtures("webhook_secret")
+
+
+@pytest.fixture
+def webhook_secret():
+    with override_settings(ANYMAIL={"WEBHOOK_SECRET": "user:pass"}):
+        yield
+
+
+@pytest.fixture
+def deliver(committed, client):
+    def post(raw: str) -> InboundEmail:
+        payload = {"FromFull": {"Email": "x@example.com"}, "Headers": [], "RawEmail": raw}
+        response = committed(
+            client.post,
+            reverse("anymail:postmark_inbound_webhook"),
+            data=json.dumps(payload),
+            content_type="application/json",
+            **AUTH,
+        )
+        assert response.status_code == 200
+        return InboundEmail.objects.order_by("-id").first()
+
+    return post
+
+
+def message(*, to: str, body: str = "No", sender: str = "bob@corp.example.com",
+            subject: str = "Re: question", headers: str = "", mid: str = "m1") -> str:  # fmt: skip
+    return (
+        f"From: Bob Builder <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{mid}@corp.example.com>\r\n{headers}"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+
+
+def titles(request) -> list[str]:
+    return list(request.incident.tasks.values_list("title", flat=True))
+
+
+def test_a_reply_is_matched_by_in_reply_to_when_the_reply_address_is_gone(asked, deliver):
+    request = asked("failed-login")
+
+    inbound = deliver(
+        message(to="soc@example.com", headers=f"In-Reply-To: {request.message_id}\r\n")
+    )
+
+    assert (inbound.correlation, inbound.status) == ("message id", "answered")
+    assert titles(request) == ["Reset the credentials of Bob Builder"]
+
+
+def test_a_reply_is_matched_by_the_subject_tag_as_a_last_resort(asked, deliver):
+    request = asked("failed-login")
+
+    inbound = deliver(
+        message(to="soc@example.com", subject=f"Re: [{request.incident.number}] Please confirm")
+    )
+
+    assert inbound.correlation == "subject tag"
+    assert Answer.objects.get().option_key == "no"
+
+
+def test_an_unknown_reply_address_naming_an_open_incident_gets_an_analyst_task(asked, deliver):
+    request = asked("failed-login")
+    ConfirmationRequest.objects.filter(pk=request.pk).update(state="cancelled")
+
+    inbound = deliver(
+        message(
+            to=f"reply+{'a' * 32}@reply.localhost",
+            subject=f"Re: [{request.incident.number}] Please confirm",
+        )
+    )
+
+    assert (inbound.status, inbound.correlation) == ("flagged", "subject tag")
+    assert not Answer.objects.exists()
+    assert titles(request) == ["Look at an unmatched email from bob@corp.example.com"]
+    assert request.incident.timeline.filter(kind="reply.unmatched").count() == 1
+
+
+def test_a_reply_matching_nothing_is_kept_and_flagged(asked, deliver):
+    inbound = deliver(message(to=f"reply+{'b' * 32}@reply.localhost"))
+
+    assert (inbound.status, inbound.correlation) == ("flagged", "none")
+    assert inbound.raw.size > 0
+
+
+def test_a_reply_from_someone_else_is_not_the_answer_and_an_analyst_verifies_it(asked, deliver):
+    request = asked("failed-login")
+
+    inbound = deliver(message(to=reply_address(request), sender="mallory@evil.example.net"))
+
+    assert inbound.status == "flagged"
+    answer = Answer.objects.get()
+    assert (answer.sender_mismatch, answer.counted) == (True, False)
+    assert titles(request) == ["Verify reply from mallory@evil.example.net"]
+    request.refresh_from_db()
+    assert request.state == ConfirmationRequest.State.SENT
+
+
+def test_a_reply_failing_dmarc_is_not_the_answer(asked, deliver):
+    request = asked("failed-login")
+
+    inbound = deliver(
+        message(
+            to=reply_address(request),
+            headers="Authentication-Results: mx.example.com; dmarc=fail header.from=corp\r\n",
+        )
+    )
+
+    assert inbound.status == "flagged" and "DMARC fail" in inbound.reason
+    assert titles(request) == ["Verify reply from bob@corp.example.com"]
+
+
+def test_an_out_of_office_reply_is_noted_and_never_an_answer(asked, deliver, outbox):
+    request = asked("failed-login")
+
+    inbound = deliver(
+        message(
+            to=reply_address(request),
+            subject="Automatic reply: Please confirm",
+            body="I am out of the office until Monday. Yes, I will read it then.",
+            headers="Auto-Submitted: auto-replied\r\n",
+        )
+    )
+
+    assert (inbound.status, inbound.classification) == ("flagged", "auto_reply")
+    assert not Answer.objects.exists()
+    assert request.incident.timeline.filter(kind="reply.automatic").count() == 1
+    assert len(outbox) == 1  # never answered back
+
+
+def test_a_bounce_makes_the_request_undeliverable_and_the_runbook_takes_that_branch(asked, deliver):
+    request = asked("failed-login")
+    bounce = (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.corp.example.com>\r\n"
+        "To: soc@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <bounce1@mx.corp.example.com>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nThe mailbox does not exist.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.corp.example.com\r\n\r\n"
+        "Final-Recipient: rfc822; bob@corp.example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {request.message_id}\r\nSubject: Please confirm\r\n"
+        "--b--\r\n"
+    )
+
+    inbound = deliver(bounce)
+
+    assert inbound.classification == "bounce"
+    request.refresh_from_db()
+    assert request.state == ConfirmationRequest.State.UNDELIVERABLE
+    assert titles(request) == ["Contact Bob Builder directly"]
