@@ -1,11 +1,17 @@
-"""Read-only pages for confirmation requests and delivery events. Requests change only
-through their services (sending, answers, deadlines, provider events), so the admin shows
-them and never edits, adds or deletes."""
+"""Read-only pages for confirmation requests, delivery events and inbound email. Requests
+change only through their services (sending, answers, deadlines, provider events), so the
+admin shows them and never edits, adds or deletes; failed inbound email can be reprocessed."""
 
-from django.contrib import admin
+import nh3
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html, format_html_join
 
-from mailflow.models import Answer, ConfirmationRequest, TrackingEvent
+from mailflow.inbound import inbound_reprocess
+from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
+from mailflow.parsing import ParsedMessage, parse_message
 
 
 class ReadOnlyMixin:
@@ -103,3 +109,179 @@ class TrackingEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "raw",
     ]
     readonly_fields = fields
+
+
+# --- Inbound email ----------------------------------------------------------------------
+
+# Formatting only: no links, images, media, forms, frames, scripts or styles, and no
+# attributes at all (so no event handlers, inline CSS or URLs). The text between removed
+# tags stays; script and style content goes.
+SAFE_HTML_TAGS = {
+    "p", "br", "div", "span", "b", "strong", "i", "em", "u", "s", "small", "sub", "sup",
+    "blockquote", "pre", "code", "hr", "ul", "ol", "li", "dl", "dt", "dd",
+    "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption",
+    "h1", "h2", "h3", "h4", "h5", "h6",
+}  # fmt: skip
+# Inside the sandboxed frame: nothing may load, whatever survived sanitising.
+_FRAME_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+MAX_SHOWN_TEXT = 200_000
+
+
+def sanitise_html(html: str) -> str:
+    return nh3.clean(
+        html,
+        tags=SAFE_HTML_TAGS,
+        clean_content_tags={"script", "style", "title", "template", "noscript"},
+        attributes={},
+        url_schemes=set(),
+        link_rel=None,
+        strip_comments=True,
+    )
+
+
+def _parsed(inbound: InboundEmail) -> ParsedMessage | None:
+    """The stored original, parsed once per page (the readonly fields each ask)."""
+    if not hasattr(inbound, "_parsed_message"):
+        try:
+            with inbound.raw.open("rb") as handle:
+                inbound._parsed_message = parse_message(handle.read())
+        except (OSError, ValueError):
+            inbound._parsed_message = None
+    return inbound._parsed_message
+
+
+def _unreadable() -> str:
+    return format_html("<em>{}</em>", "The stored message could not be read.")
+
+
+@admin.register(InboundEmail)
+class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """What came in and what became of it. Everything from the mail is hostile: Django
+    escapes the plain fields, the methods below build HTML only with format_html, and
+    the HTML part is sanitised and shown in a sandboxed frame that loads nothing."""
+
+    list_display = [
+        "received_at",
+        "provider",
+        "status",
+        "classification",
+        "correlation",
+        "incident_number",
+        "subject",
+    ]
+    list_select_related = ["request__incident", "incident"]
+    list_filter = ["status", "classification", "provider"]
+    search_fields = ["subject", "message_id"]
+    actions = ["reprocess_failed"]
+    fields = [
+        "status",
+        "reason",
+        "classification",
+        "correlation",
+        "request",
+        "incident",
+        "answer",
+        "reply_text",
+        "original_text",
+        "original_html",
+        "attachment_list",
+        "parse_problems",
+        "subject",
+        "from_header",
+        "to_header",
+        "envelope_sender",
+        "envelope_recipient",
+        "message_id",
+        "verdicts",
+        "provider",
+        "provider_event_id",
+        "received_at",
+        "processed_at",
+        "attempts",
+        "size",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="incident", ordering="request__incident__number")
+    def incident_number(self, obj: InboundEmail) -> str:
+        incident = obj.request.incident if obj.request else obj.incident
+        return incident.number if incident else self.get_empty_value_display()
+
+    @admin.display(description="original message (text)")
+    def original_text(self, obj: InboundEmail) -> str:
+        parsed = _parsed(obj)
+        if parsed is None:
+            return _unreadable()
+        text = parsed.text[:MAX_SHOWN_TEXT] or "(no text)"
+        if len(parsed.text) > MAX_SHOWN_TEXT:
+            text += f"\n[… cut at {MAX_SHOWN_TEXT} characters]"
+        return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
+
+    @admin.display(description="HTML part (sanitised)")
+    def original_html(self, obj: InboundEmail) -> str:
+        parsed = _parsed(obj)
+        if parsed is None or not parsed.html.strip():
+            return self.get_empty_value_display()
+        document = (
+            f'<!doctype html><meta http-equiv="Content-Security-Policy" '
+            f'content="{_FRAME_POLICY}">{sanitise_html(parsed.html)}'
+        )
+        # srcdoc is an attribute, so format_html escapes the document once more; the
+        # empty sandbox forbids scripts, forms, navigation and same-origin access.
+        return format_html(
+            "<details><summary>Show</summary>"
+            '<iframe sandbox="" referrerpolicy="no-referrer" srcdoc="{}" '
+            'style="width: 100%; height: 24em; border: 1px solid #ccc"></iframe></details>',
+            document,
+        )
+
+    @admin.display(description="attachments")
+    def attachment_list(self, obj: InboundEmail) -> str:
+        parsed = _parsed(obj)
+        if parsed is None:
+            return _unreadable()
+        if not parsed.attachments:
+            return self.get_empty_value_display()
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    a.filename or "(no name)",
+                    a.content_type,
+                    filesizeformat(a.size),
+                    "inline" if a.inline else "attachment",
+                )
+                for a in parsed.attachments
+            ),
+        )
+        return format_html(
+            "<table><tr><th>Name</th><th>Type</th><th>Size</th><th></th></tr>{}</table>",
+            rows,
+        )
+
+    @admin.display(description="parsing problems")
+    def parse_problems(self, obj: InboundEmail) -> str:
+        parsed = _parsed(obj)
+        if parsed is None:
+            return _unreadable()
+        return "; ".join(parsed.problems) or self.get_empty_value_display()
+
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        # Changing is otherwise off for everyone; reprocessing is the one change allowed.
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description="Reprocess selected failed messages", permissions=["reprocess"])
+    def reprocess_failed(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done = sum(
+            inbound_reprocess(inbound=inbound)
+            for inbound in queryset.filter(status=InboundEmail.Status.FAILED)
+        )
+        skipped = queryset.count() - done
+        self.message_user(
+            request,
+            f"{done} message(s) queued for processing again"
+            + (f"; {skipped} skipped (only failed messages are reprocessed)." if skipped else "."),
+            messages.SUCCESS if done else messages.WARNING,
+        )

@@ -1,0 +1,257 @@
+"""Inbound email in the admin: hostile mail is inert on every page, and a message whose
+processing keeps failing ends as failed and can be reprocessed after the fix."""
+
+from html.parser import HTMLParser
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+
+from incidents import groups
+from mailflow import inbound as inbound_module
+from mailflow.admin import sanitise_html
+from mailflow.inbound import MAX_ATTEMPTS, inbound_process, inbound_reprocess
+from mailflow.models import Answer, InboundEmail
+from tests.mailflow.test_inbound_providers import (
+    HOSTILE_FILENAME,
+    HOSTILE_HTML,
+    HOSTILE_NAME,
+    HOSTILE_SUBJECT,
+    deliver,
+    hostile_mime,
+    reply_mime,
+    webhook_secrets,  # noqa: F401 (autouse: the webhook secret and Mailgun's signing key)
+)
+
+# --- what "inert" means -----------------------------------------------------------------
+
+
+class _Elements(HTMLParser):
+    """Every start tag of a page with its attributes, and the text inside scripts."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.script_text: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.script_text.append(data)
+
+
+def _elements(html: str) -> _Elements:
+    parser = _Elements()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def assert_inert(page: str) -> None:
+    """Nothing from the mail runs or loads: the only scripts are the admin's own files,
+    no element has an event handler or a javascript: URL, no image or frame loads from
+    elsewhere, and the one frame showing the mail's HTML is sandboxed and holds only
+    harmless formatting."""
+    elements = _elements(page)
+    for tag, attrs in elements.tags:
+        if tag == "script":
+            assert attrs.get("src", "").startswith(("/static/", "/admin/jsi18n/")), attrs
+        assert not [name for name in attrs if name.startswith("on")], (tag, attrs)
+        assert not [v for v in attrs.values() if "javascript:" in v.lower()], (tag, attrs)
+        assert tag not in {"object", "embed", "base", "applet"}, tag
+        if tag == "img":
+            assert attrs.get("src", "").startswith("/static/"), attrs
+        if tag == "iframe":
+            assert attrs.get("sandbox") == "", attrs
+            assert "src" not in attrs, attrs
+            _assert_harmless_document(attrs.get("srcdoc", ""))
+        if tag == "meta":
+            assert "refresh" not in attrs.get("http-equiv", "").lower(), attrs
+    assert not "".join(elements.script_text).strip()  # no inline scripts at all
+    # The literal markers of the hostile mail never appear unescaped.
+    assert "<script>alert" not in page
+    assert "<img src=x" not in page
+    assert "javascript:" not in page
+
+
+def _assert_harmless_document(document: str) -> None:
+    elements = _elements(document)
+    for tag, attrs in elements.tags:
+        if tag == "meta":  # our own Content-Security-Policy
+            assert attrs == {
+                "http-equiv": "Content-Security-Policy",
+                "content": "default-src 'none'; style-src 'unsafe-inline'",
+            }
+            continue
+        assert tag not in {"script", "img", "iframe", "svg", "a", "style", "link", "object"}
+        assert not attrs, (tag, attrs)
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hostile(asked, committed, client) -> InboundEmail:
+    request = asked("policy-violation")
+    response = deliver(committed, client, "mailgun-mime", hostile_mime(request))
+    assert response.status_code == 200
+    return InboundEmail.objects.get()
+
+
+def change_url(inbound: InboundEmail) -> str:
+    return reverse("admin:mailflow_inboundemail_change", args=[inbound.pk])
+
+
+CHANGELIST = reverse("admin:mailflow_inboundemail_changelist")
+
+
+def test_hostile_mail_is_inert_on_the_change_page(hostile, admin_client):
+    page = admin_client.get(change_url(hostile)).content.decode()
+
+    assert_inert(page)
+    # Shown, as text: the subject, the display name, the attachment's name, the body.
+    assert "&lt;script&gt;alert(&#x27;subject&#x27;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#x27;name&#x27;)&lt;/script&gt;" in page
+    assert "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;.png" in page
+    assert "&lt;script&gt;alert(&#x27;body&#x27;)&lt;/script&gt;" in page
+    assert "image/png" in page
+    assert "sandbox=" in page  # the HTML part, sanitised, in its frame
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?q=script", "?status__exact=answered", "?provider=Mailgun", "?q=%3Cscript%3E"],
+)
+def test_hostile_mail_is_inert_on_the_list(hostile, admin_client, query):
+    response = admin_client.get(CHANGELIST + query)
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert_inert(page)
+    if "q=" in query:
+        assert "&lt;script&gt;alert(&#x27;subject&#x27;)" in page
+
+
+def test_the_sanitised_html_keeps_formatting_and_nothing_else():
+    cleaned = sanitise_html(HOSTILE_HTML + "<p><b>bold</b> <i>and</i> <ul><li>listed</li></ul>")
+
+    assert "<b>bold</b>" in cleaned
+    assert "<li>listed</li>" in cleaned
+    assert "click" in cleaned  # a link's text stays, the link goes
+    gone = ["<script", "alert('html')", "onerror", "javascript:", "<img", "<svg", "<a", "<iframe"]
+    gone += ["<meta", "<style", "style=", "tracker.example", "evil.example"]
+    assert [marker for marker in gone if marker in cleaned] == []
+
+
+def test_a_message_without_html_or_a_readable_original_still_shows(
+    asked, committed, client, admin_client
+):
+    request = asked("failed-login")
+    deliver(committed, client, "postmark-raw", reply_mime(request, "No"))
+    inbound = InboundEmail.objects.get()
+    inbound.raw.storage.delete(inbound.raw.name)
+
+    page = admin_client.get(change_url(inbound)).content.decode()
+
+    assert "The stored message could not be read." in page
+
+
+def test_analysts_and_runbook_authors_see_inbound_email_but_cannot_reprocess(
+    hostile, client, analyst
+):
+    client.force_login(analyst)
+
+    listing = client.get(CHANGELIST)
+    page = client.get(change_url(hostile))
+
+    assert (listing.status_code, page.status_code) == (200, 200)
+    assert "reprocess_failed" not in listing.content.decode()
+    view = Permission.objects.get(codename="view_inboundemail")
+    for name in (groups.SOC_ANALYST, groups.RUNBOOK_AUTHOR):
+        assert view in Group.objects.get(name=name).permissions.all()
+
+
+# --- failing processing -----------------------------------------------------------------
+
+
+def _always_crashes(inbound, message):
+    raise RuntimeError("a bug in reading this message")
+
+
+@pytest.fixture
+def failed(asked, committed, client, monkeypatch) -> InboundEmail:
+    """A reply whose processing crashes every time until the bug is fixed: the receiver's
+    own attempt, then the retries, called directly (the scheduled retries would)."""
+    request = asked("failed-login")
+    monkeypatch.setattr(inbound_module, "_process", _always_crashes)
+    response = deliver(committed, client, "postmark-raw", reply_mime(request, "No"))
+    assert response.status_code == 200  # processing runs after the answer, never in it
+    inbound = InboundEmail.objects.get()
+    assert (inbound.status, inbound.attempts) == ("received", 1)
+    for _ in range(MAX_ATTEMPTS + 2):
+        inbound_process(inbound.pk)
+    monkeypatch.undo()  # the fix is deployed
+    inbound.refresh_from_db()
+    return inbound
+
+
+def test_a_message_that_always_crashes_fails_after_the_bounded_attempts(failed):
+    assert (failed.status, failed.attempts) == ("failed", MAX_ATTEMPTS)
+    assert failed.reason == "RuntimeError: a bug in reading this message"
+    assert failed.processed_at is not None
+    assert Answer.objects.count() == 0
+
+
+def test_a_failed_message_is_processed_again_after_the_fix(failed, committed):
+    assert committed(inbound_reprocess, inbound=failed)
+
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts, failed.reason[:7]) == ("answered", 1, "Read as")
+    assert [title for title in failed.request.incident.tasks.values_list("title", flat=True)] == [
+        "Reset the credentials of Bob Builder"
+    ]
+
+
+def test_the_admin_action_reprocesses_the_selected_failed_messages(
+    failed, asked, committed, admin_client
+):
+    response = committed(
+        admin_client.post,
+        CHANGELIST,
+        {"action": "reprocess_failed", "_selected_action": [failed.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "1 message(s) queued for processing again." in response.content.decode()
+    failed.refresh_from_db()
+    assert failed.status == "answered", failed.reason
+    assert Answer.objects.get(request=failed.request).option_key == "no"
+
+
+def test_the_admin_action_leaves_messages_that_did_not_fail(hostile, committed, admin_client):
+    before = hostile.status
+
+    response = committed(
+        admin_client.post,
+        CHANGELIST,
+        {"action": "reprocess_failed", "_selected_action": [hostile.pk]},
+        follow=True,
+    )
+
+    assert "0 message(s) queued for processing again; 1 skipped" in response.content.decode()
+    hostile.refresh_from_db()
+    assert hostile.status == before
+
+
+def test_the_hostile_values_are_the_ones_the_pages_show():
+    # Guards the assertions above against someone defusing the hostile mail itself.
+    assert "<script>" in HOSTILE_SUBJECT and "<script>" in HOSTILE_NAME
+    assert "onerror=" in HOSTILE_FILENAME and "javascript:" in HOSTILE_HTML
