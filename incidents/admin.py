@@ -10,7 +10,12 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from incidents.actors import Actor
-from incidents.admin_helpers import call_service, form_errors_to_messages, object_button_url
+from incidents.admin_helpers import (
+    ReadOnlyMixin,
+    call_service,
+    form_errors_to_messages,
+    object_button_url,
+)
 from incidents.admin_import import CsvImportAdminMixin
 from incidents.directory import directory_import_cis, directory_import_people
 from incidents.forms import (
@@ -536,7 +541,9 @@ class ResponseTaskAdmin(admin.ModelAdmin):
 
 
 @admin.register(Evidence)
-class EvidenceAdmin(admin.ModelAdmin):
+class EvidenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Evidence is added from the incident page, through evidence_add."""
+
     list_display = [
         "filename",
         "incident",
@@ -552,15 +559,6 @@ class EvidenceAdmin(admin.ModelAdmin):
     show_full_result_count = False
     exclude = ["file"]
     readonly_fields = [f.name for f in Evidence._meta.fields if f.name != "file"] + ["download"]
-
-    def has_add_permission(self, request) -> bool:
-        return False  # added from the incident page, through evidence_add
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="File")
     def download(self, evidence: Evidence) -> str:
@@ -620,7 +618,7 @@ def _harden(response: HttpResponse) -> HttpResponse:
 
 
 @admin.register(TimelineEntry)
-class TimelineEntryAdmin(admin.ModelAdmin):
+class TimelineEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only search across every incident's timeline."""
 
     list_display = ["created_at", "incident", "kind", "actor_kind", "actor_name", "summary"]
@@ -628,12 +626,3 @@ class TimelineEntryAdmin(admin.ModelAdmin):
     list_filter = ["kind", "actor_kind"]
     search_fields = ["=incident__number", "summary"]
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

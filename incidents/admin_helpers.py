@@ -13,6 +13,20 @@ from django.urls import URLPattern, path
 from incidents.errors import DomainError
 
 
+class ReadOnlyMixin:
+    """For records that only services write (timeline, evidence, runs, mail): the admin
+    shows them and never adds, changes or deletes."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 def call_service(request: HttpRequest, call: Callable[[], object], success: str) -> bool:
     """Run a service call; report a refusal (and, if given, the success) as a message."""
     try:

@@ -9,20 +9,10 @@ from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 
+from incidents.admin_helpers import ReadOnlyMixin
 from mailflow.inbound import inbound_reprocess
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
 from mailflow.parsing import ParsedMessage, parse_message
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class AnswerInline(ReadOnlyMixin, admin.TabularInline):

@@ -21,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from incidents.actors import Actor
-from incidents.admin_helpers import call_service, object_button_url
+from incidents.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from runbooks.actions import ACTIONS, PLACEHOLDERS, Action
 from runbooks.definitions import (
     GUARDS_WITH_OUTCOMES,
@@ -304,7 +304,7 @@ def _reference_html() -> SafeString:
 # --- runs -------------------------------------------------------------------------------
 
 
-class StepResultInline(admin.TabularInline):
+class StepResultInline(ReadOnlyMixin, admin.TabularInline):
     model = StepResult
     fields = ["step", "action", "status", "detail", "created_at"]
     readonly_fields = fields
@@ -312,22 +312,13 @@ class StepResultInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
     @admin.display(description="Step")
     def step(self, result: StepResult) -> int:
         return result.position + 1  # numbered from 1, as in the diagram and messages
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(RunbookRun)
-class RunbookRunAdmin(admin.ModelAdmin):
+class RunbookRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "runbook",
@@ -381,15 +372,6 @@ class RunbookRunAdmin(admin.ModelAdmin):
 
     # A run changes only through the engine and the two services below: the page is
     # read-only for everyone, and "operate" (change_runbookrun) allows resume and cancel.
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_operate_permission(self, request, obj=None) -> bool:
         codename = get_permission_codename("change", self.opts)
