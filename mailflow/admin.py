@@ -13,6 +13,7 @@ from incidents.admin_helpers import ReadOnlyMixin
 from mailflow.inbound import inbound_reprocess
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
 from mailflow.parsing import ParsedMessage, parse_message
+from soc.logging import redact_reply_tokens
 
 
 class AnswerInline(ReadOnlyMixin, admin.TabularInline):
@@ -178,9 +179,9 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "parse_problems",
         "subject",
         "from_header",
-        "to_header",
+        "to",
         "envelope_sender",
-        "envelope_recipient",
+        "recipient",
         "message_id",
         "verdicts",
         "provider",
@@ -197,12 +198,21 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
         incident = obj.request.incident if obj.request else obj.incident
         return incident.number if incident else self.get_empty_value_display()
 
+    # Reply addresses carry the request's reply token: shown without it, as everywhere.
+    @admin.display(description="to")
+    def to(self, obj: InboundEmail) -> str:
+        return redact_reply_tokens(obj.to_header)
+
+    @admin.display(description="envelope recipient")
+    def recipient(self, obj: InboundEmail) -> str:
+        return redact_reply_tokens(obj.envelope_recipient)
+
     @admin.display(description="original message (text)")
     def original_text(self, obj: InboundEmail) -> str:
         parsed = _parsed(obj)
         if parsed is None:
             return _unreadable()
-        text = parsed.text[:MAX_SHOWN_TEXT] or "(no text)"
+        text = redact_reply_tokens(parsed.text[:MAX_SHOWN_TEXT]) or "(no text)"
         if len(parsed.text) > MAX_SHOWN_TEXT:
             text += f"\n[… cut at {MAX_SHOWN_TEXT} characters]"
         return format_html('<pre style="white-space: pre-wrap; margin: 0">{}</pre>', text)
@@ -214,7 +224,7 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
             return self.get_empty_value_display()
         document = (
             f'<!doctype html><meta http-equiv="Content-Security-Policy" '
-            f'content="{_FRAME_POLICY}">{sanitise_html(parsed.html)}'
+            f'content="{_FRAME_POLICY}">{sanitise_html(redact_reply_tokens(parsed.html))}'
         )
         # srcdoc is an attribute, so format_html escapes the document once more; the
         # empty sandbox forbids scripts, forms, navigation and same-origin access.

@@ -10,11 +10,12 @@ Processing, in order (pure reading in mailflow.parsing, every write through a se
 5. Record it with answer_record, the same entry as the answer page.
 """
 
+import base64
 import hashlib
-import json
 import logging
 import re
 from datetime import timedelta
+from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django_q.tasks import async_task, schedule
 
@@ -44,6 +46,8 @@ logger = logging.getLogger(__name__)
 
 Status = InboundEmail.Status
 MAX_ATTEMPTS = 3
+# Retries run after 1 and 2 minutes; a message still "received" well after that was lost.
+STUCK_AFTER = timedelta(minutes=10)
 # Inline images smaller than this are signature logos, not evidence.
 SIGNATURE_IMAGE_BYTES = 10 * 1024
 _FAILED_VERDICT = re.compile(r"\b(dmarc|spf|dkim)=(fail|softfail|permerror)\b", re.IGNORECASE)
@@ -52,48 +56,83 @@ _FAILED_VERDICT = re.compile(r"\b(dmarc|spf|dkim)=(fail|softfail|permerror)\b", 
 # --- receiving --------------------------------------------------------------------------
 
 
-def _raw_bytes(provider: str, event: Any) -> bytes:
-    """The message as the provider gave it where it gives raw MIME, else anymail's
-    faithful serialisation of the parsed message (attachments included)."""
+def _raw_bytes(event: Any) -> bytes:
+    """The message exactly as the provider gave it where it gives raw MIME, else a
+    faithful serialisation of the message anymail built from the parsed fields.
+
+    Told apart by the payload's shape rather than the provider's name: Mailgun's and
+    SendGrid's esp_event is the Django request (raw MIME in "body-mime" / "email"),
+    Postmark's is its JSON (raw MIME in "RawEmail" when enabled), Amazon SES's is the
+    receipt notification ("content", base64 with the BASE64 encoding)."""
     esp_event = getattr(event, "esp_event", None)
     raw: str | bytes | None = None
-    try:
-        if provider in ("mailgun", "sendgrid") and hasattr(esp_event, "POST"):
-            raw = esp_event.POST.get("body-mime") or esp_event.POST.get("email")
-        elif provider == "postmark" and hasattr(esp_event, "body"):
-            raw = json.loads(esp_event.body).get("RawEmail")
-    except (ValueError, AttributeError):
-        raw = None
+    post = getattr(esp_event, "POST", None)
+    if post is not None:
+        raw = post.get("body-mime") or post.get("email")
+    elif isinstance(esp_event, dict):
+        raw = esp_event.get("RawEmail")
+        content = esp_event.get("content")
+        if not raw and isinstance(content, str):
+            action = (esp_event.get("receipt") or {}).get("action") or {}
+            raw = base64.b64decode(content) if action.get("encoding") == "BASE64" else content
     if raw:
         return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
-    message = event.message
-    try:
-        return message.as_bytes()
-    except Exception:
-        return str(message).encode("utf-8", "surrogateescape")
+    return _serialise(event.message)
 
 
-def _extra_addresses(provider: str, event: Any) -> list[str]:
-    """Provider fields that may carry the reply address (e.g. Postmark's MailboxHash)."""
+def _serialise(message: Message) -> bytes:
+    """as_bytes() of a message anymail constructed from parsed fields, made faithful: the
+    attachments it built hold raw bytes without a transfer encoding, which the generator
+    would write as they are (CR and CR LF turned into LF, so a PNG arrives corrupted).
+    Each such part is base64-encoded first."""
+    for part in message.walk():
+        if part.is_multipart() or not isinstance(part.get_payload(), str):
+            continue
+        encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if encoding in ("", "7bit", "8bit", "binary"):
+            content = part.get_payload(decode=True)
+            del part["Content-Transfer-Encoding"]
+            part.set_payload(base64.encodebytes(content).decode("ascii"))
+            part["Content-Transfer-Encoding"] = "base64"
+    return message.as_bytes()
+
+
+def _extra_addresses(event: Any) -> list[str]:
+    """Provider fields that may carry the reply address: Postmark's OriginalRecipient and
+    MailboxHash (the part after "+", which it also strips from ToFull/CcFull)."""
     esp_event = getattr(event, "esp_event", None)
-    if provider == "postmark" and hasattr(esp_event, "body"):
-        try:
-            payload = json.loads(esp_event.body)
-        except ValueError:
-            return []
-        found = [payload.get("OriginalRecipient") or ""]
-        mailbox_hash = payload.get("MailboxHash")
-        if mailbox_hash:
-            found.append(f"reply+{mailbox_hash}@{settings.REPLY_DOMAIN}")
-        return [a for a in found if a]
-    return []
+    if not isinstance(esp_event, dict):
+        return []
+    found = [str(esp_event.get("OriginalRecipient") or "")]
+    hashes = [esp_event.get("MailboxHash")]
+    for field in ("ToFull", "CcFull", "BccFull"):
+        entries = esp_event.get(field)
+        if isinstance(entries, list):
+            hashes += [e.get("MailboxHash") for e in entries if isinstance(e, dict)]
+    found += [f"reply+{h}@{settings.REPLY_DOMAIN}" for h in hashes if h and isinstance(h, str)]
+    return list(dict.fromkeys(a[:254] for a in found if a))
+
+
+class EmptyMessage(ValueError):
+    """A post that carries no message at all (no address, subject, id or content): the
+    webhook middleware answers 400, as for any other malformed payload."""
+
+
+def _is_empty(message: Message) -> bool:
+    if any(message.get(name) for name in ("From", "To", "Cc", "Subject", "Message-ID")):
+        return False
+    return not any(
+        part.get_payload(decode=True) for part in message.walk() if not part.is_multipart()
+    )
 
 
 def inbound_store(*, provider: str, event: Any) -> InboundEmail:
     """The receiver's only job: keep the message under its de-duplication key and enqueue
     its processing after commit. The same message delivered again is the same row."""
     message = event.message
-    raw = _raw_bytes(provider, event)
+    if _is_empty(message):
+        raise EmptyMessage("The webhook post holds no email message.")
+    raw = _raw_bytes(event)
     message_id = normalise_message_id(message.get("Message-ID")) or ""
     recipient = (getattr(message, "envelope_recipient", None) or "").lower()
     if message_id:
@@ -114,7 +153,7 @@ def inbound_store(*, provider: str, event: Any) -> InboundEmail:
         to_header=str(message.get("To", ""))[:5000],
         subject=str(message.get("Subject", ""))[:500],
         size=len(raw),
-        extra_addresses=_extra_addresses(provider, event),
+        extra_addresses=_extra_addresses(event),
         verdicts={
             "spam_detected": getattr(message, "spam_detected", None),
             "spam_score": getattr(message, "spam_score", None),
@@ -129,6 +168,10 @@ def inbound_store(*, provider: str, event: Any) -> InboundEmail:
         # The same message, delivered concurrently, was stored first.
         inbound.raw.delete(save=False)
         return InboundEmail.objects.get(dedupe_key=key[:400])
+    except BaseException:
+        # No row, no file: the webhook answers 503 and the provider posts it again.
+        inbound.raw.delete(save=False)
+        raise
     return inbound
 
 
@@ -196,6 +239,27 @@ def inbound_reprocess(*, inbound: InboundEmail) -> bool:
     return bool(updated)
 
 
+def inbound_sweep(stuck_after: timedelta = STUCK_AFTER) -> tuple[int, int]:
+    """Scheduled: bring back messages left "received" (the enqueue after commit was lost,
+    or a worker was killed mid-processing with no retry scheduled). Those with attempts
+    left are enqueued again (processing claims the row, so a copy still queued is
+    harmless); those whose every attempt was cut short end as failed, reprocessable.
+    Returns (enqueued, failed)."""
+    stuck = InboundEmail.objects.filter(
+        status=Status.RECEIVED, received_at__lt=timezone.now() - stuck_after
+    )
+    failed = stuck.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=Status.FAILED,
+        reason=f"Processing stopped without finishing on all {MAX_ATTEMPTS} attempts "
+        "(a worker was killed or timed out). Reprocess it once the cause is fixed.",
+        processed_at=timezone.now(),
+    )
+    ids = list(stuck.filter(attempts__lt=MAX_ATTEMPTS).values_list("pk", flat=True)[:1000])
+    for inbound_id in ids:
+        async_task("mailflow.tasks.process_inbound", inbound_id)
+    return len(ids), failed
+
+
 def _finish(inbound: InboundEmail, status: str, reason: str, **fields: Any) -> None:
     InboundEmail.objects.filter(pk=inbound.pk).update(
         status=status, reason=reason[:2000], processed_at=timezone.now(), **fields
@@ -256,16 +320,22 @@ _REPORT_PARTS = {
 }
 
 
-def _evidence_files(msg: parsing.ParsedMessage) -> list[UploadedFile]:
-    return [
-        UploadedFile(a.content, a.filename or "attachment", a.content_type)
-        for a in msg.attachments
-        if a.content
-        and a.content_type not in _REPORT_PARTS
-        and not (
+def _evidence_files(msg: parsing.ParsedMessage) -> tuple[list[UploadedFile], list[str]]:
+    """The attachments to file as evidence, and what could not be filed and why (too
+    large). Report parts and small images embedded by Content-ID (signature logos) are
+    not evidence at all. The original message keeps everything either way."""
+    files, skipped = [], []
+    for a in msg.attachments:
+        if a.content_type in _REPORT_PARTS or (
             a.inline and a.content_type.startswith("image/") and a.size < SIGNATURE_IMAGE_BYTES
-        )
-    ]
+        ):
+            continue
+        name = a.filename or "attachment"
+        if a.size > settings.EVIDENCE_MAX_BYTES or (a.size and not a.content):
+            skipped.append(f"{name} ({filesizeformat(a.size)})")
+        elif a.content:
+            files.append(UploadedFile(a.content, name, a.content_type))
+    return files, skipped
 
 
 def _note(incident: SecurityIncident | None, kind: str, summary: str, body: str = "") -> None:
@@ -340,6 +410,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
     )
     mismatch = not parsing.address_matches(msg.from_address, request.recipient_email)
     failures = _verdict_failures(inbound, msg)
+    files, skipped = _evidence_files(msg)
     answer = answer_record(
         request=request,
         option_key=reading.key,
@@ -348,13 +419,23 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
         comment=reading.text,
         from_recipient=not mismatch,
         sender_mismatch=mismatch or bool(failures),
-        files=_evidence_files(msg),
+        files=files,
         provenance={
             "message_id": inbound.message_id,
             "inbound_email": inbound.pk,
             "verdicts": failures or ["none failed"],
         },
     )
+    unfiled = f" Too large to file as evidence: {'; '.join(skipped)}." if skipped else ""
+    if skipped:
+        limit = filesizeformat(settings.EVIDENCE_MAX_BYTES)
+        _note(
+            incident,
+            "reply.attachments_skipped",
+            f"{len(skipped)} attachment(s) from {sender} too large to file as evidence",
+            f"Over the evidence limit of {limit}: {'; '.join(skipped)}. The original "
+            f"message, attachments included, is kept as inbound email {inbound.pk}.",
+        )
     if mismatch or failures:
         why = (
             f"it came from {sender}, not {request.recipient_email}"
@@ -368,10 +449,10 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
             f"answer: {why}. Reply: {reading.text[:500]}",
         )
         return _finish(
-            inbound, Status.FLAGGED, f"Not taken as the answer: {why}.",
+            inbound, Status.FLAGGED, f"Not taken as the answer: {why}.{unfiled}",
             answer=answer, reply_text=reading.text, **links,
         )  # fmt: skip
     return _finish(
-        inbound, Status.ANSWERED, f"Read as {reading.key}: {reading.reason}",
+        inbound, Status.ANSWERED, f"Read as {reading.key}: {reading.reason}{unfiled}",
         answer=answer, reply_text=reading.text, **links,
     )  # fmt: skip

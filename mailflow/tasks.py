@@ -38,3 +38,11 @@ def process_inbound(inbound_id: int) -> None:
     from mailflow.inbound import inbound_process
 
     inbound_process(inbound_id)
+
+
+def sweep_inbound() -> tuple[int, int]:
+    """Scheduled every 5 minutes: inbound email left unprocessed by a lost enqueue or a
+    killed worker."""
+    from mailflow.inbound import inbound_sweep
+
+    return inbound_sweep()

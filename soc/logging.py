@@ -9,13 +9,20 @@ Email addresses are personal data and rarely needed to debug.
 import logging
 import re
 
+_REPLY_TOKEN = (re.compile(r"reply\+[^@\s\"'<>]+@", re.IGNORECASE), "reply+[redacted]@")
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Any segment after /respond/ except the token-free thanks page.
     (re.compile(r"/respond/(?!thanks/)[^/\s?#\"']+/?"), "/respond/[redacted]/"),
-    (re.compile(r"reply\+[^@\s\"'<>]+@", re.IGNORECASE), "reply+[redacted]@"),
+    _REPLY_TOKEN,
     # Needs at least one local-part character before "@": "reply+[redacted]@" stays.
     (re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
 )
+
+
+def redact_reply_tokens(text: str) -> str:
+    """Reply addresses without their token, for pages that show mail headers."""
+    pattern, replacement = _REPLY_TOKEN
+    return pattern.sub(replacement, text)
 
 
 def redact(text: str) -> str:

@@ -42,7 +42,7 @@ class Attachment:
     filename: str | None  # cleaned of control characters; still hostile for display
     content_type: str
     content: bytes  # b"" when the part was too large to keep (see problems)
-    inline: bool
+    inline: bool  # embedded in the HTML body by Content-ID
     content_id: str | None
     size: int
 
@@ -306,7 +306,9 @@ def _attach(
     content_id: str | None,
     size: int,
 ) -> None:
-    inline = disposition == "inline" or (disposition is None and content_id is not None)
+    # Inline means embedded in the HTML by its Content-ID (signature logos are). Apple
+    # Mail marks attached pictures "inline" without one; Postmark sends ContentID "".
+    inline = content_id is not None and disposition != "attachment"
     walk.parsed.attachments.append(
         Attachment(filename, content_type, content, inline, content_id, size)
     )

@@ -1,17 +1,21 @@
 """Inbound email in the admin: hostile mail is inert on every page, and a message whose
 processing keeps failing ends as failed and can be reprocessed after the fix."""
 
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from incidents import groups
 from mailflow import inbound as inbound_module
 from mailflow.admin import sanitise_html
-from mailflow.inbound import MAX_ATTEMPTS, inbound_process, inbound_reprocess
+from mailflow.emails import reply_address
+from mailflow.inbound import MAX_ATTEMPTS, inbound_process, inbound_reprocess, inbound_sweep
 from mailflow.models import Answer, InboundEmail
+from tests.factories import UserFactory
 from tests.mailflow.test_inbound_providers import (
     HOSTILE_FILENAME,
     HOSTILE_HTML,
@@ -163,19 +167,37 @@ def test_a_message_without_html_or_a_readable_original_still_shows(
     assert "The stored message could not be read." in page
 
 
-def test_analysts_and_runbook_authors_see_inbound_email_but_cannot_reprocess(
+def test_analysts_may_reprocess_and_runbook_authors_only_read_inbound_email(
     hostile, client, analyst
 ):
-    client.force_login(analyst)
+    author = UserFactory(username="rita", is_staff=True)
+    author.groups.add(Group.objects.get(name=groups.RUNBOOK_AUTHOR))
+    pages = {}
+    for user in (analyst, author):
+        client.force_login(user)
+        pages[user.username] = (client.get(CHANGELIST), client.get(change_url(hostile)))
 
-    listing = client.get(CHANGELIST)
-    page = client.get(change_url(hostile))
-
-    assert (listing.status_code, page.status_code) == (200, 200)
-    assert "reprocess_failed" not in listing.content.decode()
+    for listing, page in pages.values():
+        assert (listing.status_code, page.status_code) == (200, 200)
+        assert "Save" not in page.content.decode()  # read-only for everyone
+    assert "reprocess_failed" in pages[analyst.username][0].content.decode()
+    assert "reprocess_failed" not in pages[author.username][0].content.decode()
     view = Permission.objects.get(codename="view_inboundemail")
     for name in (groups.SOC_ANALYST, groups.RUNBOOK_AUTHOR):
         assert view in Group.objects.get(name=name).permissions.all()
+
+
+def test_reply_tokens_are_hidden_on_the_inbound_page(asked, committed, client, admin_client):
+    request = asked("failed-login")
+    deliver(committed, client, "mailgun-mime", reply_mime(request, "No"))
+    inbound = InboundEmail.objects.get()
+    token = reply_address(request).split("+")[1].split("@")[0]
+    assert token in inbound.to_header  # stored as it came
+
+    page = admin_client.get(change_url(inbound)).content.decode()
+
+    assert token not in page
+    assert "reply+[redacted]@" in page
 
 
 # --- failing processing -----------------------------------------------------------------
@@ -249,6 +271,58 @@ def test_the_admin_action_leaves_messages_that_did_not_fail(hostile, committed, 
     assert "0 message(s) queued for processing again; 1 skipped" in response.content.decode()
     hostile.refresh_from_db()
     assert hostile.status == before
+
+
+# --- the sweep -------------------------------------------------------------------------
+
+
+def _lost(asked, client, **fields) -> InboundEmail:
+    """A reply stored by the webhook whose enqueue after commit never happened (the
+    on-commit callbacks are not run), made older than the sweep's threshold."""
+
+    def without_commit_callbacks(post, *args):
+        return post(*args)
+
+    request = asked("failed-login")
+    raw = reply_mime(request, "No")
+    response = deliver(without_commit_callbacks, client, "postmark-raw", raw)
+    assert response.status_code == 200
+    InboundEmail.objects.update(received_at=timezone.now() - timedelta(minutes=11), **fields)
+    return InboundEmail.objects.get()
+
+
+def test_the_sweep_processes_a_message_whose_enqueue_was_lost(asked, client, committed):
+    inbound = _lost(asked, client)
+    assert inbound.status == "received" and not Answer.objects.exists()
+
+    assert committed(inbound_sweep) == (1, 0)
+
+    inbound.refresh_from_db()
+    assert (inbound.status, inbound.attempts) == ("answered", 1)
+    assert Answer.objects.get().option_key == "no"
+    assert committed(inbound_sweep) == (0, 0)  # nothing left
+
+
+def test_the_sweep_fails_a_message_whose_every_attempt_was_killed(asked, client, committed):
+    inbound = _lost(asked, client, attempts=MAX_ATTEMPTS)
+
+    assert committed(inbound_sweep) == (0, 1)
+
+    inbound.refresh_from_db()
+    assert inbound.status == "failed" and "stopped without finishing" in inbound.reason
+    assert not Answer.objects.exists()
+    assert committed(inbound_reprocess, inbound=inbound)
+    inbound.refresh_from_db()
+    assert inbound.status == "answered"
+
+
+def test_the_sweep_leaves_a_recent_message_alone(asked, client, committed):
+    inbound = _lost(asked, client)
+    InboundEmail.objects.update(received_at=timezone.now())
+
+    assert committed(inbound_sweep) == (0, 0)
+    inbound.refresh_from_db()
+    assert (inbound.status, inbound.attempts) == ("received", 0)
 
 
 def test_the_hostile_values_are_the_ones_the_pages_show():

@@ -1,17 +1,21 @@
 """What processing makes of each kind of inbound message: correlation routes, sender
 checks, auto-replies and bounces (posted through Postmark's webhook with raw MIME)."""
 
+import base64
+import hashlib
 import json
 
 import pytest
 from django.test import override_settings
 from django.urls import reverse
 
+from incidents.models import Evidence
 from mailflow.emails import reply_address
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from tests.mailflow.test_inbound_smoke import AUTH
 
 pytestmark = pytest.mark.usefixtures("webhook_secret")
+PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 
 
 @pytest.fixture
@@ -163,3 +167,69 @@ def test_a_bounce_makes_the_request_undeliverable_and_the_runbook_takes_that_bra
     request.refresh_from_db()
     assert request.state == ConfirmationRequest.State.UNDELIVERABLE
     assert titles(request) == ["Contact Bob Builder directly"]
+
+
+# --- attachments ------------------------------------------------------------------------
+
+
+def reply_with_parts(request, *parts: str) -> str:
+    """A plain-text "Yes" reply with MIME parts (each its headers, blank line, base64)."""
+    boundary = "part-boundary"
+    body = "".join(f"--{boundary}\r\n{part}\r\n" for part in parts)
+    return (
+        f"From: Bob Builder <bob@corp.example.com>\r\nTo: {reply_address(request)}\r\n"
+        "Subject: Re: question\r\nMessage-ID: <parts@corp.example.com>\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nYes\r\n{body}--{boundary}--\r\n"
+    )
+
+
+def image_part(name: str, content: bytes, *, content_id: str = "", disposition="attachment"):
+    cid = f"Content-ID: <{content_id}>\r\n" if content_id else ""
+    return (
+        f'Content-Type: image/png; name="{name}"\r\n{cid}'
+        f'Content-Disposition: {disposition}; filename="{name}"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(content).decode()
+    )
+
+
+def test_a_small_picture_is_evidence_but_a_small_image_embedded_by_content_id_is_a_logo(
+    asked, deliver
+):
+    request = asked("policy-violation")
+    small = PNG_HEADER + b"screenshot" * 50  # well under the 10 KB logo threshold
+    logo = PNG_HEADER + b"logo" * 50
+
+    deliver(
+        reply_with_parts(
+            request,
+            image_part("shot.png", small, disposition="inline"),  # Apple Mail's way
+            image_part("image001.png", logo, content_id="image001.png@01DC", disposition="inline"),
+        )
+    )
+
+    assert list(Evidence.objects.values_list("filename", "sha256")) == [
+        ("shot.png", hashlib.sha256(small).hexdigest())
+    ]
+
+
+def test_an_attachment_over_the_evidence_limit_is_not_filed_and_the_answer_still_counts(
+    asked, deliver
+):
+    request = asked("policy-violation")
+    fits, too_large = PNG_HEADER + b"a" * 100, PNG_HEADER + b"b" * 5000
+
+    with override_settings(EVIDENCE_MAX_BYTES=2000):
+        inbound = deliver(
+            reply_with_parts(
+                request, image_part("fits.png", fits), image_part("huge.png", too_large)
+            )
+        )
+
+    assert inbound.status == "answered", inbound.reason
+    assert "huge.png" in inbound.reason
+    assert Answer.objects.get().counted
+    assert list(Evidence.objects.values_list("filename", flat=True)) == ["fits.png"]
+    (note,) = request.incident.timeline.filter(kind="reply.attachments_skipped")
+    assert "huge.png" in note.body and f"inbound email {inbound.pk}" in note.body
+    assert inbound.raw.size > len(too_large)  # the original keeps it

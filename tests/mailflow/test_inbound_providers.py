@@ -495,20 +495,8 @@ def test_failed_sign_ins_answered_by_email(asked, committed, client, provider, s
 # --- Scenario 2: policy violation, with a screenshot ------------------------------------
 
 
-# mailflow.inbound._raw_bytes stores anymail's message rebuilt from parsed form fields with
-# as_bytes(), which writes binary attachment payloads unencoded and turns their CR LF and
-# CR bytes into LF: the screenshot arrives corrupted (sniffed application/octet-stream).
-CORRUPTS_BINARY_ATTACHMENTS = pytest.mark.xfail(
-    strict=True, reason="inbound._raw_bytes: as_bytes() corrupts binary attachments"
-)
-PROVIDERS_WITH_FILES = [
-    pytest.param(p, marks=CORRUPTS_BINARY_ATTACHMENTS) if p.endswith("-parsed") else p
-    for p in PROVIDERS
-]
-
-
 @pytest.mark.parametrize("style", STYLES)
-@pytest.mark.parametrize("provider", PROVIDERS_WITH_FILES)
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_policy_violation_yes_with_a_screenshot(asked, committed, client, provider, style):
     request = asked("policy-violation")
     incident = request.incident
@@ -534,6 +522,20 @@ def test_policy_violation_yes_with_a_screenshot(asked, committed, client, provid
         ("Confirm the download with the user", ResponseTask.State.COMPLETED),
         ("Analyse the evidence provided by the user", ResponseTask.State.OPEN),
     ]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_small_screenshot_is_filed_not_taken_for_a_signature_logo(
+    asked, committed, client, provider
+):
+    request = asked("policy-violation")
+    screenshot = png(side=20)  # about 1 KB, under the size of a signature logo
+    raw = reply_mime(request, "Yes", attachments=(("crop.png", "image/png", screenshot),))
+
+    deliver(committed, client, provider, raw)
+
+    evidence = Evidence.objects.get(incident=request.incident)
+    assert evidence.sha256 == hashlib.sha256(screenshot).hexdigest()
 
 
 # --- the same message delivered again ---------------------------------------------------
@@ -658,6 +660,8 @@ def _sns(message: str) -> dict:
 
 
 MALFORMED_JSON = {
+    "postmark: an empty object": ("postmark", b"{}"),
+    "postmark: no headers, no body": ("postmark", b'{"Headers": [], "TextBody": ""}'),
     "postmark: not JSON": ("postmark", b"{'FromFull': "),
     "postmark: invalid UTF-8": ("postmark", b'{"Subject": "\xff\xfe"}'),
     "postmark: a list": ("postmark", b"[1, 2, 3]"),
@@ -698,6 +702,11 @@ MALFORMED_SNS = {
         _ses_with(receipt__action={"type": "SNS", "encoding": "BASE64"}, content=12)
     ),
     "receipt not an object": _sns(json.dumps({"notificationType": "Received", "receipt": []})),
+    "no content": _sns(_ses_with()),
+    "empty content": _sns(_ses_with(content="")),
+    "BASE64 content empty": _sns(
+        _ses_with(receipt__action={"type": "SNS", "encoding": "BASE64"}, content="")
+    ),
 }
 
 
@@ -767,11 +776,6 @@ def test_a_database_failure_is_a_503_so_the_provider_retries(
     assert BOB not in caplog.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inbound_store writes the raw file before the row and removes it only after "
-    "an IntegrityError: any other database error leaves an orphan file",
-)
 def test_a_database_failure_leaves_no_file_behind(asked, committed, client, monkeypatch):
     request = asked("failed-login")
     before = _stored_files()
@@ -970,12 +974,6 @@ def test_the_inbound_form_parser_reads_what_django_reads(form):
 # --- known problems in mailflow/inbound.py (strict: these fail loudly once fixed) -------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inbound._raw_bytes compares esp_name ('Mailgun', 'SendGrid') with lower-case "
-    "names and looks for Postmark's RawEmail on a request though esp_event is the JSON "
-    "dict; it has no SES branch: every message is re-serialised with as_bytes()",
-)
 @pytest.mark.parametrize("provider", ["mailgun-mime", "postmark-raw", "amazon-ses", "sendgrid"])
 def test_the_raw_message_is_stored_as_the_provider_gave_it(asked, client, provider):
     request = asked("failed-login")
@@ -994,11 +992,6 @@ def test_the_raw_message_is_stored_as_the_provider_gave_it(asked, client, provid
     assert stored == (raw.replace(b"\r\n", b"\n") if provider == "postmark-raw" else raw)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="inbound._extra_addresses checks provider == 'postmark' (esp_name is "
-    "'Postmark') and esp_event.body (esp_event is the JSON dict)",
-)
 def test_postmarks_original_recipient_is_kept(asked, client):
     request = asked("failed-login")
 

@@ -377,6 +377,23 @@ def test_an_inline_image_keeps_its_content_id():
     assert attachment.content_id == "image001.png@01DC"
 
 
+@pytest.mark.parametrize(
+    "disposition, content_id",
+    [("inline", None), ("inline", ""), ("attachment", "image001.png@01DC")],
+    ids=["inline without Content-ID (Apple Mail)", "empty Content-ID", "attachment with one"],
+)
+def test_only_an_image_embedded_by_content_id_is_inline(disposition, content_id):
+    header = "" if content_id is None else f"Content-ID: <{content_id}>\n"
+    part = png_part(disposition).replace(
+        "Content-Transfer-Encoding", f"{header}Content-Transfer-Encoding"
+    )
+    body = mixed("Content-Type: text/plain\n\nYes", part)
+
+    (attachment,) = parsed(body=body, content_type="").attachments
+
+    assert attachment.inline is False
+
+
 def test_a_text_file_attached_is_an_attachment_not_the_body():
     attached = 'Content-Type: text/plain\nContent-Disposition: attachment; filename="log.txt"\n\nno'
     body = mixed("Content-Type: text/plain\n\nyes", attached)
