@@ -34,3 +34,9 @@ class Actor:
     @classmethod
     def email_provider(cls, name: str) -> "Actor":
         return cls(ActorKind.EMAIL_PROVIDER, name)
+
+    @classmethod
+    def integration(cls, name: str, user: "AbstractBaseUser | None" = None) -> "Actor":
+        """A REST API client, named after its token; `user` is the token's owner, whose
+        permissions it acts with."""
+        return cls(ActorKind.INTEGRATION, name, user)

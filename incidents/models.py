@@ -21,6 +21,8 @@ class ActorKind(models.TextChoices):
     RUNBOOK = "runbook", "Runbook"
     END_USER = "end_user", "End user"
     EMAIL_PROVIDER = "email_provider", "Email provider"
+    # A detection tool or other system calling the REST API with its own token.
+    INTEGRATION = "integration", "Integration"
 
 
 class NumberSequence(models.Model):

@@ -100,10 +100,12 @@ INSTALLED_APPS = [
     "django_q",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
     "soc",
     "incidents",
     "runbooks",
     "mailflow",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -295,12 +297,48 @@ TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
 
 # --- API --------------------------------------------------------------------------------
 
+# Requests per minute for each API token (per user for browser sessions); over it: 429.
+API_RATE_PER_MINUTE = env_int("API_RATE_PER_MINUTE", 600, minimum=1)
+
 REST_FRAMEWORK = {
+    # Integrations send `Authorization: Bearer <token>`; analysts signed in to the admin
+    # use the browsable API and the docs with their session. The token scheme comes first
+    # so that anonymous requests get 401 with WWW-Authenticate rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissions"],
+    # The owner's model permissions (the admin groups), within the token's scope.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "api.permissions.TokenScope",
+        "api.permissions.ModelPermissions",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SOC confirm API",
+    "DESCRIPTION": "Incidents for detection tools and integrations: open incidents that "
+    "start runbooks, follow their tasks, questions, answers and timeline, and keep the "
+    "directory in sync. Refused state changes answer 409, invalid input 400.",
+    "VERSION": "1",
+    # The schema is served at /api/schema/; it need not describe itself.
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set, shared by every field and filter that uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "IncidentStateEnum": "incidents.models.SecurityIncident.State",
+        "PriorityEnum": "incidents.models.SecurityIncident.Priority",
+        "TaskStateEnum": "incidents.models.ResponseTask.State",
+        "ActorKindEnum": "incidents.models.ActorKind",
+        "RunStateEnum": "runbooks.models.RunbookRun.State",
+        "RequestStateEnum": "mailflow.models.ConfirmationRequest.State",
+    },
 }
 
 # --- Logging ----------------------------------------------------------------------------
