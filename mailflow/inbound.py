@@ -10,7 +10,6 @@ Processing, in order (pure reading in mailflow.parsing, every write through a se
 5. Record it with answer_record, the same entry as the answer page.
 """
 
-import base64
 import hashlib
 import logging
 import re
@@ -31,7 +30,7 @@ from incidents.actors import Actor
 from incidents.models import SecurityIncident
 from incidents.services import task_create
 from incidents.timeline import timeline_record
-from mailflow import parsing
+from mailflow import parsing, providers
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.parsing.headers import domain_of, normalise_message_id
 from mailflow.services import (
@@ -50,67 +49,16 @@ MAX_ATTEMPTS = 3
 STUCK_AFTER = timedelta(minutes=10)
 # Inline images smaller than this are signature logos, not evidence.
 SIGNATURE_IMAGE_BYTES = 10 * 1024
+# Verdict headers providers add: Postmark's Received-SPF, Mailgun's X-Mailgun-*.
+_VERDICT_HEADERS = {
+    "received-spf": "SPF",
+    "x-mailgun-spf": "SPF",
+    "x-mailgun-dkim-check-result": "DKIM",
+}
 _FAILED_VERDICT = re.compile(r"\b(dmarc|spf|dkim)=(fail|softfail|permerror)\b", re.IGNORECASE)
 
 
 # --- receiving --------------------------------------------------------------------------
-
-
-def _raw_bytes(event: Any) -> bytes:
-    """The message exactly as the provider gave it where it gives raw MIME, else a
-    faithful serialisation of the message anymail built from the parsed fields.
-
-    Told apart by the payload's shape rather than the provider's name: Mailgun's and
-    SendGrid's esp_event is the Django request (raw MIME in "body-mime" / "email"),
-    Postmark's is its JSON (raw MIME in "RawEmail" when enabled), Amazon SES's is the
-    receipt notification ("content", base64 with the BASE64 encoding)."""
-    esp_event = getattr(event, "esp_event", None)
-    raw: str | bytes | None = None
-    post = getattr(esp_event, "POST", None)
-    if post is not None:
-        raw = post.get("body-mime") or post.get("email")
-    elif isinstance(esp_event, dict):
-        raw = esp_event.get("RawEmail")
-        content = esp_event.get("content")
-        if not raw and isinstance(content, str):
-            action = (esp_event.get("receipt") or {}).get("action") or {}
-            raw = base64.b64decode(content) if action.get("encoding") == "BASE64" else content
-    if raw:
-        return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
-    return _serialise(event.message)
-
-
-def _serialise(message: Message) -> bytes:
-    """as_bytes() of a message anymail constructed from parsed fields, made faithful: the
-    attachments it built hold raw bytes without a transfer encoding, which the generator
-    would write as they are (CR and CR LF turned into LF, so a PNG arrives corrupted).
-    Each such part is base64-encoded first."""
-    for part in message.walk():
-        if part.is_multipart() or not isinstance(part.get_payload(), str):
-            continue
-        encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
-        if encoding in ("", "7bit", "8bit", "binary"):
-            content = part.get_payload(decode=True)
-            del part["Content-Transfer-Encoding"]
-            part.set_payload(base64.encodebytes(content).decode("ascii"))
-            part["Content-Transfer-Encoding"] = "base64"
-    return message.as_bytes()
-
-
-def _extra_addresses(event: Any) -> list[str]:
-    """Provider fields that may carry the reply address: Postmark's OriginalRecipient and
-    MailboxHash (the part after "+", which it also strips from ToFull/CcFull)."""
-    esp_event = getattr(event, "esp_event", None)
-    if not isinstance(esp_event, dict):
-        return []
-    found = [str(esp_event.get("OriginalRecipient") or "")]
-    hashes = [esp_event.get("MailboxHash")]
-    for field in ("ToFull", "CcFull", "BccFull"):
-        entries = esp_event.get(field)
-        if isinstance(entries, list):
-            hashes += [e.get("MailboxHash") for e in entries if isinstance(e, dict)]
-    found += [f"reply+{h}@{settings.REPLY_DOMAIN}" for h in hashes if h and isinstance(h, str)]
-    return list(dict.fromkeys(a[:254] for a in found if a))
 
 
 class EmptyMessage(ValueError):
@@ -132,7 +80,7 @@ def inbound_store(*, provider: str, event: Any) -> InboundEmail:
     message = event.message
     if _is_empty(message):
         raise EmptyMessage("The webhook post holds no email message.")
-    raw = _raw_bytes(event)
+    raw = providers.raw_mime(event)
     message_id = normalise_message_id(message.get("Message-ID")) or ""
     recipient = (getattr(message, "envelope_recipient", None) or "").lower()
     if message_id:
@@ -153,11 +101,8 @@ def inbound_store(*, provider: str, event: Any) -> InboundEmail:
         to_header=str(message.get("To", ""))[:5000],
         subject=str(message.get("Subject", ""))[:500],
         size=len(raw),
-        extra_addresses=_extra_addresses(event),
-        verdicts={
-            "spam_detected": getattr(message, "spam_detected", None),
-            "spam_score": getattr(message, "spam_score", None),
-        },
+        extra_addresses=providers.recipient_fields(event),
+        verdicts=providers.verdicts(event),
     )
     inbound.raw.save("message.eml", ContentFile(raw), save=False)
     try:
@@ -303,13 +248,23 @@ def _correlate(
 
 
 def _verdict_failures(inbound: InboundEmail, msg: parsing.ParsedMessage) -> list[str]:
-    failures = []
-    if inbound.verdicts.get("spam_detected"):
-        failures.append("the provider marked it as spam")
-    for header in msg.header_values("authentication-results"):
-        failures += [f"{m.group(1).upper()} {m.group(2).lower()}" for m in
-                     _FAILED_VERDICT.finditer(header)]  # fmt: skip
-    return failures
+    """Why the provider doubts the message: its spam flag, its SPF/DKIM/DMARC/virus
+    verdicts from the payload, and those it wrote into the topmost headers (lower ones
+    were written by other hops, or by the sender). Only failures count: a sender who
+    forges a header can forge a pass, never make us miss a fail."""
+    verdicts = inbound.verdicts
+    failures = ["the provider marked it as spam"] if verdicts.get("spam_detected") else []
+    for name in ("spf", "dkim", "dmarc", "virus"):
+        if str(verdicts.get(name, "")).lower() in providers.FAILED:
+            failures.append(f"{name.upper()} {str(verdicts[name]).lower()}")
+    results = msg.header("authentication-results") or ""
+    failures += [f"{m.group(1).upper()} {m.group(2).lower()}" for m in
+                 _FAILED_VERDICT.finditer(results)]  # fmt: skip
+    for header, name in _VERDICT_HEADERS.items():
+        value = (msg.header(header) or "").strip().split(" ", 1)[0].lower()
+        if value in providers.FAILED:
+            failures.append(f"{name} {value}")
+    return list(dict.fromkeys(failures))
 
 
 # Machine parts of reports, never evidence a person attached.

@@ -340,7 +340,7 @@ def _post_json(client, esp: str, body: str | bytes, auth: dict, **extra) -> obje
     )
 
 
-def ses_notification(raw: bytes, event_id: str) -> dict:
+def ses_notification(raw: bytes, event_id: str, **verdicts: str) -> dict:
     """An SNS Notification carrying an SES receipt notification with the whole message
     (receipt rule action SNS, encoding BASE64)."""
     message = _parse(raw)
@@ -365,11 +365,10 @@ def ses_notification(raw: bytes, event_id: str) -> dict:
             "timestamp": "2025-01-06T10:05:00.000Z",
             "processingTimeMillis": 310,
             "recipients": [recipient],
-            "spamVerdict": {"status": "PASS"},
-            "virusVerdict": {"status": "PASS"},
-            "spfVerdict": {"status": "PASS"},
-            "dkimVerdict": {"status": "PASS"},
-            "dmarcVerdict": {"status": "PASS"},
+            **{
+                f"{name}Verdict": {"status": verdicts.get(name, "PASS")}
+                for name in ("spam", "virus", "spf", "dkim", "dmarc")
+            },
             "action": {
                 "type": "SNS",
                 "topicArn": "arn:aws:sns:eu-west-1:111111111111:soc-inbound",
@@ -411,7 +410,7 @@ def amazon_ses(client, raw: bytes, event_id: str, auth: dict) -> object:
     return post_sns(client, ses_notification(raw, event_id), auth)
 
 
-def sendgrid(client, raw: bytes, event_id: str, auth: dict) -> object:
+def sendgrid(client, raw: bytes, event_id: str, auth: dict, **fields: str) -> object:
     """SendGrid Inbound Parse with "POST the raw, full MIME message"."""
     message = _parse(raw)
     data = {
@@ -425,6 +424,7 @@ def sendgrid(client, raw: bytes, event_id: str, auth: dict) -> object:
         "SPF": "pass",
         "sender_ip": "192.0.2.10",
         "spam_score": "0.1",
+        **fields,
     }
     return client.post(reverse("anymail:sendgrid_inbound_webhook"), data=data, **auth)
 
@@ -536,6 +536,75 @@ def test_a_small_screenshot_is_filed_not_taken_for_a_signature_logo(
 
     evidence = Evidence.objects.get(incident=request.incident)
     assert evidence.sha256 == hashlib.sha256(screenshot).hexdigest()
+
+
+# --- the provider's verdicts ------------------------------------------------------------
+
+RAW_HEADER_VERDICTS = {
+    "postmark: Received-SPF": ("postmark-raw", "Received-SPF", "Fail (not permitted)", "SPF fail"),
+    "mailgun: X-Mailgun-Spf": ("mailgun-mime", "X-Mailgun-Spf", "SoftFail", "SPF softfail"),
+    "mailgun: DKIM check": ("mailgun-mime", "X-Mailgun-Dkim-Check-Result", "Fail", "DKIM fail"),
+    "mailgun: spam flag": ("mailgun-mime", "X-Mailgun-Sflag", "Yes", "marked it as spam"),
+    "any: Authentication-Results": (
+        "sendgrid", "Authentication-Results", "mx.example; dmarc=fail header.from=x", "DMARC fail"
+    ),
+}  # fmt: skip
+
+
+def _flagged_with(request, inbound: InboundEmail, reason: str) -> None:
+    assert inbound.status == "flagged" and reason in inbound.reason, inbound.reason
+    answer = Answer.objects.get(request=request)
+    assert (answer.sender_mismatch, answer.counted) == (True, False)
+    assert [t for t, _ in tasks_of(request.incident)] == [f"Verify reply from {BOB}"]
+
+
+@pytest.mark.parametrize("case", RAW_HEADER_VERDICTS)
+def test_a_failed_verdict_in_the_providers_headers_is_not_the_answer(
+    asked, committed, client, case
+):
+    provider, header, value, reason = RAW_HEADER_VERDICTS[case]
+    request = asked("failed-login")
+    raw = reply_mime(request, "No").replace(
+        b"\r\n\r\n", f"\r\n{header}: {value}\r\n\r\n".encode(), 1
+    )
+
+    deliver(committed, client, provider, raw)
+
+    _flagged_with(request, InboundEmail.objects.get(), reason)
+
+
+@pytest.mark.parametrize(
+    "verdict, reason",
+    [("spf", "SPF fail"), ("dkim", "DKIM fail"), ("dmarc", "DMARC fail"), ("virus", "VIRUS fail"),
+     ("spam", "marked it as spam")],
+)  # fmt: skip
+def test_a_failed_amazon_ses_verdict_is_not_the_answer(asked, committed, client, verdict, reason):
+    request = asked("failed-login")
+    notification = ses_notification(reply_mime(request, "No"), "ses-1", **{verdict: "FAIL"})
+
+    committed(post_sns, client, notification, AUTH)
+
+    _flagged_with(request, InboundEmail.objects.get(), reason)
+
+
+def test_a_failed_sendgrid_spf_field_is_not_the_answer(asked, committed, client):
+    request = asked("failed-login")
+
+    committed(sendgrid, client, reply_mime(request, "No"), "sg-1", AUTH, SPF="softfail")
+
+    _flagged_with(request, InboundEmail.objects.get(), "SPF softfail")
+
+
+def test_a_fail_in_a_lower_authentication_results_header_is_not_ours(asked, committed, client):
+    request = asked("failed-login")
+    ours = "Authentication-Results: mx.provider.example; dmarc=pass header.from=corp"
+    older = "Authentication-Results: relay.elsewhere.example; dmarc=fail header.from=corp"
+    raw = reply_mime(request, "No")
+    raw = f"{ours}\r\n{older}\r\n".encode() + raw
+
+    deliver(committed, client, "mailgun-mime", raw)
+
+    assert InboundEmail.objects.get().status == "answered"
 
 
 # --- the same message delivered again ---------------------------------------------------
