@@ -495,14 +495,27 @@ def test_failed_sign_ins_answered_by_email(asked, committed, client, provider, s
 # --- Scenario 2: policy violation, with a screenshot ------------------------------------
 
 
+POLICY_VIOLATION_TASKS = {
+    "yes": (ResponseTask.State.COMPLETED, "Analyse the evidence provided by the user"),
+    "no": (ResponseTask.State.COMPLETED, "Obtain further information"),
+    "unrecognised": (ResponseTask.State.INCOMPLETE, "Contact the affected user"),
+}
+
+
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_policy_violation_yes_with_a_screenshot(asked, committed, client, provider, style):
+@pytest.mark.parametrize("outcome", POLICY_VIOLATION_TASKS)
+def test_policy_violation_answered_by_email_with_a_screenshot(
+    asked, committed, client, provider, style, outcome
+):
     request = asked("policy-violation")
     incident = request.incident
     screenshot = png()
     raw = reply_mime(
-        request, "Yes", style=style, attachments=(("screenshot.png", "image/png", screenshot),)
+        request,
+        ANSWERS[outcome],
+        style=style,
+        attachments=(("screenshot.png", "image/png", screenshot),),
     )
 
     response = deliver(committed, client, provider, raw)
@@ -510,6 +523,7 @@ def test_policy_violation_yes_with_a_screenshot(asked, committed, client, provid
     assert response.status_code == 200
     inbound = InboundEmail.objects.get()
     assert inbound.status == "answered", inbound.reason
+    assert Answer.objects.get(request=request).option_key == outcome
     evidence = Evidence.objects.get(incident=incident)
     assert evidence.source == Evidence.Source.EMAIL_REPLY
     assert (evidence.filename, evidence.detected_content_type) == ("screenshot.png", "image/png")
@@ -518,10 +532,12 @@ def test_policy_violation_yes_with_a_screenshot(asked, committed, client, provid
     assert evidence.provenance["inbound_email"] == inbound.pk
     assert evidence.provenance["channel"] == "email_reply"
     assert evidence.task == request.task
+    confirm_state, follow_up = POLICY_VIOLATION_TASKS[outcome]
     assert tasks_of(incident) == [
-        ("Confirm the download with the user", ResponseTask.State.COMPLETED),
-        ("Analyse the evidence provided by the user", ResponseTask.State.OPEN),
+        ("Confirm the download with the user", confirm_state),
+        (follow_up, ResponseTask.State.OPEN),
     ]
+    assert incident.timeline.filter(kind="evidence.added").count() == 1
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
