@@ -588,14 +588,7 @@ class EvidenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def download_view(self, request: HttpRequest, pk: int) -> FileResponse:
         """Always a download: the file is never rendered by the analyst's browser."""
-        evidence = self._readable(request, pk)
-        response = FileResponse(
-            evidence.file.open("rb"),
-            as_attachment=True,
-            filename=evidence.filename,
-            content_type="application/octet-stream",
-        )
-        return _harden(response)
+        return evidence_download_response(self._readable(request, pk))
 
     def preview_view(self, request: HttpRequest, pk: int) -> FileResponse:
         """Inline only for raster images identified by their bytes, under a type the
@@ -608,6 +601,18 @@ class EvidenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
         )
         response["Content-Disposition"] = "inline"
         return _harden(response)
+
+
+def evidence_download_response(evidence: Evidence) -> FileResponse:
+    """The file as an attachment under a neutral type; the admin and the API both serve it
+    this way, so no client ever renders hostile content."""
+    response = FileResponse(
+        evidence.file.open("rb"),
+        as_attachment=True,
+        filename=evidence.filename,
+        content_type="application/octet-stream",
+    )
+    return _harden(response)
 
 
 def _harden(response: HttpResponse) -> HttpResponse:

@@ -432,3 +432,139 @@ def directory_import_cis(*, data: bytes) -> ImportReport:
 
     _write(apply)
     return report
+
+
+# --- Single records and batches from the REST API ---------------------------------------
+#
+# HR and CMDB sync jobs send JSON rather than CSV; the API's serializers have checked every
+# field, so these only write. Directory records are reference data: no timeline entry. The
+# `actor` is taken like every service's, for the day directory changes get an audit log.
+
+PERSON_FIELDS = ("first_name", "last_name", "department", "title", "language", "manager")
+CI_FIELDS = ("kind", "hostname", "ip_address", "owner")
+MAX_UPSERT_ROWS = 1000
+
+
+@dataclass
+class UpsertReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def _create(model: type[models.Model], what: str, **values: object) -> models.Model:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return model.objects.create(created_at=now, updated_at=now, **values)
+    except IntegrityError:
+        # Another request created the same key between the caller's check and ours.
+        raise DomainError(f"{what} already exists in the directory.") from None
+
+
+def _update(obj: models.Model, allowed: tuple[str, ...], changes: dict[str, object]):
+    unknown = set(changes) - set(allowed)
+    if unknown:
+        raise DomainError(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    if _changed(obj, changes):
+        obj.updated_at = timezone.now()
+        obj.save(update_fields=[*changes, "updated_at"])
+    return obj
+
+
+def person_create(*, actor, email: str, first_name: str, **values: object) -> Person:
+    email = email.strip().lower()
+    return _create(Person, f"{email!r}", email=email, first_name=first_name, **values)
+
+
+def person_update(*, actor, person: Person, **changes: object) -> Person:
+    if changes.get("manager") is not None and changes["manager"].pk == person.pk:
+        raise DomainError("A person cannot be their own manager.")
+    return _update(person, PERSON_FIELDS, changes)
+
+
+def ci_create(*, actor, name: str, **values: object) -> ConfigurationItem:
+    return _create(ConfigurationItem, f"{name!r}", name=name, **values)
+
+
+def ci_update(*, actor, ci: ConfigurationItem, **changes: object) -> ConfigurationItem:
+    return _update(ci, CI_FIELDS, changes)
+
+
+def _upsert(
+    model: type[models.Model], key: str, rows: list[dict[str, object]], allowed: tuple[str, ...]
+) -> tuple[UpsertReport, dict[str, models.Model], set[str]]:
+    """Create or update rows by `key` in one transaction; a field a row leaves out stays as
+    it is on an existing record. Returns the report, every record by key, and the keys of
+    the existing records left unchanged."""
+    if len(rows) > MAX_UPSERT_ROWS:
+        raise DomainError(f"Send at most {MAX_UPSERT_ROWS} records per request.")
+    keys = [row[key] for row in rows]
+    if len(set(keys)) != len(keys):
+        raise DomainError(f"Each {key} may appear only once per request.")
+    report = UpsertReport()
+    now = timezone.now()
+    with transaction.atomic():
+        existing = model.objects.select_for_update().in_bulk(keys, field_name=key)
+        new, changed, fields, unchanged = [], [], set(), set()
+        for row in rows:
+            values = {name: value for name, value in row.items() if name != key}
+            unknown = set(values) - set(allowed)
+            if unknown:
+                raise DomainError(f"Unknown field(s): {', '.join(sorted(unknown))}.")
+            obj = existing.get(row[key])
+            if obj is None:
+                new.append(model(**{key: row[key]}, created_at=now, updated_at=now, **values))
+            elif _changed(obj, values):
+                obj.updated_at = now
+                changed.append(obj)
+                fields |= set(values)
+            else:
+                unchanged.add(row[key])
+        model.objects.bulk_create(new, batch_size=_BATCH_SIZE)
+        # Foreign keys are written by their column (owner_id), as _save_changed expects.
+        names = [model._meta.get_field(name).name for name in sorted(fields)]
+        _save_changed(model, changed, [*names, "updated_at"])
+        report.created, report.updated, report.unchanged = len(new), len(changed), len(unchanged)
+    return report, {**existing, **{getattr(obj, key): obj for obj in new}}, unchanged
+
+
+def people_upsert(*, actor, rows: list[dict[str, object]]) -> UpsertReport:
+    """Create or update people by email. A row's `manager_email` names someone already in
+    the directory or in the same batch (managers are set once everyone exists)."""
+    rows = [{**row, "email": str(row["email"]).strip().lower()} for row in rows]
+    plain = [{k: v for k, v in row.items() if k != "manager_email"} for row in rows]
+    with transaction.atomic():
+        report, people, unchanged = _upsert(Person, "email", plain, PERSON_FIELDS)
+        managed = {row["email"]: row["manager_email"] for row in rows if "manager_email" in row}
+        wanted = {str(email).lower() for email in managed.values() if email}
+        managers = Person.objects.in_bulk(list(wanted), field_name="email")
+        if missing := wanted - set(managers):
+            raise DomainError(f"Unknown manager_email: {', '.join(sorted(missing))}.")
+        for email, manager_email in managed.items():
+            manager = managers.get(str(manager_email).lower()) if manager_email else None
+            if manager is not None and manager.email == email:
+                raise DomainError(f"{email} cannot be their own manager.")
+            person = people[email]
+            if person.manager_id != (manager.pk if manager else None):
+                person.manager = manager
+                person.updated_at = timezone.now()
+                person.save(update_fields=["manager", "updated_at"])
+                if email in unchanged:
+                    unchanged.discard(email)
+                    report.unchanged -= 1
+                    report.updated += 1
+    return report
+
+
+def cis_upsert(*, actor, rows: list[dict[str, object]]) -> UpsertReport:
+    """Create or update configuration items by name."""
+    # By column: comparing `owner` objects would load each current owner, one query a row.
+    rows = [
+        {k: v for k, v in row.items() if k != "owner"}
+        | ({"owner_id": row["owner"].pk if row["owner"] else None} if "owner" in row else {})
+        for row in rows
+    ]
+    allowed = (*(name for name in CI_FIELDS if name != "owner"), "owner_id")
+    report, _, _ = _upsert(ConfigurationItem, "name", rows, allowed)
+    return report

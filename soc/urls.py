@@ -10,6 +10,7 @@ admin.site.index_title = "Incidents, tasks and runbooks"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("anymail/", include("anymail.urls")),
+    path("api/", include("api.urls")),
     # Only with the local email backend (404 otherwise): read what the demo "sent".
     path("dev/mailbox/", mailbox, name="mailbox"),
     path("dev/mailbox/<str:name>/", mailbox_email, name="mailbox_email"),

@@ -1,0 +1,43 @@
+"""Every endpoint under /api/, and the OpenAPI schema and docs generated from them."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from api.permissions import IsAuthenticated
+from incidents.api import (
+    ConfigurationItemViewSet,
+    EvidenceViewSet,
+    IncidentViewSet,
+    PersonViewSet,
+    TaskViewSet,
+)
+from mailflow.api import AnswerViewSet, RequestViewSet
+from runbooks.api import RunbookViewSet, RunViewSet
+
+router = DefaultRouter()
+router.register("incidents", IncidentViewSet, basename="incident")
+router.register("tasks", TaskViewSet, basename="task")
+router.register("evidence", EvidenceViewSet, basename="evidence")
+router.register("requests", RequestViewSet, basename="request")
+router.register("answers", AnswerViewSet, basename="answer")
+router.register("runbooks", RunbookViewSet, basename="runbook")
+router.register("runs", RunViewSet, basename="run")
+router.register("directory/people", PersonViewSet, basename="person")
+router.register("directory/cis", ConfigurationItemViewSet, basename="ci")
+
+app_name = "api"
+urlpatterns = [
+    # Anonymous callers get 401 here too: the schema describes the whole case record.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]),
+        name="schema",
+    ),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[IsAuthenticated]),
+        name="docs",
+    ),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,84 @@
+"""The API's world: an integration account in the SOC analyst group with a write and a
+read token, and clients that call the API as a SIEM would."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from api.models import ApiToken
+from api.services import token_create
+from incidents import groups
+from incidents.actors import Actor
+from runbooks.files import import_shipped_runbooks
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits():
+    # Throttle counts live in the cache, which outlives a test.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def integration(db):
+    """The account a SIEM's tokens belong to: an analyst's permissions, no admin login."""
+    user = UserFactory(username="splunk", first_name="", last_name="")
+    user.groups.add(Group.objects.get(name=groups.SOC_ANALYST))
+    return user
+
+
+def make_token(user, scope: str = ApiToken.Scope.WRITE, name: str = "Splunk ES") -> str:
+    _, raw = token_create(actor=Actor.system("tests"), name=name, user=user, scope=scope)
+    return raw
+
+
+@pytest.fixture
+def write_token(integration) -> str:
+    return make_token(integration)
+
+
+@pytest.fixture
+def read_token(integration) -> str:
+    return make_token(integration, ApiToken.Scope.READ, name="Dashboard")
+
+
+def client_with(token: str | None = None) -> APIClient:
+    client = APIClient()
+    if token:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def siem(write_token) -> APIClient:
+    return client_with(write_token)
+
+
+@pytest.fixture
+def reader(read_token) -> APIClient:
+    return client_with(read_token)
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def shipped(db):
+    return {runbook.name: runbook for runbook in import_shipped_runbooks()}
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run what services defer to commit (runbook starts and steps, sending) as a real
+    commit would, including callbacks registered while running them."""
+
+    def run(function, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return function(*args, **kwargs)
+
+    return run
