@@ -1,6 +1,8 @@
 """The analysts' workplace. Pages read freely; every change is handed to a service, and a
 refused change (DomainError) comes back as an admin message, never a 500."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -540,6 +542,21 @@ class ResponseTaskAdmin(admin.ModelAdmin):
 # --- Evidence and timeline (read-only) --------------------------------------------------
 
 
+class QuarantinedFilter(admin.SimpleListFilter):
+    title = "quarantined"
+    parameter_name = "quarantined"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.exclude(quarantine_reason="")
+        if self.value() == "no":
+            return queryset.filter(quarantine_reason="")
+        return queryset
+
+
 @admin.register(Evidence)
 class EvidenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Evidence is added from the incident page, through evidence_add."""
@@ -550,15 +567,20 @@ class EvidenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "detected_content_type",
         "size",
         "source",
+        "quarantined",
         "added_at",
         "download",
     ]
     list_select_related = ["incident"]
-    list_filter = ["source", "detected_content_type"]
+    list_filter = ["source", "detected_content_type", QuarantinedFilter]
     search_fields = ["filename", "sha256", "=incident__number"]
     show_full_result_count = False
     exclude = ["file"]
     readonly_fields = [f.name for f in Evidence._meta.fields if f.name != "file"] + ["download"]
+
+    @admin.display(description="quarantined", boolean=True)
+    def quarantined(self, evidence: Evidence) -> bool:
+        return evidence.quarantined
 
     @admin.display(description="File")
     def download(self, evidence: Evidence) -> str:
@@ -609,7 +631,8 @@ def evidence_download_response(evidence: Evidence) -> FileResponse:
     response = FileResponse(
         evidence.file.open("rb"),
         as_attachment=True,
-        filename=evidence.filename,
+        # Quarantined files get ".quarantined" appended: a double click opens nothing.
+        filename=evidence.download_filename,
         content_type="application/octet-stream",
     )
     return _harden(response)

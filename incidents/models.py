@@ -277,6 +277,9 @@ class Evidence(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     source = models.CharField(max_length=20, choices=Source.choices)
     provenance = models.JSONField(default=dict, blank=True)
+    # Dangerous types are kept, never refused: evidence is evidence. Quarantined files are
+    # never previewed and download under a name that does not open on a double click.
+    quarantine_reason = models.CharField(max_length=200, blank=True)
     added_at = models.DateTimeField(default=timezone.now, editable=False)
     added_by_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -290,8 +293,16 @@ class Evidence(models.Model):
         return self.filename
 
     @property
+    def quarantined(self) -> bool:
+        return bool(self.quarantine_reason)
+
+    @property
     def previewable(self) -> bool:
-        return self.detected_content_type in PREVIEWABLE_IMAGE_TYPES
+        return not self.quarantined and self.detected_content_type in PREVIEWABLE_IMAGE_TYPES
+
+    @property
+    def download_filename(self) -> str:
+        return f"{self.filename}.quarantined" if self.quarantined else self.filename
 
 
 # --- Timeline ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from incidents.models import (
     TimelineEntry,
 )
 from incidents.numbering import number_next
-from incidents.sniffing import SNIFF_BYTES, detect_content_type
+from incidents.sniffing import SNIFF_BYTES, detect_content_type, quarantine_reason
 from incidents.timeline import timeline_record
 
 IncidentState = SecurityIncident.State
@@ -489,12 +489,14 @@ def evidence_add(
     file.seek(0)
 
     name = display_filename(filename)
+    detected = detect_content_type(head)
     evidence = Evidence(
         incident=incident,
         task=task,
         filename=name,
         declared_content_type=declared_content_type[:255],
-        detected_content_type=detect_content_type(head),
+        detected_content_type=detected,
+        quarantine_reason=quarantine_reason(detected, name)[:200],
         size=size,
         sha256=digest.hexdigest(),
         source=source,
@@ -512,11 +514,14 @@ def evidence_add(
             evidence=evidence,
             kind="evidence.added",
             actor=actor,
-            summary=f"Evidence added: {name} ({evidence.detected_content_type}, {size} bytes)",
+            summary=f"Evidence added: {name} ({evidence.detected_content_type}, {size} bytes)"
+            + (" (quarantined: download only)" if evidence.quarantined else ""),
+            body=f"Quarantined: {evidence.quarantine_reason}." if evidence.quarantined else "",
             data={
                 "evidence": evidence.pk,
                 "sha256": evidence.sha256,
                 "source": source.value,
+                "quarantined": evidence.quarantined,
             },
         )
     return evidence

@@ -62,3 +62,31 @@ def _is_text(head: bytes) -> bool:
         # A multi-byte character cut by the sniff window is still text.
         return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
     return True
+
+
+# What an analyst can open without running anything: the answer page accepts only these.
+HARMLESS_TYPES = frozenset(
+    {*PREVIEWABLE_IMAGE_TYPES, "image/heic", "application/pdf", "text/plain"}
+)
+# Names Windows, macOS or an office suite would execute (or open with macros) on a double
+# click, whatever the bytes look like: a script is plain text to the sniffer.
+DANGEROUS_EXTENSIONS = frozenset(
+    """
+    exe com scr pif bat cmd msi msp msc dll cpl sys drv ocx lnk url scf inf reg
+    js jse vbs vbe wsf wsh ps1 psm1 psd1 hta htm html xhtml shtml svg mht mhtml xml xsl
+    jar class py pl rb sh bash zsh command app dmg pkg deb rpm apk iso img vhd vhdx
+    docm dotm xlsm xltm xlam pptm potm ppam sldm one chm rtf
+    zip rar 7z gz tgz bz2 xz tar cab ace arj z lzh
+    """.split()  # noqa: SIM905 (a word list reads better than 80 quoted strings)
+)
+
+
+def quarantine_reason(detected_content_type: str, filename: str) -> str:
+    """Why a file should only ever be downloaded, never opened or previewed ("" when it
+    is harmless): its bytes are not a known harmless type, or its name would run it."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if extension in DANGEROUS_EXTENSIONS:
+        return f"a .{extension} file can run code when opened"
+    if detected_content_type not in HARMLESS_TYPES:
+        return f"its content is {detected_content_type}, not an image, PDF or text"
+    return ""

@@ -295,7 +295,8 @@ def test_evidence_is_served_to_analysts_only_as_an_attachment(client_as_analyst,
 
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
-    assert 'filename="page.html"' in response["Content-Disposition"]
+    # HTML is quarantined: it downloads under a name that opens nothing on a double click.
+    assert 'filename="page.html.quarantined"' in response["Content-Disposition"]
     assert response["Content-Type"] == "application/octet-stream"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert b"".join(response.streaming_content) == b"<html><script>alert(1)</script></html>"
@@ -326,7 +327,7 @@ def test_only_images_identified_by_their_bytes_get_an_inline_preview(
         actor=Actor.end_user("Bob"),
         incident=incident,
         content=PNG,
-        filename="looks-like.html",
+        filename="screenshot",  # no extension: the bytes say PNG
         source=Evidence.Source.ANSWER_PAGE,
     )
 

@@ -285,7 +285,8 @@ def test_evidence_is_stored_under_a_random_name_with_hash_type_and_provenance(
 
     assert evidence.filename == "screengnp.exe"
     assert evidence.detected_content_type == "image/png"
-    assert evidence.previewable
+    # A picture named .exe: kept, but only ever downloaded (as screengnp.exe.quarantined).
+    assert evidence.quarantined and not evidence.previewable
     assert evidence.size == len(PNG)
     assert evidence.sha256 == hashlib.sha256(PNG).hexdigest()
     assert "screen" not in evidence.file.name and "." not in evidence.file.name.split("/")[-1]
@@ -310,6 +311,41 @@ def test_evidence_reads_file_objects_in_chunks(incident, as_analyst, tmp_path):
         )
     assert evidence.size == 100000
     assert evidence.detected_content_type == "text/plain"
+
+
+@pytest.mark.parametrize(
+    "filename, content, reason",
+    [
+        ("invoice.exe", b"MZ\x90\x00" + b"\x00" * 60, "a .exe file can run code when opened"),
+        ("notes.txt.js", b"WScript.Shell", "a .js file can run code when opened"),
+        ("report.pdf", b"PK\x03\x04", "its content is application/zip, not an image, PDF or text"),
+        ("a.png", b"<svg onload=x>", "its content is image/svg+xml, not an image, PDF or text"),
+    ],
+)  # fmt: skip
+def test_dangerous_evidence_is_kept_but_quarantined(
+    incident, as_analyst, filename, content, reason
+):
+    evidence = evidence_add(
+        actor=as_analyst, incident=incident, content=content, filename=filename,
+        source=Evidence.Source.EMAIL_REPLY,
+    )  # fmt: skip
+
+    assert (evidence.quarantine_reason, evidence.previewable) == (reason, False)
+    assert evidence.download_filename == f"{filename}.quarantined"
+    entry = incident.timeline.get(kind="evidence.added")
+    assert entry.summary.endswith("(quarantined: download only)")
+    assert entry.body == f"Quarantined: {reason}." and entry.data["quarantined"] is True
+
+
+@pytest.mark.parametrize("filename, content", [("shot.png", PNG), ("log.txt", b"sign-in at 10:00")])
+def test_images_pdfs_and_text_are_not_quarantined(incident, as_analyst, filename, content):
+    evidence = evidence_add(
+        actor=as_analyst, incident=incident, content=content, filename=filename,
+        source=Evidence.Source.EMAIL_REPLY,
+    )  # fmt: skip
+
+    assert not evidence.quarantined and evidence.download_filename == filename
+    assert "quarantined" not in incident.timeline.get(kind="evidence.added").summary
 
 
 @override_settings(EVIDENCE_MAX_BYTES=10)

@@ -233,3 +233,20 @@ def test_an_attachment_over_the_evidence_limit_is_not_filed_and_the_answer_still
     (note,) = request.incident.timeline.filter(kind="reply.attachments_skipped")
     assert "huge.png" in note.body and f"inbound email {inbound.pk}" in note.body
     assert inbound.raw.size > len(too_large)  # the original keeps it
+
+
+def test_a_dangerous_attachment_is_filed_but_quarantined(asked, deliver):
+    request = asked("policy-violation")
+    part = (
+        'Content-Type: application/octet-stream; name="invoice.pdf.exe"\r\n'
+        'Content-Disposition: attachment; filename="invoice.pdf.exe"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(b"MZ\x90\x00" + b"\x00" * 200).decode()
+    )
+
+    inbound = deliver(reply_with_parts(request, part))
+
+    assert inbound.status == "answered"
+    evidence = Evidence.objects.get()
+    assert evidence.quarantine_reason == "a .exe file can run code when opened"
+    assert evidence.download_filename == "invoice.pdf.exe.quarantined"
