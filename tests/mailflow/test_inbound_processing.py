@@ -12,6 +12,7 @@ from django.urls import reverse
 from incidents.models import Evidence
 from mailflow.emails import reply_address
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
+from mailflow.services import answer_record
 from tests.mailflow.test_inbound_smoke import AUTH
 
 pytestmark = pytest.mark.usefixtures("webhook_secret")
@@ -250,3 +251,47 @@ def test_a_dangerous_attachment_is_filed_but_quarantined(asked, deliver):
     evidence = Evidence.objects.get()
     assert evidence.quarantine_reason == "a .exe file can run code when opened"
     assert evidence.download_filename == "invoice.pdf.exe.quarantined"
+
+
+# --- a reply after the question was answered --------------------------------------------
+
+
+def _answered_on_the_page(request, committed, option: str = "yes") -> None:
+    committed(answer_record, request=request, option_key=option, channel=Answer.Channel.PAGE)
+
+
+def test_a_reply_with_the_same_answer_adds_its_screenshot_as_more_information(
+    asked, deliver, committed
+):
+    request = asked("policy-violation")
+    _answered_on_the_page(request, committed)
+    screenshot = PNG_HEADER + b"later" * 50
+
+    inbound = deliver(reply_with_parts(request, image_part("later.png", screenshot)))
+
+    assert inbound.status == "answered"
+    assert Answer.objects.count() == 1  # still the one answer, from the page
+    more = request.incident.timeline.get(kind="answer.additional")
+    assert more.data["files"] == 1
+    assert list(Evidence.objects.values_list("filename", flat=True)) == ["later.png"]
+    assert titles(request) == [
+        "Confirm the download with the user",
+        "Analyse the evidence provided by the user",
+    ]  # the runbook acted once
+
+
+def test_a_reply_contradicting_the_answer_is_flagged_for_an_analyst(asked, deliver, committed):
+    request = asked("policy-violation")
+    _answered_on_the_page(request, committed, "yes")
+
+    inbound = deliver(message(to=reply_address(request), body="No"))
+
+    first, revision = Answer.objects.order_by("id")
+    assert (first.option_key, first.counted) == ("yes", True)
+    assert (revision.option_key, revision.is_revision, revision.counted) == ("no", True, False)
+    assert inbound.answer == revision
+    assert request.incident.timeline.filter(kind="answer.revised").count() == 1
+    review = "Review changed answer from bob@corp.example.com"
+    assert [title for title in titles(request) if title.startswith(review)] == [
+        f"{review} (Yes, I downloaded this file → No, I did not)"
+    ]
