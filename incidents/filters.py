@@ -4,6 +4,7 @@ becomes the parameter's description in the OpenAPI schema."""
 import django_filters as filters
 from django.db.models import Q, QuerySet
 
+from api.filters import DateTimeFilter
 from incidents.models import (
     ConfigurationItem,
     Evidence,
@@ -48,10 +49,10 @@ class IncidentFilter(filters.FilterSet):
         field_name="affected_ci__name", help_text="Name of the affected configuration item."
     )
     external_reference = filters.CharFilter(help_text="The detecting tool's alert id.")
-    opened_after = filters.IsoDateTimeFilter(
+    opened_after = DateTimeFilter(
         field_name="opened_at", lookup_expr="gte", help_text="Opened at or after (ISO 8601)."
     )
-    opened_before = filters.IsoDateTimeFilter(
+    opened_before = DateTimeFilter(
         field_name="opened_at", lookup_expr="lt", help_text="Opened before (ISO 8601)."
     )
     has_waiting_request = filters.BooleanFilter(
@@ -124,7 +125,7 @@ class EvidenceFilter(filters.FilterSet):
 class PersonFilter(filters.FilterSet):
     email = filters.CharFilter(lookup_expr="iexact", help_text="Email address.")
     department = filters.CharFilter(help_text="Department (exact).")
-    updated_after = filters.IsoDateTimeFilter(
+    updated_after = DateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after (ISO 8601)."
     )
 
@@ -139,7 +140,7 @@ class ConfigurationItemFilter(filters.FilterSet):
     owner_email = filters.CharFilter(
         field_name="owner__email", lookup_expr="iexact", help_text="Owner's email."
     )
-    updated_after = filters.IsoDateTimeFilter(
+    updated_after = DateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after (ISO 8601)."
     )
 

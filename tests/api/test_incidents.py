@@ -353,3 +353,18 @@ def test_the_timeline_filters_by_kind(siem, incident):
 
 def test_the_timeline_of_an_unknown_incident_is_404(siem, db):
     assert siem.get("/api/incidents/SIR0000000/timeline/").status_code == 404
+
+
+def test_an_ancient_date_with_an_odd_offset_is_a_plain_filter(siem, incident):
+    # Found by the fuzz test: PostgreSQL refused this offset on this date (a 500).
+    response = siem.get("/api/incidents/", {"opened_before": "0070-03-12T16:43:39-21:05"})
+
+    assert response.status_code == 200
+    assert response.json()["results"] == []
+
+
+def test_a_date_that_leaves_the_calendar_in_utc_gets_400(siem, db):
+    response = siem.get("/api/incidents/", {"opened_after": "0001-01-01T00:00:00+05:00"})
+
+    assert response.status_code == 400
+    assert "opened_after" in response.json()
