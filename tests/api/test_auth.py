@@ -247,3 +247,17 @@ def test_only_superusers_manage_tokens(client, analyst):
     client.force_login(analyst)
 
     assert client.get("/admin/api/apitoken/").status_code == 403
+
+
+def test_a_token_never_reaches_a_log_line(write_token, caplog):
+    import logging
+
+    from soc.logging import RedactSecretsFilter
+
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, "Bad header %s", (write_token,), None
+    )
+    RedactSecretsFilter().filter(record)
+
+    assert write_token not in record.getMessage()
+    assert "soc_[redacted]" in record.getMessage()
