@@ -38,6 +38,8 @@ class ModelPermissions(permissions.DjangoModelPermissions):
     def has_permission(self, request: "Request", view: "APIView") -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
+        if getattr(view, "_ignore_model_permissions", False):
+            return True  # the API root: a list of links, no records
         queryset = self._queryset(view)
         model = queryset.model
         verbs = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))

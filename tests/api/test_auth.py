@@ -261,3 +261,24 @@ def test_a_token_never_reaches_a_log_line(write_token, caplog):
 
     assert write_token not in record.getMessage()
     assert "soc_[redacted]" in record.getMessage()
+
+
+def test_the_api_root_lists_the_endpoints_to_any_signed_in_caller(siem, anonymous):
+    assert anonymous.get("/api/").status_code == 401
+
+    response = siem.get("/api/")
+
+    assert response.status_code == 200
+    assert response.json()["incidents"].endswith("/api/incidents/")
+
+
+def test_a_signed_in_analyst_reads_the_schema_and_the_docs_page(client, analyst):
+    client.force_login(analyst)
+
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    docs = client.get("/api/docs/")
+
+    assert schema.status_code == 200
+    assert "/api/incidents/" in schema.json()["paths"]
+    assert docs.status_code == 200
+    assert b"swagger" in docs.content.lower()
