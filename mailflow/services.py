@@ -4,12 +4,17 @@ and the email path use; it resumes the runbook exactly once."""
 import hashlib
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -88,7 +93,7 @@ def request_create(
     if existing:
         return existing
     now = timezone.now()
-    person = incident.affected_user
+    person = run.asked_person
     nonce = new_nonce()
     with transaction.atomic():
         request = ConfirmationRequest.objects.create(
@@ -120,11 +125,45 @@ def request_create(
             body="Options: " + ", ".join(o["label"] for o in options),
             data={"request": request.pk, "deadline": request.deadline_at.isoformat()},
         )
-        transaction.on_commit(lambda: async_task("mailflow.tasks.send_request", request.pk))
+        batch = _batched_sends.get()
+        if batch is not None:
+            transaction.on_commit(lambda: batch.append(request.pk))
+        else:
+            transaction.on_commit(lambda: async_task("mailflow.tasks.send_request", request.pk))
     return request
 
 
-def request_send(request_id: int) -> None:
+# Inside sends_batched(): the ids of committed requests still to send, else None.
+_batched_sends: ContextVar[list[int] | None] = ContextVar("batched_sends", default=None)
+
+
+@contextmanager
+def sends_batched() -> Iterator[None]:
+    """Collect the requests created inside the block and send them together at its end,
+    through one email connection, instead of one task each (many runs advanced in one
+    task: asking everyone a phishing email reached). A crash before the end leaves them
+    pending, and requests_process_due sends them."""
+    batch: list[int] = []
+    token = _batched_sends.set(batch)
+    try:
+        yield
+    finally:
+        _batched_sends.reset(token)
+        # The ids are appended as each request commits; inside an outer transaction that
+        # is only at its commit, so the sending waits for it too (right away otherwise).
+        transaction.on_commit(lambda: requests_send_batch(batch))
+
+
+def requests_send_batch(request_ids: list[int]) -> None:
+    """Send each request (claimed one by one, as request_send) over one connection."""
+    if not request_ids:
+        return
+    with get_connection() as connection:
+        for request_id in request_ids:
+            request_send(request_id, connection=connection)
+
+
+def request_send(request_id: int, *, connection: BaseEmailBackend | None = None) -> None:
     """Send the question email once. A worker claims the request with a lease, so two
     workers never both send it; a provider error is retried with backoff, and after
     MAX_SEND_ATTEMPTS the request is undeliverable (the run takes that branch)."""
@@ -143,6 +182,7 @@ def request_send(request_id: int) -> None:
         )
         return
     message = build_request_email(request)
+    message.connection = connection
     try:
         message.send()
     except Exception as error:
@@ -324,7 +364,23 @@ def requests_process_due(now: datetime | None = None) -> tuple[int, int]:
     due = open_requests.filter(remind_at__lte=now, reminders_sent=0, deadline_at__gt=now)
     for request_id in due.values_list("pk", flat=True):
         reminded += request_remind(request_id)
+    _enqueue_lost_sends(now)
     return reminded, expired
+
+
+def _enqueue_lost_sends(now: datetime) -> None:
+    """Requests still pending long after they were created, with no send in progress and
+    no retry planned: their enqueue after commit was lost (or a batch's worker died).
+    Sending claims the request, so one enqueued twice is still sent once."""
+    lost = (
+        ConfirmationRequest.objects.filter(
+            state=State.PENDING, send_attempts=0, created_at__lt=now - SEND_LEASE
+        )
+        .filter(Q(send_lease_until__isnull=True) | Q(send_lease_until__lt=now))
+        .values_list("pk", flat=True)
+    )
+    for request_id in lost[:1000]:
+        async_task("mailflow.tasks.send_request", request_id)
 
 
 # --- answers ----------------------------------------------------------------------------

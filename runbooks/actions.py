@@ -114,7 +114,7 @@ def register_executor(name: str, executor: Executor) -> None:
 
 
 def placeholder_values(run, incident: SecurityIncident) -> dict[str, str]:
-    person = incident.affected_user
+    person = run.asked_person
     context = run.context
     return {
         "incident_number": incident.number,
@@ -305,7 +305,7 @@ def assign(ctx: StepContext) -> StepOutcome:
 def ask_user(ctx: StepContext) -> StepOutcome:
     """Suspend the run until run_resume. Mailflow replaces this with the version that
     emails the question; both end in `wait_for_answer`."""
-    person = ctx.incident.affected_user
+    person = ctx.run.asked_person
     options = ", ".join(o["label"] for o in ctx.params["options"])
     timeline_record(
         incident=ctx.incident,

@@ -10,13 +10,16 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.models import Category, SecurityIncident, TimelineEntry
+from incidents.models import Category, Person, SecurityIncident, TimelineEntry
 
 
 class Trigger(models.TextChoices):
     # Values are timeline entry kinds: a trigger matches the entry that announces the event,
     # so "incident state changed" or "task completed" later are one more choice each.
     INCIDENT_OPENED = "incident.opened", "Incident opened"
+    # Never matches a timeline entry: an analyst starts it for the people to ask (a
+    # phishing email that reached many, say), one run per person.
+    MANUAL = "manual", "Started by an analyst for the people to ask"
 
 
 class Guard(models.TextChoices):
@@ -99,6 +102,14 @@ class RunbookRun(models.Model):
     trigger_entry = models.ForeignKey(
         TimelineEntry, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
+    person = models.ForeignKey(
+        Person,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Whom the run asks; empty: the incident's affected user.",
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
     position = models.PositiveIntegerField(default=0, help_text="Index of the next step.")
     context = models.JSONField(default=dict, blank=True)
@@ -117,7 +128,13 @@ class RunbookRun(models.Model):
             # The same event never starts the same runbook twice for an incident.
             models.UniqueConstraint(
                 fields=["runbook", "incident", "trigger_entry"], name="run_once_per_event"
-            )
+            ),
+            # Asking people again (a retried or extended request) never asks anyone twice.
+            models.UniqueConstraint(
+                fields=["runbook", "incident", "person"],
+                condition=Q(person__isnull=False),
+                name="run_once_per_person",
+            ),
         ]
         indexes = [
             # The sweeper's query for runs a crashed worker left behind.
@@ -130,6 +147,10 @@ class RunbookRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.runbook.name} v{self.version} on {self.incident.number}"
+
+    @property
+    def asked_person(self) -> Person | None:
+        return self.person or self.incident.affected_user
 
     @property
     def steps(self) -> list[dict]:

@@ -8,6 +8,8 @@ never advance the same run at once.
 """
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -17,7 +19,7 @@ from django_q.tasks import async_task
 
 from incidents.actors import Actor
 from incidents.errors import DomainError
-from incidents.models import SecurityIncident, TimelineEntry
+from incidents.models import Person, SecurityIncident, TimelineEntry
 from incidents.services import task_create
 from incidents.timeline import timeline_record
 from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, StepContext
@@ -141,6 +143,89 @@ def run_start(
             runbook=runbook, incident=incident, trigger_entry=trigger_entry
         )
     return run
+
+
+# Runs per advance task when many start at once: big enough that the broker's cost per
+# task is small, small enough that one task stays far inside django-q2's timeout.
+RUNS_PER_TASK = 100
+
+
+def runs_start_for_people(
+    *, actor: Actor, runbook: Runbook, incident: SecurityIncident, people: list[Person]
+) -> list[int]:
+    """Start `runbook` on `incident` once for each person, each run asking its own person
+    and branching on that person's answer (a phishing email that reached many: ask each
+    whether they clicked). People this runbook already asks on this incident are skipped,
+    so a retried or extended list asks only the new ones. One timeline entry for the lot;
+    the runs are advanced in batches after commit. Returns the new runs' ids."""
+    if not runbook.active:
+        raise DomainError(f"The runbook '{runbook.name}' is not active.")
+    definition = runbook_definition(runbook)
+    with transaction.atomic():
+        # Locking the incident serialises two starts for overlapping lists.
+        incident = SecurityIncident.objects.select_for_update().get(pk=incident.pk)
+        if not incident.is_active:
+            raise DomainError(f"{incident.number} is {incident.get_state_display()}.")
+        asked = set(
+            RunbookRun.objects.filter(
+                runbook=runbook, incident=incident, person__isnull=False
+            ).values_list("person_id", flat=True)
+        )
+        new_people = list({p.pk: p for p in people if p.pk not in asked}.values())
+        if not new_people:
+            return []
+        now = timezone.now()
+        runs = RunbookRun.objects.bulk_create(
+            [
+                RunbookRun(
+                    runbook=runbook,
+                    version=runbook.version,
+                    definition=definition,
+                    incident=incident,
+                    person=person,
+                    created_at=now,
+                    updated_at=now,
+                )
+                for person in new_people
+            ],
+            batch_size=1000,
+        )
+        run_ids = [run.pk for run in runs]
+        timeline_record(
+            incident=incident,
+            kind="runbook.started",
+            actor=actor,
+            summary=f"Runbook '{runbook.name}' (version {runbook.version}) started for "
+            f"{len(run_ids)} people",
+            data={
+                "runbook": runbook.name,
+                "version": runbook.version,
+                "people": len(run_ids),
+                "runs": [run_ids[0], run_ids[-1]],
+            },
+        )
+
+        def enqueue() -> None:
+            for start in range(0, len(run_ids), RUNS_PER_TASK):
+                async_task("runbooks.tasks.advance_runs", run_ids[start : start + RUNS_PER_TASK])
+
+        transaction.on_commit(enqueue)
+    return run_ids
+
+
+# Context managers other apps wrap a batch of advances in (mailflow sends the emails the
+# batch's questions created through one connection, instead of one task each).
+BATCH_CONTEXTS: list[Callable[[], AbstractContextManager]] = []
+
+
+def runs_advance_batch(run_ids: list[int]) -> None:
+    """Advance many runs in one task. Each run is still claimed and advanced on its own,
+    so a run already advanced (or being advanced elsewhere) is skipped."""
+    with ExitStack() as stack:
+        for context in BATCH_CONTEXTS:
+            stack.enter_context(context())
+        for run_id in run_ids:
+            run_advance(run_id)
 
 
 # --- advancing --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from incidents.models import SecurityIncident, TimelineEntry
 from runbooks.models import Trigger
 from runbooks.services import (
     run_advance,
+    runs_advance_batch,
     runs_cancel_for_incident,
     runs_start_for_entry,
     runs_sweep,
@@ -31,6 +32,10 @@ def on_timeline_entry(entry_id: int) -> None:
 
 def advance_run(run_id: int) -> None:
     run_advance(run_id)
+
+
+def advance_runs(run_ids: list[int]) -> None:
+    runs_advance_batch(run_ids)
 
 
 def sweep_runs() -> int:

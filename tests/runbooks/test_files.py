@@ -282,6 +282,7 @@ def test_the_command_prints_all_runbooks_as_one_yaml_stream(shipped):
     assert documents == [runbook_export(r) for r in Runbook.objects.all()]
     assert [d["name"] for d in yaml.safe_load_all(out.getvalue())] == [
         "Failed sign-ins",
+        "Phishing recipients",
         "Suspicious file download",
     ]
 
@@ -317,6 +318,7 @@ def test_the_command_imports_files(db, tmp_path):
 
     assert sorted(Runbook.objects.values_list("name", "version")) == [
         ("Failed sign-ins", 1),
+        ("Phishing recipients", 1),
         ("Suspicious file download", 1),
     ]
     assert "Failed sign-ins (version 1)" in out.getvalue()

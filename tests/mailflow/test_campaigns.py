@@ -1,0 +1,127 @@
+"""Asking everyone a phishing email reached: one run per person, each emailed once and
+branching on its own answer; emails handed to the backend in batches."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from incidents.actors import Actor
+from incidents.errors import DomainError
+from incidents.services import incident_transition
+from mailflow import services as mail_services
+from mailflow.models import Answer, ConfirmationRequest
+from mailflow.services import answer_record, requests_process_due
+from runbooks.models import RunbookRun
+from runbooks.services import runs_start_for_people
+from tests.factories import PersonFactory, category, open_incident
+
+
+@pytest.fixture
+def phishing(committed):
+    return committed(
+        open_incident,
+        category=category("phishing"),
+        short_description="Invoice overdue email with a credential-harvesting link",
+    )
+
+
+@pytest.fixture
+def recipients(db):
+    return [PersonFactory(first_name=f"P{n}", last_name="Person") for n in range(5)]
+
+
+def ask(committed, shipped, incident, people):
+    return committed(
+        runs_start_for_people,
+        actor=Actor.system(),
+        runbook=shipped["Phishing recipients"],
+        incident=incident,
+        people=people,
+    )
+
+
+def test_each_person_gets_their_own_run_and_one_email(
+    shipped, committed, phishing, recipients, outbox
+):
+    run_ids = ask(committed, shipped, phishing, recipients)
+
+    assert len(run_ids) == 5
+    assert sorted(m.to[0] for m in outbox) == sorted(p.email for p in recipients)
+    requests = ConfirmationRequest.objects.filter(incident=phishing)
+    assert {r.person_id for r in requests} == {p.pk for p in recipients}
+    assert set(requests.values_list("state", flat=True)) == {"sent"}
+    assert set(RunbookRun.objects.values_list("state", flat=True)) == {"waiting"}
+    (started,) = phishing.timeline.filter(kind="runbook.started")
+    assert started.summary == "Runbook 'Phishing recipients' (version 1) started for 5 people"
+    assert phishing.timeline.filter(kind="request.sent").count() == 5
+    # The automatic trigger never starts a manual runbook on its own.
+    assert not RunbookRun.objects.filter(person__isnull=True).exists()
+
+
+def test_asking_again_asks_only_the_people_not_yet_asked(
+    shipped, committed, phishing, recipients, outbox
+):
+    ask(committed, shipped, phishing, recipients[:3])
+    more = ask(committed, shipped, phishing, recipients)
+
+    assert len(more) == 2
+    assert len(outbox) == 5
+    assert ask(committed, shipped, phishing, recipients) == []
+    assert phishing.timeline.filter(kind="runbook.started").count() == 2
+
+
+def test_each_answer_branches_only_that_persons_run(shipped, committed, phishing, recipients):
+    ask(committed, shipped, phishing, recipients)
+    clicked, careful = (
+        ConfirmationRequest.objects.get(person=recipients[0]),
+        ConfirmationRequest.objects.get(person=recipients[1]),
+    )
+
+    committed(answer_record, request=clicked, option_key="yes", channel=Answer.Channel.PAGE)
+    committed(answer_record, request=careful, option_key="no", channel=Answer.Channel.PAGE)
+
+    assert list(phishing.tasks.values_list("title", flat=True)) == [
+        "Reset the credentials of P0 Person and check their device"
+    ]
+    states = dict(RunbookRun.objects.values_list("person_id", "state"))
+    assert states[recipients[0].pk] == states[recipients[1].pk] == "completed"
+    assert [states[p.pk] for p in recipients[2:]] == ["waiting"] * 3
+
+
+def test_emails_a_crashed_batch_did_not_send_are_sent_by_the_schedule(
+    shipped, committed, phishing, recipients, outbox, monkeypatch
+):
+    monkeypatch.setattr(mail_services, "requests_send_batch", lambda ids: None)  # worker died
+    ask(committed, shipped, phishing, recipients)
+    assert outbox == []
+    monkeypatch.undo()
+
+    committed(requests_process_due)  # too early: a send may still be on its way
+    assert outbox == []
+    ConfirmationRequest.objects.update(created_at=timezone.now() - timedelta(minutes=6))
+    committed(requests_process_due)
+
+    assert len(outbox) == 5
+    assert set(ConfirmationRequest.objects.values_list("state", flat=True)) == {"sent"}
+    committed(requests_process_due)
+    assert len(outbox) == 5
+
+
+def test_people_cannot_be_asked_on_a_closed_incident_or_by_an_inactive_runbook(
+    shipped, committed, phishing, recipients
+):
+    runbook = shipped["Phishing recipients"]
+    runbook.active = False
+    runbook.save()
+    with pytest.raises(DomainError, match="not active"):
+        ask(committed, shipped, phishing, recipients)
+    runbook.active = True
+    runbook.save()
+    committed(
+        incident_transition, actor=Actor.system(), incident=phishing, to_state="closed",
+        reason="False positive",
+    )  # fmt: skip
+    with pytest.raises(DomainError, match="Closed"):
+        ask(committed, shipped, phishing, recipients)
+    assert not RunbookRun.objects.exists()
