@@ -4,6 +4,8 @@ branching on its own answer; emails handed to the backend in batches."""
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
 from django.utils import timezone
 
 from incidents.actors import Actor
@@ -14,7 +16,7 @@ from mailflow.models import Answer, ConfirmationRequest
 from mailflow.services import answer_record, requests_process_due
 from runbooks.models import RunbookRun
 from runbooks.services import runs_start_for_people
-from tests.factories import PersonFactory, category, open_incident
+from tests.factories import PersonFactory, UserFactory, category, open_incident
 
 
 @pytest.fixture
@@ -125,3 +127,67 @@ def test_people_cannot_be_asked_on_a_closed_incident_or_by_an_inactive_runbook(
     with pytest.raises(DomainError, match="Closed"):
         ask(committed, shipped, phishing, recipients)
     assert not RunbookRun.objects.exists()
+
+
+# --- the admin page ---------------------------------------------------------------------
+
+
+def test_an_analyst_asks_a_pasted_list_from_the_incident_page(
+    shipped, committed, phishing, recipients, client, analyst, outbox
+):
+    client.force_login(analyst)
+    incident_page = client.get(
+        reverse("admin:incidents_securityincident_change", args=[phishing.pk])
+    )
+    url = reverse("admin:mailflow_ask_people", args=[phishing.pk])
+    assert url in incident_page.content.decode()
+    pasted = "; ".join(p.email.upper() for p in recipients[:3]) + "\n" + recipients[0].email
+
+    response = committed(
+        client.post, url, {"runbook": shipped["Phishing recipients"].pk, "addresses": pasted},
+        follow=True,
+    )  # fmt: skip
+
+    assert "Asking 3 people with &#x27;Phishing recipients&#x27;." in response.content.decode()
+    assert len(outbox) == 3
+    (started,) = phishing.timeline.filter(kind="runbook.started")
+    assert started.actor_user == analyst
+
+
+def test_unknown_addresses_ask_nobody_and_are_named(
+    shipped, committed, phishing, recipients, client, analyst, outbox
+):
+    client.force_login(analyst)
+    pasted = f"{recipients[0].email}, stranger@elsewhere.example"
+
+    response = committed(
+        client.post, reverse("admin:mailflow_ask_people", args=[phishing.pk]),
+        {"runbook": shipped["Phishing recipients"].pk, "addresses": pasted},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert "1 address(es) are not in the directory: stranger@elsewhere.example" in (
+        response.content.decode()
+    )
+    assert not RunbookRun.objects.exists() and outbox == []
+
+
+def test_a_runbook_whose_conditions_the_incident_does_not_meet_is_not_offered(
+    shipped, phishing, client, analyst
+):
+    client.force_login(analyst)
+
+    page = client.get(reverse("admin:mailflow_ask_people", args=[phishing.pk])).content.decode()
+
+    assert "Phishing recipients" in page
+    assert "Failed sign-ins" not in page  # its category is failed-login
+
+
+def test_staff_who_cannot_work_incidents_cannot_ask_people(db, phishing, client):
+    reader = UserFactory(is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_securityincident"))
+    client.force_login(reader)
+
+    response = client.get(reverse("admin:mailflow_ask_people", args=[phishing.pk]))
+
+    assert response.status_code == 403
