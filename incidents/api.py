@@ -124,7 +124,8 @@ class EvidenceSerializer(serializers.ModelSerializer):
         model = Evidence
         fields = [
             "id", "incident", "task", "filename", "declared_content_type",
-            "detected_content_type", "size", "sha256", "source", "provenance", "added_at",
+            "detected_content_type", "size", "sha256", "source", "provenance",
+            "quarantine_reason", "added_at",
         ]  # fmt: skip
         read_only_fields = fields
 

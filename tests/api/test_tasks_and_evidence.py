@@ -135,8 +135,8 @@ def test_evidence_metadata_is_listed_by_incident(siem, evidence, incident):
     listed = siem.get("/api/evidence/", {"incident": incident.number}).json()["results"]
     empty = siem.get("/api/evidence/", {"incident": other.number}).json()["results"]
 
-    assert [(e["filename"], e["sha256"], e["size"]) for e in listed] == [
-        ("screen.png", evidence.sha256, len(PNG))
+    assert [(e["filename"], e["sha256"], e["size"], e["quarantine_reason"]) for e in listed] == [
+        ("screen.png", evidence.sha256, len(PNG), "")
     ]
     assert empty == []
 
