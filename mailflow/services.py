@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django_q.tasks import async_task, schedule
 
@@ -175,7 +175,9 @@ def request_send(request_id: int, *, connection: BaseEmailBackend | None = None)
     )
     if not claimed:
         return
-    request = ConfirmationRequest.objects.select_related("incident", "person").get(pk=request_id)
+    request = ConfirmationRequest.objects.select_related("incident", "person", "task").get(
+        pk=request_id
+    )
     if not request.recipient_email:
         request_mark_undeliverable(
             request=request, actor=MAILER, reason="The affected user has no email address."
@@ -191,11 +193,15 @@ def request_send(request_id: int, *, connection: BaseEmailBackend | None = None)
         return
     status = getattr(message, "anymail_status", None)
     with transaction.atomic():
-        request = _lock(request_id)
-        request.state, request.sent_at, request.send_lease_until = State.SENT, timezone.now(), None
-        request.send_attempts += 1
-        request.provider_message_id = (getattr(status, "message_id", None) or "")[:250]
-        request.save()
+        # One conditional UPDATE, no lock: a request withdrawn while its email was on the
+        # way stays withdrawn, yet the email did go out and the timeline says so.
+        ConfirmationRequest.objects.filter(pk=request_id).update(
+            state=Case(When(state=State.PENDING, then=Value(State.SENT)), default=F("state")),
+            sent_at=timezone.now(),
+            send_lease_until=None,
+            send_attempts=F("send_attempts") + 1,
+            provider_message_id=(getattr(status, "message_id", None) or "")[:250],
+        )
         timeline_record(
             incident=request.incident,
             task=request.task,
