@@ -3,16 +3,19 @@ failed run or cancel one that has not finished. Routed in api/urls.py."""
 
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.viewsets import ApiViewSet
 from incidents.errors import IllegalTransition
+from incidents.models import Person, SecurityIncident
 from runbooks.filters import RunbookFilter, RunFilter
 from runbooks.models import Runbook, RunbookRun, RunbookStep
-from runbooks.services import run_cancel, run_retry
+from runbooks.services import run_cancel, run_retry, runbook_matches, runs_start_for_people
+
+MAX_PEOPLE = 50_000
 
 ID_PATTERN = r"[0-9]{1,18}"
 
@@ -50,6 +53,39 @@ class RunSerializer(serializers.ModelSerializer):
         return run.context.get("outcome")
 
 
+class AskPeopleSerializer(serializers.Serializer):
+    incident = serializers.SlugRelatedField(
+        slug_field="number", queryset=SecurityIncident.objects.all(), help_text="SIR number."
+    )
+    runbook = serializers.SlugRelatedField(
+        slug_field="name", queryset=Runbook.objects.filter(active=True),
+        help_text="Name of an active runbook whose conditions the incident meets.",
+    )  # fmt: skip
+    people = serializers.ListField(
+        child=serializers.EmailField(), min_length=1, max_length=MAX_PEOPLE,
+        help_text="Email addresses of people in the directory (a message trace's recipients).",
+    )  # fmt: skip
+
+    def validate(self, data: dict) -> dict:
+        if not runbook_matches(data["runbook"], data["incident"]):
+            raise serializers.ValidationError(
+                {"runbook": "The incident does not meet this runbook's conditions."}
+            )
+        addresses = {address.lower() for address in data["people"]}
+        people = list(Person.objects.filter(email__in=addresses))
+        unknown = sorted(addresses - {person.email.lower() for person in people})
+        if unknown:
+            raise serializers.ValidationError(
+                {"people": [f"Not in the directory: {', '.join(unknown[:50])}"]}
+            )
+        return {**data, "people": people}
+
+
+class AskPeopleResultSerializer(serializers.Serializer):
+    started = serializers.IntegerField(help_text="People asked now, one run each.")
+    already_asked = serializers.IntegerField(help_text="Skipped: this runbook asks them already.")
+
+
 class CancelSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 
@@ -70,7 +106,23 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = RunSerializer
     filterset_class = RunFilter
     lookup_value_regex = ID_PATTERN
-    action_permissions = {"resume": ["change"], "cancel": ["change"]}
+    action_permissions = {"resume": ["change"], "cancel": ["change"], "ask_people": ["change"]}
+
+    @extend_schema(
+        summary="Ask many people about an incident, one run of a runbook each",
+        description="Everyone a phishing email reached, say: each person gets their own run, "
+        "email and branch. People already asked by this runbook on this incident are "
+        "skipped, so a retried or extended list asks only the new ones. All or nothing: "
+        "an address not in the directory refuses the whole list.",
+        request=AskPeopleSerializer,
+        responses={201: AskPeopleResultSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="ask-people")
+    def ask_people(self, request: Request) -> Response:
+        data = self.validated(AskPeopleSerializer)
+        started = runs_start_for_people(actor=self.actor, **data)
+        result = {"started": len(started), "already_asked": len(data["people"]) - len(started)}
+        return Response(AskPeopleResultSerializer(result).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Resume a failed run at the step that failed",

@@ -1,11 +1,12 @@
 """Questions, answers, runbooks and runs through the API (read, and the run actions)."""
 
 import pytest
+from django.core import mail
 
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.services import answer_record
 from runbooks.models import RunbookRun
-from tests.factories import category, open_incident
+from tests.factories import PersonFactory, category, open_incident
 
 
 @pytest.fixture
@@ -152,3 +153,68 @@ def test_resuming_a_run_that_did_not_fail_gets_409(siem, asked):
     assert response.status_code == 409
     run.refresh_from_db()
     assert run.state == "waiting"
+
+
+# --- asking many people -----------------------------------------------------------------
+
+
+def test_a_mail_gateway_integration_asks_everyone_a_phishing_email_reached(
+    siem, shipped, committed
+):
+    incident = committed(open_incident, category=category("phishing"))
+    people = [PersonFactory() for _ in range(3)]
+    body = {
+        "incident": incident.number,
+        "runbook": "Phishing recipients",
+        "people": [p.email.upper() for p in people],
+    }
+
+    response = committed(siem.post, "/api/runs/ask-people/", body, format="json")
+    again = committed(siem.post, "/api/runs/ask-people/", body, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json() == {"started": 3, "already_asked": 0}
+    assert again.json() == {"started": 0, "already_asked": 3}
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(p.email for p in people)
+    assert {r.person_id for r in RunbookRun.objects.filter(incident=incident)} == {
+        p.pk for p in people
+    }
+    (started,) = incident.timeline.filter(kind="runbook.started")
+    assert started.actor_kind == "integration"
+
+
+def test_asking_people_refuses_strangers_and_runbooks_that_do_not_fit(siem, shipped, committed):
+    incident = committed(open_incident, category=category("phishing"))
+    known = PersonFactory()
+
+    strangers = siem.post(
+        "/api/runs/ask-people/",
+        {"incident": incident.number, "runbook": "Phishing recipients",
+         "people": [known.email, "stranger@elsewhere.example"]},
+        format="json",
+    )  # fmt: skip
+    wrong_runbook = siem.post(
+        "/api/runs/ask-people/",
+        {"incident": incident.number, "runbook": "Failed sign-ins", "people": [known.email]},
+        format="json",
+    )
+
+    assert strangers.status_code == 400
+    assert strangers.json()["people"] == ["Not in the directory: stranger@elsewhere.example"]
+    assert wrong_runbook.status_code == 400
+    assert "conditions" in wrong_runbook.json()["runbook"][0]
+    assert not RunbookRun.objects.filter(incident=incident).exists()
+
+
+def test_a_read_only_token_cannot_ask_people(reader, shipped, committed):
+    incident = committed(open_incident, category=category("phishing"))
+
+    response = reader.post(
+        "/api/runs/ask-people/",
+        {"incident": incident.number, "runbook": "Phishing recipients",
+         "people": [PersonFactory().email]},
+        format="json",
+    )  # fmt: skip
+
+    assert response.status_code == 403
+    assert not RunbookRun.objects.filter(incident=incident).exists()
