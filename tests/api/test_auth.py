@@ -282,3 +282,6 @@ def test_a_signed_in_analyst_reads_the_schema_and_the_docs_page(client, analyst)
     assert "/api/incidents/" in schema.json()["paths"]
     assert docs.status_code == 200
     assert b"swagger" in docs.content.lower()
+    # Served from our own static files: no third-party script on a security tool's page.
+    assert b"/static/drf_spectacular_sidecar/swagger-ui-dist/" in docs.content
+    assert b"cdn.jsdelivr.net" not in docs.content
