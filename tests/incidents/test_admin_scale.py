@@ -1,0 +1,115 @@
+"""The analysts' pages cost the same on a large case record: the incident page shows the
+newest entries with a link to the whole timeline, lists count at most up to a cap, and a
+first page that holds every result needs no COUNT at all."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+import incidents.admin
+from incidents.admin import SecurityIncidentAdmin
+from incidents.admin_helpers import CappedCountPaginator
+from incidents.services import incident_add_note
+from tests.factories import UserFactory, open_incident
+
+LIST_URL = "/admin/incidents/securityincident/"
+
+
+@pytest.fixture
+def client_as_analyst(client, analyst):
+    client.force_login(analyst)
+    return client
+
+
+@pytest.fixture
+def noted(incident, as_analyst):
+    """The incident with five numbered notes after its opening entry."""
+    for n in range(1, 6):
+        incident_add_note(actor=as_analyst, incident=incident, text=f"Note number {n}.")
+    return incident
+
+
+def test_the_incident_page_shows_the_newest_entries_and_links_to_the_rest(
+    client_as_analyst, noted, monkeypatch
+):
+    monkeypatch.setattr(incidents.admin, "TIMELINE_ON_INCIDENT_PAGE", 3)
+
+    page = client_as_analyst.get(
+        reverse("admin:incidents_securityincident_change", args=[noted.pk])
+    ).content.decode()
+
+    assert "Note number 2." not in page and "incident.opened" not in page
+    assert page.index("Note number 3.") < page.index("Note number 5.")
+    timeline_url = reverse("admin:incidents_securityincident_timeline", args=[noted.pk])
+    assert f'href="{timeline_url}"' in page
+
+
+def test_a_short_timeline_has_no_link_to_older_entries(client_as_analyst, noted):
+    page = client_as_analyst.get(
+        reverse("admin:incidents_securityincident_change", args=[noted.pk])
+    ).content.decode()
+
+    assert "incident.opened" in page and "Note number 5." in page
+    assert 'id="timeline-older"' not in page
+
+
+def test_the_full_timeline_pages_through_every_entry_oldest_first(
+    client_as_analyst, noted, monkeypatch
+):
+    monkeypatch.setattr(incidents.admin, "TIMELINE_PAGE_SIZE", 4)
+    url = reverse("admin:incidents_securityincident_timeline", args=[noted.pk])
+
+    first = client_as_analyst.get(url).content.decode()
+    second = client_as_analyst.get(url, {"page": 2}).content.decode()
+
+    assert first.index("incident.opened") < first.index("Note number 3.")
+    assert "Note number 4." not in first
+    assert "Note number 4." in second and "Note number 5." in second
+
+
+def test_the_full_timeline_needs_the_view_permission(client, noted):
+    client.force_login(UserFactory(is_staff=True))
+    url = reverse("admin:incidents_securityincident_timeline", args=[noted.pk])
+
+    assert client.get(url).status_code == 403
+
+
+def test_a_list_longer_than_the_cap_shows_the_cap_with_a_plus(client_as_analyst, bob, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 3)
+    monkeypatch.setattr(SecurityIncidentAdmin, "list_per_page", 2)
+    for _ in range(5):
+        open_incident(affected_user=bob)
+
+    page = client_as_analyst.get(LIST_URL).content.decode()
+
+    assert "3+ security incidents" in page
+
+
+def test_a_first_page_holding_every_result_is_not_counted(client_as_analyst, incident):
+    open_incident(short_description="Something else")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client_as_analyst.get(LIST_URL, {"q": "else"})
+
+    assert [i.short_description for i in response.context["cl"].result_list] == ["Something else"]
+    assert response.context["cl"].result_count == 1
+    assert not [q for q in queries if "COUNT(" in q["sql"]]
+
+
+def test_a_number_or_an_email_searches_by_exact_match(client_as_analyst, incident):
+    other = open_incident(short_description=f"Follows up {incident.number}")
+
+    by_number = client_as_analyst.get(LIST_URL, {"q": incident.number.lower()})
+    by_email = client_as_analyst.get(LIST_URL, {"q": "BOB@corp.example.com"})
+    by_words = client_as_analyst.get(LIST_URL, {"q": "follows up"})
+
+    assert list(by_number.context["cl"].result_list) == [incident]
+    assert list(by_email.context["cl"].result_list) == [incident]
+    assert list(by_words.context["cl"].result_list) == [other]
+
+
+def test_the_assignee_filter_offers_the_analysts(client_as_analyst, analyst):
+    page = client_as_analyst.get("/admin/incidents/responsetask/").content.decode()
+
+    assert f"assignee__id__exact={analyst.pk}" in page
