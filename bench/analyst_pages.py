@@ -195,6 +195,7 @@ def measure(requests: int, only: str) -> dict[str, Any]:
         ("admin", "timeline entry list", admin, f"{base}timelineentry/"),
         ("api", "/api/incidents/", api, "/api/incidents/"),
         ("api", "/api/incidents/?state=analysis", api, "/api/incidents/?state=analysis"),
+        ("api", "/api/incidents/?state=closed", api, "/api/incidents/?state=closed"),
         ("api", "timeline, typical", api, f"/api/incidents/{typical.number}/timeline/"),
         ("api", "timeline, longest", api, f"/api/incidents/{longest.number}/timeline/"),
         ("api", "/api/tasks/", api, "/api/tasks/"),
