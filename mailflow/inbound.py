@@ -108,7 +108,10 @@ def inbound_store(*, provider: str, event: Any) -> InboundEmail:
     try:
         with transaction.atomic():
             inbound.save()
-            transaction.on_commit(lambda: async_task("mailflow.tasks.process_inbound", inbound.pk))
+            # robust: once the row is committed, a failed enqueue (database or Redis gone
+            # at that instant) must not delete the file below and answer 503; the message
+            # stays "received" and the sweeper enqueues it.
+            transaction.on_commit(lambda: _enqueue_processing(inbound.pk), robust=True)
     except IntegrityError:
         # The same message, delivered concurrently, was stored first.
         inbound.raw.delete(save=False)
@@ -118,6 +121,14 @@ def inbound_store(*, provider: str, event: Any) -> InboundEmail:
         inbound.raw.delete(save=False)
         raise
     return inbound
+
+
+def _enqueue_processing(inbound_id: int) -> None:
+    # In a transaction of its own because django-q's ORM broker, called outside one, runs
+    # close_old_connections(): with CONN_MAX_AGE=0 that closes the request's connection and
+    # the webhook opened two more per message, most of its time (bench/webhook_ingest.py).
+    with transaction.atomic():
+        async_task("mailflow.tasks.process_inbound", inbound_id)
 
 
 # --- processing -------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Benchmarks and fault drills: scripts run with `uv run python bench/<name>.py`."""

@@ -1,0 +1,51 @@
+"""Found by bench/drill_database_outage.py: the database (or Redis) failing after the
+message committed but before its processing was enqueued."""
+
+import base64
+import json
+from pathlib import Path
+from unittest.mock import Mock
+
+import pytest
+from django.conf import settings
+from django.db import OperationalError
+from django.test import override_settings
+from django.urls import reverse
+
+from bench import payloads
+from mailflow import inbound
+from mailflow.models import InboundEmail
+
+SECRET = "user:pass"
+AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decode()}
+
+# on_commit hooks must run for real, after a real commit.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@override_settings(ANYMAIL={"WEBHOOK_SECRET": SECRET})
+def test_a_failed_enqueue_after_commit_keeps_the_message_for_the_sweeper(client, monkeypatch):
+    body = payloads.postmark(payloads.reply_mime()).render(1)
+    monkeypatch.setattr(inbound, "async_task", Mock(side_effect=OperationalError("down")))
+
+    response = client.post(
+        reverse("anymail:postmark_inbound_webhook"),
+        data=body,
+        content_type="application/json",
+        **AUTH,
+    )
+
+    # Stored and committed: acknowledged, with its raw file, and left "received" for the
+    # sweeper rather than answered 503 with the file deleted under a committed row.
+    assert response.status_code == 200
+    stored = InboundEmail.objects.get()
+    assert stored.status == InboundEmail.Status.RECEIVED
+    assert Path(settings.INBOUND_ROOT, stored.raw.name).is_file()
+    monkeypatch.undo()
+
+    inbound.inbound_sweep(stuck_after=inbound.timedelta(0))
+
+    stored.refresh_from_db()
+    assert stored.status != InboundEmail.Status.RECEIVED
+    assert stored.attempts == 1
+    assert json.loads(body)["MessageID"] in stored.provider_event_id
