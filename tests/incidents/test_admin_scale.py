@@ -113,3 +113,15 @@ def test_the_assignee_filter_offers_the_analysts(client_as_analyst, analyst):
     page = client_as_analyst.get("/admin/incidents/responsetask/").content.decode()
 
     assert f"assignee__id__exact={analyst.pk}" in page
+
+
+def test_words_search_descriptions_and_the_affected_users_name_all_words_matching(
+    client_as_analyst, incident
+):
+    open_incident(short_description="Builder's laptop stolen")
+
+    by_name = client_as_analyst.get(LIST_URL, {"q": "bob"})
+    by_both = client_as_analyst.get(LIST_URL, {"q": 'builder "sign-ins"'})
+
+    assert list(by_name.context["cl"].result_list) == [incident]
+    assert list(by_both.context["cl"].result_list) == [incident]
