@@ -4,7 +4,7 @@ becomes the parameter's description in the OpenAPI schema."""
 import django_filters as filters
 from django.db.models import Q, QuerySet
 
-from api.filters import DateTimeFilter
+from api.filters import DateTimeFilter, StatesFilter
 from incidents.models import (
     ConfigurationItem,
     Evidence,
@@ -20,13 +20,14 @@ _WAITING_REQUEST_STATES = ("pending", "sent", "delivered")
 
 
 class IncidentFilter(filters.FilterSet):
-    state = filters.MultipleChoiceFilter(
-        choices=SecurityIncident.State.choices, help_text="One or more states (repeat)."
+    state = StatesFilter(
+        choices=SecurityIncident.State.choices,
+        help_text="One or more states (repeat).",
     )
     category = filters.CharFilter(
         method="filter_category", help_text="Category slug or name (case-insensitive)."
     )
-    priority = filters.MultipleChoiceFilter(
+    priority = StatesFilter(
         choices=SecurityIncident.Priority.choices,
         help_text="One or more priorities, 1 (critical) to 4 (low) (repeat).",
     )
@@ -78,8 +79,9 @@ class IncidentFilter(filters.FilterSet):
 
 class TaskFilter(filters.FilterSet):
     incident = filters.CharFilter(field_name="incident__number", help_text="Incident number.")
-    state = filters.MultipleChoiceFilter(
-        choices=ResponseTask.State.choices, help_text="One or more states (repeat)."
+    state = StatesFilter(
+        choices=ResponseTask.State.choices,
+        help_text="One or more states (repeat).",
     )
     assignee = filters.CharFilter(
         field_name="assignee__username", help_text="Username of the assignee."

@@ -4,6 +4,7 @@ parameter descriptions."""
 import django_filters as filters
 from django.db.models import Q, QuerySet
 
+from api.filters import StatesFilter
 from mailflow.models import Answer, ConfirmationRequest
 
 OPEN_STATES = (
@@ -16,8 +17,9 @@ OPEN_STATES = (
 class RequestFilter(filters.FilterSet):
     incident = filters.CharFilter(field_name="incident__number", help_text="Incident number.")
     task = filters.CharFilter(field_name="task__number", help_text="Task number.")
-    state = filters.MultipleChoiceFilter(
-        choices=ConfirmationRequest.State.choices, help_text="One or more states (repeat)."
+    state = StatesFilter(
+        choices=ConfirmationRequest.State.choices,
+        help_text="One or more states (repeat).",
     )
     waiting = filters.BooleanFilter(
         method="filter_waiting", help_text="true: still waiting for an answer."
@@ -49,7 +51,7 @@ class AnswerFilter(filters.FilterSet):
         field_name="request__incident__number", help_text="Incident number."
     )
     request = filters.NumberFilter(field_name="request_id", help_text="Request id.")
-    state = filters.MultipleChoiceFilter(
+    state = StatesFilter(
         field_name="request__state",
         choices=ConfirmationRequest.State.choices,
         help_text="State of the answered request (repeat).",

@@ -3,6 +3,7 @@ parameter descriptions."""
 
 import django_filters as filters
 
+from api.filters import StatesFilter
 from runbooks.models import Runbook, RunbookRun
 
 
@@ -19,8 +20,9 @@ class RunbookFilter(filters.FilterSet):
 
 class RunFilter(filters.FilterSet):
     incident = filters.CharFilter(field_name="incident__number", help_text="Incident number.")
-    state = filters.MultipleChoiceFilter(
-        choices=RunbookRun.State.choices, help_text="One or more states (repeat)."
+    state = StatesFilter(
+        choices=RunbookRun.State.choices,
+        help_text="One or more states (repeat).",
     )
     runbook = filters.CharFilter(field_name="runbook__name", help_text="Runbook name.")
 

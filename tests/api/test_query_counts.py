@@ -87,3 +87,16 @@ def test_the_timeline_costs_a_constant_number_of_queries(
 
     assert large_rows > 10
     assert small == large
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/incidents/?state=closed&priority=2", "/api/tasks/?state=open",
+     "/api/runs/?state=waiting", "/api/requests/?state=sent", "/api/answers/?state=answered"],
+)  # fmt: skip
+def test_state_filters_keep_the_index_order_without_distinct(siem, world, url):
+    with CaptureQueriesContext(connection) as queries:
+        response = siem.get(url)
+
+    assert response.status_code == 200
+    assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"].upper()]
