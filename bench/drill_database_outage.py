@@ -202,6 +202,7 @@ def _counts(
         "messages sent": len(results),
         "posts (with retries)": len(attempts),
         "non-2xx answers while down": sum(1 for _, s in down if not 200 <= s < 300),
+        "  of which 503 (retry later)": sum(1 for _, s in down if s == 503),
         "2xx answers while down": sum(1 for _, s in down if 200 <= s < 300),
         "non-2xx answers in all": sum(1 for _, s in attempts if not 200 <= s < 300),
         "acknowledged in the end": sum(1 for r in results if 200 <= r.status < 300),
