@@ -20,7 +20,8 @@ SECRET = "user:pass"
 AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decode()}
 
 # on_commit hooks must run for real, after a real commit.
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback: the seeded data (categories, groups) comes back for the tests after.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @override_settings(ANYMAIL={"WEBHOOK_SECRET": SECRET})
