@@ -8,8 +8,9 @@ never advance the same run at once.
 """
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -50,7 +51,37 @@ def _lock(run_id: int) -> RunbookRun:
     )
 
 
+# Runs resumed inside advance_inline(), to advance in this process at its end.
+_inline_advances: ContextVar[list[int] | None] = ContextVar("inline_advances", default=None)
+
+
+@contextmanager
+def advance_inline() -> Iterator[None]:
+    """Within the block, a run resumed is advanced by this process when the block ends
+    instead of by a queued task: for callers already in a worker (inbound email
+    processing), the answer's branch runs without a second trip through the broker.
+    A resume that rolled back leaves its run waiting, which advancing skips. A worker
+    killed in between leaves the run running without a lease, and runs_sweep hands it
+    out again, as after a lost enqueue."""
+    pending: list[int] = []
+    token = _inline_advances.set(pending)
+    try:
+        yield
+    finally:
+        _inline_advances.reset(token)
+    for run_id in pending:
+        if transaction.get_connection().in_atomic_block:
+            # Inside the caller's own transaction the resume is not committed yet.
+            _enqueue_advance(run_id)
+        else:
+            run_advance(run_id)
+
+
 def _enqueue_advance(run_id: int) -> None:
+    pending = _inline_advances.get()
+    if pending is not None:
+        pending.append(run_id)
+        return
     transaction.on_commit(lambda: async_task("runbooks.tasks.advance_run", run_id))
 
 
