@@ -15,9 +15,11 @@ email backend (one .eml file per email):
 """
 
 import argparse
+import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,6 +43,9 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--quick", action="store_true", help="1,000 people")
     parser.add_argument("--database", default="bench_campaign")
+    parser.add_argument(
+        "--queries", action="store_true", help="also print the sample's queries per person by shape"
+    )
     args = parser.parse_args()
     people_count = 1_000 if args.quick else args.people
 
@@ -84,6 +89,8 @@ def main() -> None:
         incident=sample_incident, state=ConfirmationRequest.State.SENT
     ).count()
     per_person = len(queries) / len(sample)
+    if args.queries:
+        _print_query_shapes(queries.captured_queries, len(sample))
 
     # Baseline: the same emails' handoff alone, rendered once, one connection.
     baseline = _baseline_seconds(people_count, var_dir)
@@ -151,6 +158,21 @@ def _baseline_seconds(count: int, var_dir: Path) -> float:
         with get_connection() as connection:
             connection.send_messages(messages)
         return time.monotonic() - began
+
+
+def _print_query_shapes(captured: list[dict], people: int) -> None:
+    """Where the queries per person go: each query cut to its verb and table."""
+    shapes = Counter(_shape(query["sql"]) for query in captured)
+    print("Queries per person, by shape:")
+    for shape, count in shapes.most_common():
+        print(f"  {count / people:6.2f}  {shape}")
+
+
+def _shape(sql: str) -> str:
+    match = re.match(r"\s*(SELECT|INSERT INTO|UPDATE|DELETE FROM|SAVEPOINT|RELEASE|\w+)", sql)
+    verb = match.group(1) if match else sql[:20]
+    table = re.search(r'(?:FROM|INTO|UPDATE)\s+"(\w+)"', sql)
+    return f"{verb} {table.group(1) if table else ''}".strip()
 
 
 def _met(ok: bool, goal: str) -> str:

@@ -30,7 +30,7 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--lines", type=int, default=30)
-    parser.add_argument("--conn-max-age", type=int, default=0, help="DB_CONN_MAX_AGE")
+    parser.add_argument("--conn-max-age", type=int, default=60, help="DB_CONN_MAX_AGE")
     args = parser.parse_args()
 
     extra = {"INBOUND_MAX_BYTES": str(80 * 1024 * 1024), "DB_CONN_MAX_AGE": str(args.conn_max_age)}

@@ -172,8 +172,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--conn-max-age",
         type=int,
-        default=0,
-        help="DB_CONN_MAX_AGE for the server (0, the default: a connection per request)",
+        default=60,
+        help="DB_CONN_MAX_AGE for the server (60, the production default; 0: a connection "
+        "per request)",
     )
     parser.add_argument(
         "--cases",

@@ -316,7 +316,8 @@ class TimelineEntry(models.Model):
     """One thing that happened to an incident. Append-only: services create, nothing edits.
 
     It doubles as the event log: after commit, each entry is handed to the subscribers in
-    settings.TIMELINE_SUBSCRIBERS, and `dispatched_at` records that it was.
+    settings.TIMELINE_SUBSCRIBERS, and `dispatched_at` records when every subscriber had
+    run (`dispatch_attempts` counts the deliveries).
     """
 
     incident = models.ForeignKey(
@@ -339,6 +340,7 @@ class TimelineEntry(models.Model):
     body = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    dispatch_attempts = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]

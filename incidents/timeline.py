@@ -3,17 +3,25 @@
 Services in every app call `timeline_record`; it is the only writer of TimelineEntry.
 """
 
+import logging
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 
 from incidents.actors import Actor
 from incidents.models import Evidence, ResponseTask, SecurityIncident, TimelineEntry
+
+logger = logging.getLogger(__name__)
+
+# Deliveries of one entry before the sweeper gives up on it (each is logged).
+DISPATCH_ATTEMPTS = 5
 
 
 def timeline_record(
@@ -52,22 +60,52 @@ def subscribers_for(kind: str) -> list[str]:
 
 
 def timeline_dispatch(entry_id: int) -> None:
-    """Enqueue the entry's subscribers. They must be idempotent: a crash between
-    enqueueing and marking means the sweeper enqueues them again."""
-    entry = TimelineEntry.objects.filter(pk=entry_id).only("kind").first()
-    if entry is None:
-        return
+    """Hand the entry to a background task that delivers it to its subscribers."""
+    async_task("incidents.timeline.timeline_deliver", entry_id)
+
+
+def timeline_deliver(entry_id: int) -> None:
+    """Call the entry's subscribers, then mark it dispatched.
+
+    Marking comes last, so an entry whose task a broker lost (a Redis restart) or a killed
+    worker dropped stays undispatched and the sweeper delivers it again: subscribers must
+    be idempotent. A subscriber that fails leaves the entry for the sweeper too, up to
+    DISPATCH_ATTEMPTS deliveries in all.
+    """
+    claimed = TimelineEntry.objects.filter(
+        pk=entry_id, dispatched_at__isnull=True, dispatch_attempts__lt=DISPATCH_ATTEMPTS
+    ).update(dispatch_attempts=F("dispatch_attempts") + 1)
+    if not claimed:
+        return  # delivered already, or given up on
+    entry = TimelineEntry.objects.only("kind", "dispatch_attempts").get(pk=entry_id)
+    failed = []
     for subscriber in subscribers_for(entry.kind):
-        async_task(subscriber, entry_id)
-    TimelineEntry.objects.filter(pk=entry_id, dispatched_at__isnull=True).update(
-        dispatched_at=timezone.now()
-    )
+        try:
+            import_string(subscriber)(entry_id)
+        except Exception:
+            # The others still run: one subscriber's bug must not starve the rest.
+            logger.exception("Timeline entry %s: subscriber %s failed.", entry_id, subscriber)
+            failed.append(subscriber)
+    if not failed:
+        TimelineEntry.objects.filter(pk=entry_id).update(dispatched_at=timezone.now())
+    elif entry.dispatch_attempts >= DISPATCH_ATTEMPTS:
+        logger.error(
+            "Timeline entry %s: %s failed %s times; it is left undelivered.",
+            entry_id,
+            ", ".join(failed),
+            DISPATCH_ATTEMPTS,
+        )
 
 
-def timeline_sweep(older_than: timedelta = timedelta(minutes=1)) -> int:
-    """Dispatch entries whose dispatch a crash between commit and enqueue lost."""
+def timeline_sweep(older_than: timedelta = timedelta(minutes=5)) -> int:
+    """Deliver again the entries a crash, a lost broker task or a failing subscriber left
+    behind. Five minutes, so a busy queue's backlog is not enqueued twice."""
     cutoff = timezone.now() - older_than
-    pending = TimelineEntry.objects.filter(dispatched_at__isnull=True, created_at__lt=cutoff)
+    pending = TimelineEntry.objects.filter(
+        dispatched_at__isnull=True,
+        created_at__lt=cutoff,
+        dispatch_attempts__lt=DISPATCH_ATTEMPTS,
+    )
     ids = list(pending.order_by("created_at").values_list("pk", flat=True)[:1000])
     for entry_id in ids:
         timeline_dispatch(entry_id)

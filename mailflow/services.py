@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django_q.tasks import async_task, schedule
 
@@ -155,25 +155,41 @@ def sends_batched() -> Iterator[None]:
 
 
 def requests_send_batch(request_ids: list[int]) -> None:
-    """Send each request (claimed one by one, as request_send) over one connection."""
+    """Send the requests over one connection. They are claimed together, in one commit
+    instead of one each; a request another worker holds is left to it."""
     if not request_ids:
         return
-    with get_connection() as connection:
-        for request_id in request_ids:
-            request_send(request_id, connection=connection)
-
-
-def request_send(request_id: int, *, connection: BaseEmailBackend | None = None) -> None:
-    """Send the question email once. A worker claims the request with a lease, so two
-    workers never both send it; a provider error is retried with backoff, and after
-    MAX_SEND_ATTEMPTS the request is undeliverable (the run takes that branch)."""
     now = timezone.now()
-    claimed = (
-        ConfirmationRequest.objects.filter(pk=request_id, state=State.PENDING)
-        .filter(Q(send_lease_until__isnull=True) | Q(send_lease_until__lt=now))
-        .update(send_lease_until=now + SEND_LEASE)
+    with transaction.atomic():
+        claimed = list(
+            _sendable(now)
+            .filter(pk__in=request_ids)
+            .select_for_update(skip_locked=True)
+            .values_list("pk", flat=True)
+        )
+        ConfirmationRequest.objects.filter(pk__in=claimed).update(send_lease_until=now + SEND_LEASE)
+    with get_connection() as connection:
+        for request_id in claimed:
+            request_send(request_id, connection=connection, claimed=True)
+
+
+def _sendable(now: datetime) -> QuerySet[ConfirmationRequest]:
+    """Pending requests no worker holds a send lease on."""
+    return ConfirmationRequest.objects.filter(state=State.PENDING).filter(
+        Q(send_lease_until__isnull=True) | Q(send_lease_until__lt=now)
     )
-    if not claimed:
+
+
+def request_send(
+    request_id: int, *, connection: BaseEmailBackend | None = None, claimed: bool = False
+) -> None:
+    """Send the question email once. A worker claims the request with a lease, so two
+    workers never both send it (`claimed`: the caller already has); a provider error is
+    retried with backoff, and after MAX_SEND_ATTEMPTS the request is undeliverable (the
+    run takes that branch)."""
+    now = timezone.now()
+    lease = {"send_lease_until": now + SEND_LEASE}
+    if not claimed and not _sendable(now).filter(pk=request_id).update(**lease):
         return
     request = ConfirmationRequest.objects.select_related("incident", "person", "task").get(
         pk=request_id
@@ -378,13 +394,8 @@ def _enqueue_lost_sends(now: datetime) -> None:
     """Requests still pending long after they were created, with no send in progress and
     no retry planned: their enqueue after commit was lost (or a batch's worker died).
     Sending claims the request, so one enqueued twice is still sent once."""
-    lost = (
-        ConfirmationRequest.objects.filter(
-            state=State.PENDING, send_attempts=0, created_at__lt=now - SEND_LEASE
-        )
-        .filter(Q(send_lease_until__isnull=True) | Q(send_lease_until__lt=now))
-        .values_list("pk", flat=True)
-    )
+    lost = _sendable(now).filter(send_attempts=0, created_at__lt=now - SEND_LEASE)
+    lost = lost.values_list("pk", flat=True)
     for request_id in lost[:1000]:
         async_task("mailflow.tasks.send_request", request_id)
 

@@ -267,37 +267,41 @@ def runs_advance_batch(run_ids: list[int]) -> None:
 def run_advance(run_id: int) -> None:
     """Execute steps until the run ends or waits. Exits at once if another worker holds
     the run or it is not running."""
-    now = timezone.now()
-    claimed = (
-        RunbookRun.objects.filter(pk=run_id, state=State.RUNNING)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_until=now + LEASE)
-    )
-    if not claimed:
-        return
+    holding = False  # whether our lease on the run is committed
     retry = False
     try:
-        while _advance_one_step(run_id):
-            pass
+        while _advance_one_step(run_id, claim=not holding):
+            holding = True
     except Exception as error:
         logger.exception("Runbook run %s: step failed", run_id)
         retry = _record_failure(run_id, error)
-    finally:
-        RunbookRun.objects.filter(pk=run_id).update(lease_until=None)
+        if holding:
+            RunbookRun.objects.filter(pk=run_id).update(lease_until=None)
     if retry:
         _enqueue_advance(run_id)
 
 
-def _advance_one_step(run_id: int) -> bool:
+def _advance_one_step(run_id: int, *, claim: bool) -> bool:
     """One step in one transaction, together with the skipped steps that follow it and,
     when they end the runbook, the completion. A skipped step only records itself, so it
     needs no transaction of its own: the shipped download runbook's answer takes 3
     commits instead of 8. An executed step always opens a transaction, so a failure names
-    that step and rolls back nothing else. Returns whether to go on with the next step."""
+    that step and rolls back nothing else. Returns whether to go on with the next step.
+
+    The lease that keeps other workers off the run between steps is taken (`claim`) in
+    the first step's transaction and given back in the last one's: a question asked in
+    one step costs one commit, not three."""
     with transaction.atomic():
         run = _lock(run_id)
+        now = timezone.now()
+        if claim and run.lease_until is not None and run.lease_until >= now:
+            return False  # another worker is on it
         if run.state != State.RUNNING:
-            return False  # cancelled meanwhile, or another worker finished it
+            # Cancelled meanwhile, or another worker finished it.
+            if not claim:
+                RunbookRun.objects.filter(pk=run_id).update(lease_until=None)
+            return False
+        run.lease_until = now + LEASE
         now = timezone.now()
         recorded = False
         while run.position < len(run.steps) and run.state == State.RUNNING:
@@ -342,10 +346,11 @@ def _advance_one_step(run_id: int) -> bool:
                 summary=f"Runbook '{run.definition['name']}' completed",
                 data={"run": run.pk},
             )
+        if run.state != State.RUNNING:
+            run.lease_until = None
         run.save(
-            update_fields=[
-                "position", "attempts", "error", "updated_at", "context", "state", "finished_at"
-            ]
+            update_fields=["position", "attempts", "error", "updated_at", "context", "state",
+                           "finished_at", "lease_until"]
         )  # fmt: skip
         return run.state == State.RUNNING
 

@@ -7,15 +7,19 @@ from django.utils import timezone
 
 from incidents.models import TimelineEntry
 from incidents.services import incident_add_note
-from incidents.timeline import timeline_sweep
+from incidents.timeline import DISPATCH_ATTEMPTS, timeline_deliver, timeline_sweep
 from tests.factories import open_incident
 
 received: list[int] = []
 
 
 def remember(entry_id: int) -> None:
-    """A subscriber, called by dotted path as a django-q2 task (inline in tests)."""
+    """A subscriber, called by dotted path from the delivery task (inline in tests)."""
     received.append(entry_id)
+
+
+def explode(entry_id: int) -> None:
+    raise RuntimeError("subscriber bug")
 
 
 SUBSCRIBED = override_settings(
@@ -78,3 +82,66 @@ def test_the_sweeper_dispatches_what_a_crash_left_behind(db):
     assert timeline_sweep() == 1
     assert received == [entry.pk]
     assert timeline_sweep() == 0
+
+
+def _age(entry: TimelineEntry, minutes: int = 10) -> None:
+    TimelineEntry.objects.filter(pk=entry.pk).update(
+        created_at=timezone.now() - timedelta(minutes=minutes)
+    )
+
+
+@SUBSCRIBED
+def test_an_entry_whose_task_the_broker_lost_stays_undispatched_and_is_swept(
+    db, django_capture_on_commit_callbacks, monkeypatch
+):
+    # The enqueue succeeds but the task never runs (a Redis restart dropped it).
+    monkeypatch.setattr("incidents.timeline.async_task", lambda *args, **kwargs: None)
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = open_incident()
+    entry = incident.timeline.get()
+    entry.refresh_from_db()
+    assert entry.dispatched_at is None
+    assert received == []
+
+    monkeypatch.undo()
+    assert timeline_sweep() == 0  # not yet: it may still be queued behind a backlog
+    _age(entry)
+    assert timeline_sweep() == 1
+    assert received == [entry.pk]
+    entry.refresh_from_db()
+    assert entry.dispatched_at is not None
+    assert entry.dispatch_attempts == 1
+
+
+@SUBSCRIBED
+def test_a_second_delivery_of_a_dispatched_entry_calls_nobody(db):
+    entry = open_incident().timeline.get()
+    timeline_deliver(entry.pk)
+    timeline_deliver(entry.pk)
+    assert received == [entry.pk]
+
+
+@override_settings(
+    TIMELINE_SUBSCRIBERS={
+        "tests.incidents.test_timeline.explode": ["incident.opened"],
+        "tests.incidents.test_timeline.remember": ["incident.opened"],
+    }
+)
+def test_a_failing_subscriber_is_retried_by_the_sweeper_a_bounded_number_of_times(db, caplog):
+    entry = open_incident().timeline.get()
+    _age(entry)
+
+    timeline_deliver(entry.pk)
+    assert received == [entry.pk]  # the other subscriber still ran
+    entry.refresh_from_db()
+    assert entry.dispatched_at is None
+    assert "subscriber tests.incidents.test_timeline.explode failed" in caplog.text
+
+    for _ in range(DISPATCH_ATTEMPTS + 2):
+        timeline_sweep()
+    entry.refresh_from_db()
+    assert entry.dispatch_attempts == DISPATCH_ATTEMPTS
+    assert entry.dispatched_at is None
+    assert len(received) == DISPATCH_ATTEMPTS
+    assert "left undelivered" in caplog.text
+    assert timeline_sweep() == 0  # given up on: no longer picked

@@ -110,6 +110,28 @@ def test_emails_a_crashed_batch_did_not_send_are_sent_by_the_schedule(
     assert len(outbox) == 5
 
 
+def test_a_batch_sends_each_request_once_and_leaves_those_another_worker_holds(
+    shipped, committed, phishing, recipients, outbox, monkeypatch
+):
+    monkeypatch.setattr(mail_services, "requests_send_batch", lambda ids: None)
+    ask(committed, shipped, phishing, recipients)
+    monkeypatch.undo()
+    requests = list(ConfirmationRequest.objects.order_by("pk"))
+    held = requests[0]
+    ConfirmationRequest.objects.filter(pk=held.pk).update(
+        send_lease_until=timezone.now() + timedelta(minutes=1)
+    )
+
+    ids = [r.pk for r in requests]
+    committed(mail_services.requests_send_batch, ids)
+    committed(mail_services.requests_send_batch, ids)  # delivered twice
+
+    assert sorted(m.to[0] for m in outbox) == sorted(r.recipient_email for r in requests[1:])
+    held.refresh_from_db()
+    assert held.state == "pending"
+    assert phishing.timeline.filter(kind="request.sent").count() == 4
+
+
 def test_people_cannot_be_asked_on_a_closed_incident_or_by_an_inactive_runbook(
     shipped, committed, phishing, recipients
 ):

@@ -337,6 +337,25 @@ def test_advancing_a_finished_or_claimed_run_does_nothing(shipped, open_with_run
     assert TimelineEntry.objects.count() == entries
 
 
+def test_a_run_another_worker_holds_is_left_to_it_and_a_waiting_run_holds_no_lease(
+    shipped, open_with_runbooks, committed, kill_at
+):
+    kill_at("set_incident_state")
+    with pytest.raises(WorkerKilled):
+        open_with_runbooks("policy-violation")
+    incident = SecurityIncident.objects.get()
+    run = the_run(incident)
+    assert run.lease_until is not None  # taken with step 1, which committed
+
+    run_advance(run.pk)  # another worker: the lease has not expired
+    assert (the_run(incident).state, the_run(incident).position) == (State.RUNNING, 1)
+
+    RunbookRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(1))
+    run_advance(run.pk)
+    run = the_run(incident)
+    assert (run.state, run.lease_until) == (State.WAITING, None)  # given back with the wait
+
+
 def test_a_step_that_keeps_failing_fails_the_run_and_tells_an_analyst_then_resumes(
     shipped, open_with_runbooks, committed, monkeypatch, as_analyst
 ):

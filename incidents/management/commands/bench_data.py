@@ -454,13 +454,13 @@ class Command(BaseCommand):
                     yield (
                         entry_id, incident_id, task.id if task else None, None, created, kind,
                         actor_kind, actor_name, None, summary, body,
-                        {"task": task.number} if task else {}, created,
+                        {"task": task.number} if task else {}, created, 1,
                     )  # fmt: skip
                     entry_id += 1
 
         fields = ["id", "incident_id", "task_id", "evidence_id", "created_at", "kind",
                   "actor_kind", "actor_name", "actor_user_id", "summary", "body", "data",
-                  "dispatched_at"]  # fmt: skip
+                  "dispatched_at", "dispatch_attempts"]  # fmt: skip
         _BulkWriter(TimelineEntry, fields).write(rows())
 
     def _describe(self, kind: str, number: str, subject: str, task, analysts: list[str]):
