@@ -21,7 +21,9 @@ queues, so the ratio shows what the load adds to the pipeline's own latency.
 
 import argparse
 import contextlib
+import cProfile
 import os
+import pstats
 import sys
 import tempfile
 import threading
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import qcluster_tools as qt
 from bench.common import conditions, create_database, free_port, print_table
 
+ROOT = Path(__file__).resolve().parents[1]
 WORLD = "bench_reply_world"
 TARGET = "bench_reply"
 REDIS_URL = "redis://127.0.0.1:6379/5"  # our own DB number on the shared server
@@ -63,6 +66,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--cost", type=int, default=0, metavar="N",
         help="only measure each hop's own work for N replies in this process, no broker",
+    )  # fmt: skip
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="with --cost: also print where the processing hops spend their time (cProfile)",
     )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
@@ -194,7 +201,7 @@ def latencies(phase: Phase) -> dict[str, list[float]]:
 # --- the pipeline's own cost, without broker or server --------------------------------
 
 
-def inline_cost(replies: list, secret: str) -> None:
+def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
     """Each hop's own work per reply, measured in this process one task at a time (a
     single worker draining a FIFO queue): where the time goes when no task waits for
     another. The webhook hop goes through the same view and middleware gunicorn serves."""
@@ -223,12 +230,19 @@ def inline_cost(replies: list, secret: str) -> None:
     auth = "Basic " + base64.b64encode(secret.encode()).decode()
     cost: dict[str, list[tuple[float, int, int]]] = {}
 
+    profiler = cProfile.Profile() if profile else None
+
     def measure(name: str, call) -> None:
         before = dict(counts)
+        profiling = profiler is not None and not name.startswith("webhook")
         with connection.execute_wrapper(counting_execute):
+            if profiling:
+                profiler.enable()
             started = time.perf_counter()
             call()
             elapsed = time.perf_counter() - started
+            if profiling:
+                profiler.disable()
         cost.setdefault(name, []).append(
             (
                 elapsed,
@@ -273,6 +287,10 @@ def inline_cost(replies: list, secret: str) -> None:
         ]
     )
     print(f"Cost per hop, inline, one at a time ({conditions()})")
+    if profiler is not None:
+        print("Processing hops under cProfile (times inflated by it), by cumulative time:")
+        ours = rf"{ROOT}/(?!\.venv)|psycopg.*wait|mailparser_reply|anymail|email/"
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(ours, 40)
     print_table(rows, ["hop", "runs", "mean wall time", "SQL statements", "commits"])
 
 
@@ -383,7 +401,7 @@ def main() -> None:
         reply_for(r, ("yes", "no")[n % 2], style=styles[n % 3]) for n, r in enumerate(requests)
     ]
     if args.cost:
-        inline_cost(replies, os.environ["ANYMAIL_WEBHOOK_SECRET"])
+        inline_cost(replies, os.environ["ANYMAIL_WEBHOOK_SECRET"], profile=args.profile)
         return
     rows = []
     for broker in brokers:

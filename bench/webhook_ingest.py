@@ -41,7 +41,7 @@ from bench.common import (
 
 KB, MB = 1024, 1024 * 1024
 SIZES = {"20 KB": 20 * KB, "2 MB": 2 * MB, "25 MB": 25 * MB}
-DEFAULT_INBOUND_MAX_BYTES = 40 * MB
+DEFAULT_INBOUND_MAX_BYTES = 80 * MB  # soc/settings.py
 
 
 @dataclass

@@ -154,9 +154,15 @@ def sends_batched() -> Iterator[None]:
         transaction.on_commit(lambda: requests_send_batch(batch))
 
 
+# Emails marked sent together (one commit and one timeline entry) when sent in a batch.
+# On a crash between the hand-over and that commit these are handed over again, so small.
+SEND_CHUNK = 20
+
+
 def requests_send_batch(request_ids: list[int]) -> None:
     """Send the requests over one connection. They are claimed together, in one commit
-    instead of one each; a request another worker holds is left to it."""
+    instead of one each (a request another worker holds is left to it), and marked sent
+    SEND_CHUNK at a time."""
     if not request_ids:
         return
     now = timezone.now()
@@ -165,12 +171,14 @@ def requests_send_batch(request_ids: list[int]) -> None:
             _sendable(now)
             .filter(pk__in=request_ids)
             .select_for_update(skip_locked=True)
+            .order_by("pk")
             .values_list("pk", flat=True)
         )
         ConfirmationRequest.objects.filter(pk__in=claimed).update(send_lease_until=now + SEND_LEASE)
     with get_connection() as connection:
-        for request_id in claimed:
-            request_send(request_id, connection=connection, claimed=True)
+        for start in range(0, len(claimed), SEND_CHUNK):
+            chunk = _for_sending().filter(pk__in=claimed[start : start + SEND_CHUNK])
+            _record_sent([sent for r in chunk if (sent := _hand_over(r, connection))])
 
 
 def _sendable(now: datetime) -> QuerySet[ConfirmationRequest]:
@@ -180,52 +188,90 @@ def _sendable(now: datetime) -> QuerySet[ConfirmationRequest]:
     )
 
 
-def request_send(
-    request_id: int, *, connection: BaseEmailBackend | None = None, claimed: bool = False
-) -> None:
+def _for_sending() -> QuerySet[ConfirmationRequest]:
+    return ConfirmationRequest.objects.select_related("incident", "person", "task").order_by("pk")
+
+
+def request_send(request_id: int) -> None:
     """Send the question email once. A worker claims the request with a lease, so two
-    workers never both send it (`claimed`: the caller already has); a provider error is
-    retried with backoff, and after MAX_SEND_ATTEMPTS the request is undeliverable (the
-    run takes that branch)."""
+    workers never both send it; a provider error is retried with backoff, and after
+    MAX_SEND_ATTEMPTS the request is undeliverable (the run takes that branch)."""
     now = timezone.now()
-    lease = {"send_lease_until": now + SEND_LEASE}
-    if not claimed and not _sendable(now).filter(pk=request_id).update(**lease):
+    if not _sendable(now).filter(pk=request_id).update(send_lease_until=now + SEND_LEASE):
         return
-    request = ConfirmationRequest.objects.select_related("incident", "person", "task").get(
-        pk=request_id
-    )
+    sent = _hand_over(_for_sending().get(pk=request_id))
+    if sent:
+        _record_sent([sent])
+
+
+@dataclass(frozen=True)
+class _Sent:
+    request: ConfirmationRequest
+    subject: str
+    provider_message_id: str
+
+
+def _hand_over(
+    request: ConfirmationRequest, connection: BaseEmailBackend | None = None
+) -> _Sent | None:
+    """Hand the claimed request's email to the backend; a failure is recorded (retry or
+    undeliverable) and gives None."""
     if not request.recipient_email:
         request_mark_undeliverable(
             request=request, actor=MAILER, reason="The affected user has no email address."
         )
-        return
+        return None
     message = build_request_email(request)
     message.connection = connection
     try:
         message.send()
     except Exception as error:
-        logger.warning("Sending request %s failed: %s", request_id, type(error).__name__)
-        _record_send_failure(request_id, error)
-        return
+        logger.warning("Sending request %s failed: %s", request.pk, type(error).__name__)
+        _record_send_failure(request.pk, error)
+        return None
     status = getattr(message, "anymail_status", None)
+    return _Sent(request, message.subject, (getattr(status, "message_id", None) or "")[:250])
+
+
+def _record_sent(sent: list[_Sent]) -> None:
+    """Mark the handed-over requests sent, with one timeline entry per incident and task
+    (a campaign's batch reads "Emails sent to 20 people", not 20 lines)."""
+    if not sent:
+        return
     with transaction.atomic():
-        # One conditional UPDATE, no lock: a request withdrawn while its email was on the
-        # way stays withdrawn, yet the email did go out and the timeline says so.
-        ConfirmationRequest.objects.filter(pk=request_id).update(
-            state=Case(When(state=State.PENDING, then=Value(State.SENT)), default=F("state")),
-            sent_at=timezone.now(),
-            send_lease_until=None,
-            send_attempts=F("send_attempts") + 1,
-            provider_message_id=(getattr(status, "message_id", None) or "")[:250],
-        )
-        timeline_record(
-            incident=request.incident,
-            task=request.task,
-            kind="request.sent",
-            actor=MAILER,
-            summary=f"Email sent to {_recipient_name(request)}: {message.subject}",
-            data={"request": request.pk, "message_id": request.message_id},
-        )
+        for item in sent:
+            # A conditional UPDATE, no lock: a request withdrawn while its email was on
+            # the way stays withdrawn, yet the email did go out and the timeline says so.
+            ConfirmationRequest.objects.filter(pk=item.request.pk).update(
+                state=Case(When(state=State.PENDING, then=Value(State.SENT)), default=F("state")),
+                sent_at=timezone.now(),
+                send_lease_until=None,
+                send_attempts=F("send_attempts") + 1,
+                provider_message_id=item.provider_message_id,
+            )
+        groups: dict[tuple[int, int | None], list[_Sent]] = {}
+        for item in sent:
+            groups.setdefault((item.request.incident_id, item.request.task_id), []).append(item)
+        for items in groups.values():
+            first = items[0].request
+            if len(items) == 1:
+                summary = f"Email sent to {_recipient_name(first)}: {items[0].subject}"
+                data = {"request": first.pk, "message_id": first.message_id}
+            else:
+                summary = f"Emails sent to {len(items)} people: {items[0].subject}"
+                data = {
+                    "requests": [i.request.pk for i in items],
+                    "message_ids": [i.request.message_id for i in items],
+                }
+            timeline_record(
+                incident=first.incident,
+                task=first.task,
+                kind="request.sent",
+                actor=MAILER,
+                summary=summary,
+                body="\n".join(_recipient_name(i.request) for i in items) if len(items) > 1 else "",
+                data=data,
+            )
 
 
 def _record_send_failure(request_id: int, error: Exception) -> None:

@@ -123,7 +123,7 @@ def _preload_inbound(request: HttpRequest) -> HttpResponse | None:
     """Read and parse an inbound post under INBOUND_MAX_BYTES instead of Django's limits.
 
     Left to Django (and its limits): posts without a Content-Length and posts that fail
-    the webhook secret, so that nobody unauthenticated makes us read 40 MB."""
+    the webhook secret, so that nobody unauthenticated makes us read 80 MB."""
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > settings.INBOUND_MAX_BYTES:
         return HttpResponse(

@@ -194,10 +194,11 @@ EVIDENCE_ROOT = Path(env_str("EVIDENCE_ROOT", str(VAR_DIR / "evidence")))
 EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024 * 1024, minimum=1)
 # Inbound emails as received (raw MIME), kept for reprocessing and as the original record.
 INBOUND_ROOT = Path(env_str("INBOUND_ROOT", str(VAR_DIR / "inbound")))
-# Largest inbound webhook post accepted (/anymail/<provider>/inbound/), in bytes: a 25 MB
-# email plus the provider's envelope (Postmark's JSON with RawEmail carries attachments
-# twice: raise it there). The rest of the site keeps Django's 2.5 MB request limit.
-INBOUND_MAX_BYTES = env_int("INBOUND_MAX_BYTES", 40 * 1024 * 1024, minimum=1)
+# Largest inbound webhook post accepted (/anymail/<provider>/inbound/), in bytes. Sized
+# for the largest mail a provider takes (Postmark: 35 MB) in its largest envelope:
+# Postmark's JSON with RawEmail carries each attachment twice, once base64-encoded. The
+# rest of the site keeps Django's 2.5 MB request limit.
+INBOUND_MAX_BYTES = env_int("INBOUND_MAX_BYTES", 80 * 1024 * 1024, minimum=1)
 
 # --- Security ---------------------------------------------------------------------------
 

@@ -44,8 +44,9 @@ def ask(committed, shipped, incident, people):
 
 
 def test_each_person_gets_their_own_run_and_one_email(
-    shipped, committed, phishing, recipients, outbox
+    shipped, committed, phishing, recipients, outbox, monkeypatch
 ):
+    monkeypatch.setattr(mail_services, "SEND_CHUNK", 2)
     run_ids = ask(committed, shipped, phishing, recipients)
 
     assert len(run_ids) == 5
@@ -56,7 +57,17 @@ def test_each_person_gets_their_own_run_and_one_email(
     assert set(RunbookRun.objects.values_list("state", flat=True)) == {"waiting"}
     (started,) = phishing.timeline.filter(kind="runbook.started")
     assert started.summary == "Runbook 'Phishing recipients' (version 1) started for 5 people"
-    assert phishing.timeline.filter(kind="request.sent").count() == 5
+    # Marked sent a chunk at a time, one timeline entry per chunk: 2 + 2 + 1.
+    sent = list(phishing.timeline.filter(kind="request.sent").order_by("pk"))
+    assert [e.summary.split(":")[0] for e in sent] == [
+        "Emails sent to 2 people",
+        "Emails sent to 2 people",
+        f"Email sent to {requests.order_by('pk').last().person.full_name}",
+    ]
+    assert sent[0].data["requests"] + sent[1].data["requests"] + [sent[2].data["request"]] == [
+        r.pk for r in requests.order_by("pk")
+    ]
+    assert sent[0].body.splitlines() == [r.person.full_name for r in requests.order_by("pk")[:2]]
     # The automatic trigger never starts a manual runbook on its own.
     assert not RunbookRun.objects.filter(person__isnull=True).exists()
 
@@ -129,7 +140,9 @@ def test_a_batch_sends_each_request_once_and_leaves_those_another_worker_holds(
     assert sorted(m.to[0] for m in outbox) == sorted(r.recipient_email for r in requests[1:])
     held.refresh_from_db()
     assert held.state == "pending"
-    assert phishing.timeline.filter(kind="request.sent").count() == 4
+    (sent,) = phishing.timeline.filter(kind="request.sent")
+    assert sent.summary.startswith("Emails sent to 4 people: ")
+    assert sent.data["requests"] == [r.pk for r in requests[1:]]
 
 
 def test_people_cannot_be_asked_on_a_closed_incident_or_by_an_inactive_runbook(
