@@ -85,16 +85,21 @@ async def _load(
 
 
 def _wait_processed(database_url: str, expected: int, timeout: float) -> float:
-    """Seconds until no stored message is left "received" (or the timeout)."""
+    """Seconds until no stored message is left "received", or until the broker has had
+    nothing queued for 3 s (what is left then waits for the sweeper), or the timeout."""
     began = time.monotonic()
+    idle_since = None
     while time.monotonic() - began < timeout:
         rows = sql_query(
             database_url,
-            "SELECT count(*) FILTER (WHERE status = 'received'), count(*) "
-            "FROM mailflow_inboundemail",
+            "SELECT count(*) FILTER (WHERE status = 'received'), count(*), "
+            "(SELECT count(*) FROM django_q_ormq) FROM mailflow_inboundemail",
         )
-        waiting, stored = rows[0]
+        waiting, stored, queued = rows[0]
         if stored >= expected and waiting == 0:
+            break
+        idle_since = (idle_since or time.monotonic()) if queued == 0 else None
+        if idle_since and time.monotonic() - idle_since > 3:
             break
         time.sleep(0.5)
     return time.monotonic() - began
