@@ -302,7 +302,6 @@ def _advance_one_step(run_id: int, *, claim: bool) -> bool:
                 RunbookRun.objects.filter(pk=run_id).update(lease_until=None)
             return False
         run.lease_until = now + LEASE
-        now = timezone.now()
         recorded = False
         while run.position < len(run.steps) and run.state == State.RUNNING:
             position = run.position
