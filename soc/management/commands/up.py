@@ -1,6 +1,7 @@
 """`manage.py up`: the README's first command. Migrate, load the demo, then run the web
 server and the background worker together until Ctrl-C."""
 
+import signal
 import subprocess
 import sys
 
@@ -31,6 +32,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Admin: http://{addrport}/admin/  (Ctrl-C stops both)")
         if settings.EMAIL_BACKEND == BACKEND:
             self.stdout.write(f"Emails sent by the demo: http://{addrport}/dev/mailbox/")
+        # A SIGTERM (a service manager, `timeout`) stops the worker too, as Ctrl-C does:
+        # without a handler Python would exit at once and leave the worker running.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             # No autoreloader: it would re-run this whole command in a child process.
             call_command("runserver", addrport, use_reloader=False)

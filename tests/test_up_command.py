@@ -1,0 +1,68 @@
+"""`manage.py up` (the README's first command) as a real process: stopping it stops the
+task worker it started, whether by Ctrl-C or by SIGTERM (a service manager, `timeout`)."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_up_stops_its_worker(tmp_path, stop):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "soc.settings",
+        "DEBUG": "true",
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'up.sqlite3'}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    up = subprocess.Popen(  # noqa: S603 (fixed argv)
+        [sys.executable, "manage.py", "up", f"127.0.0.1:{_free_port()}", "--no-demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        for line in up.stdout:
+            if match := re.search(r"Task worker started \(pid (\d+)\)", line):
+                worker = int(match.group(1))
+                break
+            assert time.monotonic() < deadline, "up did not start its worker"
+        assert worker is not None and _alive(worker)
+
+        up.send_signal(stop)
+        up.wait(timeout=30)
+
+        assert not _alive(worker)  # stopped and reaped by up, not left behind
+    finally:
+        if up.poll() is None:
+            up.kill()
+        if worker is not None and _alive(worker):
+            os.kill(worker, signal.SIGKILL)
