@@ -58,7 +58,7 @@ def test_stopping_up_stops_its_worker(tmp_path, stop):
         assert worker is not None and _alive(worker)
 
         up.send_signal(stop)
-        up.wait(timeout=30)
+        up.wait(timeout=45)  # up gives the worker 15 s to stop, then kills it
 
         assert not _alive(worker)  # stopped and reaped by up, not left behind
     finally:

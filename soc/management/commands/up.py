@@ -23,19 +23,19 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if not no_demo:
             call_command("demo")
+        # A SIGTERM (a service manager, `timeout`) stops the worker too, as Ctrl-C does:
+        # without a handler Python would exit at once and leave the worker running.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         # The worker is a separate process, as in production (`manage.py qcluster`); it
         # inherits this environment, DEBUG included.
         worker = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
             [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"]
         )
-        self.stdout.write(f"Task worker started (pid {worker.pid}).")
-        self.stdout.write(f"Admin: http://{addrport}/admin/  (Ctrl-C stops both)")
-        if settings.EMAIL_BACKEND == BACKEND:
-            self.stdout.write(f"Emails sent by the demo: http://{addrport}/dev/mailbox/")
-        # A SIGTERM (a service manager, `timeout`) stops the worker too, as Ctrl-C does:
-        # without a handler Python would exit at once and leave the worker running.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
+        try:  # from here on, however this command ends, the worker ends with it
+            self.stdout.write(f"Task worker started (pid {worker.pid}).")
+            self.stdout.write(f"Admin: http://{addrport}/admin/  (Ctrl-C stops both)")
+            if settings.EMAIL_BACKEND == BACKEND:
+                self.stdout.write(f"Emails sent by the demo: http://{addrport}/dev/mailbox/")
             # No autoreloader: it would re-run this whole command in a child process.
             call_command("runserver", addrport, use_reloader=False)
         finally:
@@ -43,4 +43,6 @@ class Command(BaseCommand):
             try:
                 worker.wait(timeout=15)
             except subprocess.TimeoutExpired:
+                # django-q's cluster can miss a SIGTERM that comes while it is starting.
                 worker.kill()
+                worker.wait()
