@@ -34,9 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import qcluster_tools as qt
-from bench.common import conditions, create_database, free_port, print_table
+from bench.common import ROOT, conditions, create_database, free_port, print_table
 
-ROOT = Path(__file__).resolve().parents[1]
 WORLD = "bench_reply_world"
 TARGET = "bench_reply"
 REDIS_URL = "redis://127.0.0.1:6379/5"  # our own DB number on the shared server

@@ -4,7 +4,6 @@ task worker it started, whether by Ctrl-C or by SIGTERM (a service manager, `tim
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _alive(pid: int) -> bool:
@@ -40,7 +35,7 @@ def test_stopping_up_stops_its_worker(tmp_path, stop):
         "PYTHONUNBUFFERED": "1",
     }
     up = subprocess.Popen(  # noqa: S603 (fixed argv)
-        [sys.executable, "manage.py", "up", f"127.0.0.1:{_free_port()}", "--no-demo"],
+        [sys.executable, "manage.py", "up", f"127.0.0.1:{free_port()}", "--no-demo"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
