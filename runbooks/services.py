@@ -303,6 +303,7 @@ def _advance_one_step(run_id: int, *, claim: bool) -> bool:
             return False
         run.lease_until = now + LEASE
         recorded = False
+        results: list[StepResult] = []
         while run.position < len(run.steps) and run.state == State.RUNNING:
             position = run.position
             step = run.steps[position]
@@ -320,14 +321,14 @@ def _advance_one_step(run_id: int, *, claim: bool) -> bool:
                     )
                 )
                 status = StepResult.Status.WAITING if outcome.wait else StepResult.Status.DONE
-            # The unique (run, position) key makes a second execution of this step fail
-            # here, rolling back its effects, should two workers ever get this far.
-            StepResult.objects.create(
-                run=run,
-                position=position,
-                action=step["action"],
-                status=status,
-                detail=(outcome.detail if outcome else "")[:300],
+            results.append(
+                StepResult(
+                    run=run,
+                    position=position,
+                    action=step["action"],
+                    status=status,
+                    detail=(outcome.detail if outcome else "")[:300],
+                )
             )
             recorded = True
             run.position = position + 1
@@ -336,6 +337,10 @@ def _advance_one_step(run_id: int, *, claim: bool) -> bool:
                 run.context.update(outcome.context)
                 if outcome.wait:
                     run.state = State.WAITING
+        # One INSERT for the step and the skipped ones around it. The unique (run,
+        # position) key makes a second execution of a step fail here, rolling back its
+        # effects, should two workers ever get this far.
+        StepResult.objects.bulk_create(results)
         if run.state == State.RUNNING and run.position >= len(run.steps):
             run.state, run.finished_at, run.updated_at = State.COMPLETED, now, now
             timeline_record(

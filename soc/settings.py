@@ -269,7 +269,11 @@ Q_CLUSTER = {
     "retry": 180,
     "max_attempts": 5,
     "catch_up": False,
-    "save_limit": 1000,
+    # Failed tasks are kept (the admin's "Failed tasks"); successes are not: with a limit,
+    # django-q2 locks and reads every kept success to prune one on each task, which cut
+    # the reply-to-branch throughput by a third (bench/reply_to_branch.py). What a task
+    # did is on the incident's timeline.
+    "save_limit": -1,
     "ack_failures": True,
     "label": "Background tasks",
 }
