@@ -159,6 +159,12 @@ def _unreadable() -> str:
     return format_html("<em>{}</em>", "The stored message could not be read.")
 
 
+def _unparsed() -> str:
+    return format_html(
+        "<em>{}</em>", "Not parsed: the provider's post is kept as it came (see below)."
+    )
+
+
 @admin.register(InboundEmail)
 class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """What came in and what became of it. Everything from the mail is hostile: Django
@@ -204,6 +210,7 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "processed_at",
         "attempts",
         "size",
+        "post_content_type",
     ]
     readonly_fields = fields
 
@@ -223,6 +230,8 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description="original message (text)")
     def original_text(self, obj: InboundEmail) -> str:
+        if obj.post and not obj.raw:
+            return _unparsed()
         parsed = _parsed(obj)
         if parsed is None:
             return _unreadable()

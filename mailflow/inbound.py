@@ -13,15 +13,24 @@ Processing, in order (pure reading in mailflow.parsing, every write through a se
 import hashlib
 import logging
 import re
+import tempfile
 from datetime import timedelta
 from email.message import Message
+from io import BytesIO
 from typing import Any
 from urllib.parse import urlsplit
 
+from anymail.webhooks.base import AnymailBaseWebhookView
+from anymail.webhooks.mailgun import MailgunInboundWebhookView
+from anymail.webhooks.postmark import PostmarkInboundWebhookView
+from anymail.webhooks.sendgrid import SendGridInboundWebhookView
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
+from django.core.handlers.wsgi import WSGIRequest
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.fields.files import FieldFile
+from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django_q.tasks import async_task, schedule
@@ -41,6 +50,7 @@ from mailflow.services import (
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
 from runbooks.services import advance_inline
+from soc.middleware import BAD_INPUT, use_body
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +60,7 @@ MAX_ATTEMPTS = 3
 STUCK_AFTER = timedelta(minutes=10)
 # Inline images smaller than this are signature logos, not evidence.
 SIGNATURE_IMAGE_BYTES = 10 * 1024
+_CHUNK = 64 * 1024
 # Verdict headers providers add: Postmark's Received-SPF, Mailgun's X-Mailgun-*.
 _VERDICT_HEADERS = {
     "received-spf": "SPF",
@@ -76,8 +87,67 @@ def _is_empty(message: Message) -> bool:
 
 
 def inbound_store(*, provider: str, event: Any) -> InboundEmail:
-    """The receiver's only job: keep the message under its de-duplication key and enqueue
-    its processing after commit. The same message delivered again is the same row."""
+    """For a message anymail parsed in the request (Amazon SES): keep it under its
+    de-duplication key and enqueue its processing after commit. The same message delivered
+    again is the same row."""
+    raw, key, fields = _describe(event)
+    existing = InboundEmail.objects.filter(dedupe_key=key).first()
+    if existing:
+        return existing
+    inbound = InboundEmail(provider=provider[:40], dedupe_key=key, **fields)
+    inbound.raw.save("message.eml", ContentFile(raw), save=False)
+    return _keep(inbound, inbound.raw)
+
+
+def inbound_receive(*, provider: str, request: HttpRequest) -> InboundEmail:
+    """For an authenticated post of a provider in POST_PARSERS: keep the post as it came,
+    streamed to disk (a 25 MB message costs the web worker a buffer, not its size), and
+    enqueue its parsing and processing. The same post again (a provider's retry) is the
+    same row; the same message in another post is found when the worker parses it."""
+    digest = hashlib.sha256()
+    with tempfile.SpooledTemporaryFile(max_size=16 * _CHUNK) as spool:
+        while chunk := request.read(_CHUNK):
+            digest.update(chunk)
+            spool.write(chunk)
+        if not spool.tell():
+            raise EmptyMessage("The webhook post is empty.")
+        key = f"post:{digest.hexdigest()}"
+        existing = InboundEmail.objects.filter(dedupe_key=key).first()
+        if existing:
+            return existing
+        inbound = InboundEmail(
+            provider=provider[:40],
+            dedupe_key=key,
+            post_content_type=request.META.get("CONTENT_TYPE", "")[:200],
+            size=spool.tell(),
+        )
+        inbound.post.save("post", File(spool), save=False)
+    return _keep(inbound, inbound.post)
+
+
+def _keep(inbound: InboundEmail, written: FieldFile) -> InboundEmail:
+    """Insert the row whose file was just written; the file goes if the row does not."""
+    try:
+        with transaction.atomic():
+            inbound.save()
+            # robust: once the row is committed, a failed enqueue (database or Redis gone
+            # at that instant) must not delete the file below and answer 503; the message
+            # stays "received" and the sweeper enqueues it.
+            transaction.on_commit(lambda: _enqueue_processing(inbound.pk), robust=True)
+    except IntegrityError:
+        # The same message, delivered concurrently, was stored first.
+        written.delete(save=False)
+        return InboundEmail.objects.get(dedupe_key=inbound.dedupe_key)
+    except BaseException:
+        # No row, no file: the webhook answers 503 and the provider posts it again.
+        written.delete(save=False)
+        raise
+    return inbound
+
+
+def _describe(event: Any) -> tuple[bytes, str, dict[str, Any]]:
+    """The message anymail parsed: its raw MIME, its de-duplication key and the row's
+    fields."""
     message = event.message
     if _is_empty(message):
         raise EmptyMessage("The webhook post holds no email message.")
@@ -88,40 +158,19 @@ def inbound_store(*, provider: str, event: Any) -> InboundEmail:
         key = f"mid:{message_id}|to:{recipient}"
     else:
         key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
-    existing = InboundEmail.objects.filter(dedupe_key=key).first()
-    if existing:
-        return existing
-    inbound = InboundEmail(
-        provider=provider,
-        provider_event_id=(getattr(event, "event_id", None) or "")[:200],
-        dedupe_key=key[:400],
-        message_id=message_id[:250],
-        envelope_sender=(getattr(message, "envelope_sender", None) or "")[:254],
-        envelope_recipient=recipient[:254],
-        from_header=str(message.get("From", ""))[:500],
-        to_header=str(message.get("To", ""))[:5000],
-        subject=str(message.get("Subject", ""))[:500],
-        size=len(raw),
-        extra_addresses=providers.recipient_fields(event),
-        verdicts=providers.verdicts(event),
-    )
-    inbound.raw.save("message.eml", ContentFile(raw), save=False)
-    try:
-        with transaction.atomic():
-            inbound.save()
-            # robust: once the row is committed, a failed enqueue (database or Redis gone
-            # at that instant) must not delete the file below and answer 503; the message
-            # stays "received" and the sweeper enqueues it.
-            transaction.on_commit(lambda: _enqueue_processing(inbound.pk), robust=True)
-    except IntegrityError:
-        # The same message, delivered concurrently, was stored first.
-        inbound.raw.delete(save=False)
-        return InboundEmail.objects.get(dedupe_key=key[:400])
-    except BaseException:
-        # No row, no file: the webhook answers 503 and the provider posts it again.
-        inbound.raw.delete(save=False)
-        raise
-    return inbound
+    fields = {
+        "provider_event_id": (getattr(event, "event_id", None) or "")[:200],
+        "message_id": message_id[:250],
+        "envelope_sender": (getattr(message, "envelope_sender", None) or "")[:254],
+        "envelope_recipient": recipient[:254],
+        "from_header": str(message.get("From", ""))[:500],
+        "to_header": str(message.get("To", ""))[:5000],
+        "subject": str(message.get("Subject", ""))[:500],
+        "size": len(raw),
+        "extra_addresses": providers.recipient_fields(event),
+        "verdicts": providers.verdicts(event),
+    }
+    return raw, key[:400], fields
 
 
 def _enqueue_processing(inbound_id: int) -> None:
@@ -141,6 +190,87 @@ def _our_domains() -> set[str]:
     return {host.lower() for host in hosts if host}
 
 
+# Providers whose inbound posts the webhook keeps as they came (mailflow.webhooks); the
+# worker parses them with anymail's own view. Their posts carry one message each.
+POST_PARSERS: dict[str, type[AnymailBaseWebhookView]] = {
+    "Postmark": PostmarkInboundWebhookView,
+    "Mailgun": MailgunInboundWebhookView,
+    "SendGrid": SendGridInboundWebhookView,
+}
+
+
+class MalformedPost(ValueError):
+    """A stored post anymail cannot read: failed at once, since reading it again cannot
+    succeed; the post stays for an analyst."""
+
+
+def _parse_post(inbound_id: int) -> None:
+    """Turn a stored post into the message it carries, in a transaction of its own: the
+    row gets the raw MIME and the message's fields and de-duplication key, and the post
+    file goes after commit. A message already received in another post (the provider
+    sent it again with a new event id) ends here as a duplicate of it."""
+    with transaction.atomic():
+        inbound = (
+            InboundEmail.objects.select_for_update()
+            .filter(pk=inbound_id, status=Status.RECEIVED)
+            .exclude(post="")
+            .first()
+        )
+        if inbound is None:
+            return  # parsed already, or not a stored post
+        with inbound.post.open("rb") as handle:
+            body = handle.read()
+        raw, key, fields = _describe(_event_from_post(inbound, body))
+        post = inbound.post.name
+        inbound.raw.save("message.eml", ContentFile(raw), save=False)
+        try:
+            InboundEmail.objects.filter(pk=inbound.pk).update(
+                raw=inbound.raw.name, post="", **fields
+            )
+            try:
+                with transaction.atomic():
+                    InboundEmail.objects.filter(pk=inbound.pk).update(dedupe_key=key)
+            except IntegrityError:
+                original = InboundEmail.objects.get(dedupe_key=key)
+                _finish(
+                    inbound,
+                    Status.DUPLICATE,
+                    f"The same message as inbound email {original.pk}, delivered again.",
+                )
+        except BaseException:
+            inbound.raw.delete(save=False)
+            raise
+        transaction.on_commit(lambda: inbound.post.storage.delete(post))
+
+
+def _event_from_post(inbound: InboundEmail, body: bytes) -> Any:
+    """anymail's event for a stored post, read by the provider's own webhook view from a
+    request rebuilt around the post (the checks ran when it arrived)."""
+    request = WSGIRequest(
+        {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/",
+            "SERVER_NAME": "localhost",
+            "SERVER_PORT": "443",
+            "wsgi.url_scheme": "https",
+            "CONTENT_TYPE": inbound.post_content_type,
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": BytesIO(body),
+        }
+    )
+    try:
+        use_body(request, body)
+        events = POST_PARSERS[inbound.provider]().parse_events(request)
+    except BAD_INPUT as error:
+        raise MalformedPost(
+            f"The provider's post could not be read ({type(error).__name__}); it is kept "
+            "as it came."
+        ) from error
+    if len(events) != 1:
+        raise MalformedPost(f"The provider's post holds {len(events)} messages, not one.")
+    return events[0]
+
+
 def inbound_process(inbound_id: int) -> None:
     """Process one stored message, all or nothing (one transaction, the row locked so a
     second worker waits and then finds it done). Attempts are counted before trying, so
@@ -155,6 +285,7 @@ def inbound_process(inbound_id: int) -> None:
     # the broker per reply instead of two (bench/reply_to_branch.py).
     with advance_inline():
         try:
+            _parse_post(inbound_id)
             with transaction.atomic():
                 inbound = (
                     InboundEmail.objects.select_for_update()
@@ -166,6 +297,11 @@ def inbound_process(inbound_id: int) -> None:
                 with inbound.raw.open("rb") as handle:
                     raw = handle.read()
                 _process(inbound, parsing.parse_message(raw))
+        except (MalformedPost, EmptyMessage) as error:
+            logger.warning("Inbound email %s: %s", inbound_id, type(error).__name__)
+            InboundEmail.objects.filter(pk=inbound_id).update(
+                status=Status.FAILED, reason=str(error), processed_at=timezone.now()
+            )
         except Exception as error:
             logger.exception("Inbound email %s failed", inbound_id)
             _record_failure(inbound_id, f"{type(error).__name__}: {error}"[:2000])

@@ -184,6 +184,10 @@ def inbound_upload_path(instance: "InboundEmail", filename: str) -> str:
     return f"{timezone.now():%Y/%m}/{secrets.token_hex(16)}.eml"
 
 
+def inbound_post_path(instance: "InboundEmail", filename: str) -> str:
+    return f"{timezone.now():%Y/%m}/{secrets.token_hex(16)}.post"
+
+
 class InboundEmail(models.Model):
     """An email a provider posted to our inbound webhook, stored before anything reads it."""
 
@@ -192,12 +196,14 @@ class InboundEmail(models.Model):
         ANSWERED = "answered", "Answer recorded"
         FLAGGED = "flagged", "Flagged for an analyst"
         IGNORED = "ignored", "Ignored"
+        DUPLICATE = "duplicate", "Duplicate delivery"
         FAILED = "failed", "Failed"
 
     provider = models.CharField(max_length=40)
     provider_event_id = models.CharField(max_length=200, blank=True)
     # Normalised Message-ID plus envelope recipient, or the raw message's hash when there is
     # no Message-ID: the same message delivered twice (even with another event id) is one.
+    # Until a stored post is parsed: the post's hash (a provider's retry is the same row).
     dedupe_key = models.CharField(max_length=400, unique=True)
     message_id = models.CharField(max_length=250, blank=True)
     envelope_sender = models.CharField(max_length=254, blank=True)
@@ -206,7 +212,12 @@ class InboundEmail(models.Model):
     to_header = models.TextField(blank=True)
     subject = models.CharField(max_length=500, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
-    raw = models.FileField(storage=inbound_storage, upload_to=inbound_upload_path)
+    raw = models.FileField(storage=inbound_storage, upload_to=inbound_upload_path, blank=True)
+    # The provider's post as it came, kept until the worker has parsed it into `raw`.
+    post = models.FileField(storage=inbound_storage, upload_to=inbound_post_path, blank=True)
+    post_content_type = models.CharField(
+        max_length=200, blank=True, help_text="Of the provider's post, while it is kept."
+    )
     size = models.PositiveBigIntegerField(default=0)
     extra_addresses = models.JSONField(
         default=list, blank=True, help_text="Provider fields that may hold the reply address."

@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 WEBHOOK_PREFIX = "/anymail/"
 # Mailgun's inbound view also answers at .../inbound_mime/.
 _INBOUND_PATH = re.compile(r"^/anymail/[\w-]+/inbound(?:_mime)?/$")
+# Inbound posts that are not read here: the view streams them to disk (mailflow.webhooks;
+# a JSON post needs no parsing for its checks, unlike Mailgun's signed form).
+STREAMED_PATHS = {"/anymail/postmark/inbound/"}
 # What reading a malformed payload raises in anymail and the email package. JSON and
 # Unicode errors and binascii.Error are ValueErrors; MultiPartParserError is our parser's.
 BAD_INPUT = (
@@ -131,17 +134,20 @@ def _preload_inbound(request: HttpRequest) -> HttpResponse | None:
             status=413,
             content_type="text/plain",
         )
-    if length <= 0 or not _authenticated(request):
+    if length <= 0 or not _authenticated(request) or request.path_info in STREAMED_PATHS:
         return None
-    body = request.read(length)
-    # The attributes HttpRequest.body caches; with them set, anymail's request.body and
-    # request.POST read what we read instead of checking Django's limit.
+    use_body(request, request.read(length))
+    return None
+
+
+def use_body(request: HttpRequest, body: bytes) -> None:
+    """Make the request read `body`: the attributes HttpRequest.body caches, set so that
+    request.body and request.POST read it instead of checking Django's limit."""
     request._body = body
     request._stream = BytesIO(body)
     if request.content_type == "multipart/form-data":
         request._post, request._files = parse_multipart(request, body)
     # application/x-www-form-urlencoded and JSON: Django parses the cached body itself.
-    return None
 
 
 def _authenticated(request: HttpRequest) -> bool:

@@ -9,6 +9,8 @@ admin.site.index_title = "Incidents, tasks and runbooks"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Inbound posts kept as they came for the worker, ahead of anymail's own views.
+    path("", include("mailflow.webhooks")),
     path("anymail/", include("anymail.urls")),
     path("api/", include("api.urls")),
     # Only with the local email backend (404 otherwise): read what the demo "sent".
