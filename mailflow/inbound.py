@@ -91,9 +91,6 @@ def inbound_store(*, provider: str, event: Any) -> InboundEmail:
     de-duplication key and enqueue its processing after commit. The same message delivered
     again is the same row."""
     raw, key, fields = _describe(event)
-    existing = InboundEmail.objects.filter(dedupe_key=key).first()
-    if existing:
-        return existing
     inbound = InboundEmail(provider=provider[:40], dedupe_key=key, **fields)
     inbound.raw.save("message.eml", ContentFile(raw), save=False)
     return _keep(inbound, inbound.raw)
@@ -111,13 +108,9 @@ def inbound_receive(*, provider: str, request: HttpRequest) -> InboundEmail:
             spool.write(chunk)
         if not spool.tell():
             raise EmptyMessage("The webhook post is empty.")
-        key = f"post:{digest.hexdigest()}"
-        existing = InboundEmail.objects.filter(dedupe_key=key).first()
-        if existing:
-            return existing
         inbound = InboundEmail(
             provider=provider[:40],
-            dedupe_key=key,
+            dedupe_key=f"post:{digest.hexdigest()}",
             post_content_type=request.META.get("CONTENT_TYPE", "")[:200],
             size=spool.tell(),
         )
@@ -126,7 +119,9 @@ def inbound_receive(*, provider: str, request: HttpRequest) -> InboundEmail:
 
 
 def _keep(inbound: InboundEmail, written: FieldFile) -> InboundEmail:
-    """Insert the row whose file was just written; the file goes if the row does not."""
+    """Insert the row whose file was just written; the file goes if the row does not. A
+    message or post stored before is found by its unique key (no lookup first: repeats
+    are rare, and the insert must guard against concurrent ones anyway)."""
     try:
         with transaction.atomic():
             inbound.save()
@@ -135,7 +130,7 @@ def _keep(inbound: InboundEmail, written: FieldFile) -> InboundEmail:
             # stays "received" and the sweeper enqueues it.
             transaction.on_commit(lambda: _enqueue_processing(inbound.pk), robust=True)
     except IntegrityError:
-        # The same message, delivered concurrently, was stored first.
+        # The same message or post was stored first.
         written.delete(save=False)
         return InboundEmail.objects.get(dedupe_key=inbound.dedupe_key)
     except BaseException:
@@ -204,43 +199,33 @@ class MalformedPost(ValueError):
     succeed; the post stays for an analyst."""
 
 
-def _parse_post(inbound_id: int) -> None:
-    """Turn a stored post into the message it carries, in a transaction of its own: the
-    row gets the raw MIME and the message's fields and de-duplication key, and the post
-    file goes after commit. A message already received in another post (the provider
-    sent it again with a new event id) ends here as a duplicate of it."""
-    with transaction.atomic():
-        inbound = (
-            InboundEmail.objects.select_for_update()
-            .filter(pk=inbound_id, status=Status.RECEIVED)
-            .exclude(post="")
-            .first()
-        )
-        if inbound is None:
-            return  # parsed already, or not a stored post
-        with inbound.post.open("rb") as handle:
-            body = handle.read()
-        raw, key, fields = _describe(_event_from_post(inbound, body))
-        post = inbound.post.name
-        inbound.raw.save("message.eml", ContentFile(raw), save=False)
-        try:
-            InboundEmail.objects.filter(pk=inbound.pk).update(
-                raw=inbound.raw.name, post="", **fields
-            )
-            try:
-                with transaction.atomic():
-                    InboundEmail.objects.filter(pk=inbound.pk).update(dedupe_key=key)
-            except IntegrityError:
-                original = InboundEmail.objects.get(dedupe_key=key)
-                _finish(
-                    inbound,
-                    Status.DUPLICATE,
-                    f"The same message as inbound email {original.pk}, delivered again.",
-                )
-        except BaseException:
-            inbound.raw.delete(save=False)
-            raise
-        transaction.on_commit(lambda: inbound.post.storage.delete(post))
+def _parse_post(inbound: InboundEmail, written: list[FieldFile]) -> bytes | None:
+    """Turn the locked row's stored post into the message it carries: the row gets the
+    raw MIME (its file added to `written`, for the caller to remove if the transaction
+    rolls back), the message's fields and its de-duplication key; the post file goes after
+    commit. Returns the raw MIME, or None when the message was received before in another
+    post (the provider sent it again with a new event id): then the row is a duplicate."""
+    with inbound.post.open("rb") as handle:
+        body = handle.read()
+    raw, key, fields = _describe(_event_from_post(inbound, body))
+    post, post_key = inbound.post.name, inbound.dedupe_key
+    inbound.raw.save("message.eml", ContentFile(raw), save=False)
+    written.append(inbound.raw)
+    for name, value in fields.items():
+        setattr(inbound, name, value)
+    inbound.post, inbound.dedupe_key = "", key
+    try:
+        with transaction.atomic():
+            inbound.save(update_fields=["raw", "post", "dedupe_key", *fields])
+    except IntegrityError:
+        original = InboundEmail.objects.get(dedupe_key=key)
+        inbound.dedupe_key, inbound.status = post_key, Status.DUPLICATE
+        inbound.reason = f"The same message as inbound email {original.pk}, delivered again."
+        inbound.processed_at = timezone.now()
+        inbound.save(update_fields=["raw", "post", "status", "reason", "processed_at", *fields])
+        raw = None
+    transaction.on_commit(lambda: inbound.post.storage.delete(post), robust=True)
+    return raw
 
 
 def _event_from_post(inbound: InboundEmail, body: bytes) -> Any:
@@ -283,9 +268,9 @@ def inbound_process(inbound_id: int) -> None:
         return
     # The run an answer resumes continues in this task, after commit: one trip through
     # the broker per reply instead of two (bench/reply_to_branch.py).
+    written: list[FieldFile] = []
     with advance_inline():
         try:
-            _parse_post(inbound_id)
             with transaction.atomic():
                 inbound = (
                     InboundEmail.objects.select_for_update()
@@ -294,17 +279,36 @@ def inbound_process(inbound_id: int) -> None:
                 )
                 if inbound is None:
                     return
-                with inbound.raw.open("rb") as handle:
-                    raw = handle.read()
+                if inbound.post:
+                    raw = _parse_post(inbound, written)
+                    if raw is None:
+                        return
+                else:
+                    with inbound.raw.open("rb") as handle:
+                        raw = handle.read()
                 _process(inbound, parsing.parse_message(raw))
-        except (MalformedPost, EmptyMessage) as error:
-            logger.warning("Inbound email %s: %s", inbound_id, type(error).__name__)
-            InboundEmail.objects.filter(pk=inbound_id).update(
-                status=Status.FAILED, reason=str(error), processed_at=timezone.now()
-            )
-        except Exception as error:
-            logger.exception("Inbound email %s failed", inbound_id)
-            _record_failure(inbound_id, f"{type(error).__name__}: {error}"[:2000])
+        except BaseException as error:
+            # Rolled back (unless a hook failed after the commit): files this attempt wrote
+            # that the row does not name go.
+            for file in written:
+                if not InboundEmail.objects.filter(pk=inbound_id, raw=file.name).exists():
+                    file.delete(save=False)
+            if not isinstance(error, Exception):
+                raise
+            _fail(inbound_id, error)
+
+
+def _fail(inbound_id: int, error: Exception) -> None:
+    """A post anymail cannot read, or one without a message, fails at once: reading it
+    again cannot succeed. Anything else is tried again, up to MAX_ATTEMPTS."""
+    if isinstance(error, MalformedPost | EmptyMessage):
+        logger.warning("Inbound email %s: %s", inbound_id, type(error).__name__)
+        InboundEmail.objects.filter(pk=inbound_id).update(
+            status=Status.FAILED, reason=str(error), processed_at=timezone.now()
+        )
+    else:
+        logger.exception("Inbound email %s failed", inbound_id, exc_info=error)
+        _record_failure(inbound_id, f"{type(error).__name__}: {error}"[:2000])
 
 
 def _record_failure(inbound_id: int, reason: str) -> None:
