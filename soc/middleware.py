@@ -39,8 +39,9 @@ logger = logging.getLogger(__name__)
 WEBHOOK_PREFIX = "/anymail/"
 # Mailgun's inbound view also answers at .../inbound_mime/.
 _INBOUND_PATH = re.compile(r"^/anymail/[\w-]+/inbound(?:_mime)?/$")
-# Inbound posts that are not read here: the view streams them to disk (mailflow.webhooks;
-# a JSON post needs no parsing for its checks, unlike Mailgun's signed form).
+# Inbound posts not read here when they are larger than INBOUND_DEFER_BYTES: the view
+# streams them to disk (mailflow.webhooks; a JSON post needs no parsing for its checks,
+# unlike Mailgun's signed form).
 STREAMED_PATHS = {"/anymail/postmark/inbound/"}
 # What reading a malformed payload raises in anymail and the email package. JSON and
 # Unicode errors and binascii.Error are ValueErrors; MultiPartParserError is our parser's.
@@ -134,7 +135,9 @@ def _preload_inbound(request: HttpRequest) -> HttpResponse | None:
             status=413,
             content_type="text/plain",
         )
-    if length <= 0 or not _authenticated(request) or request.path_info in STREAMED_PATHS:
+    if length <= 0 or not _authenticated(request):
+        return None
+    if request.path_info in STREAMED_PATHS and length > settings.INBOUND_DEFER_BYTES:
         return None
     use_body(request, request.read(length))
     return None

@@ -199,6 +199,11 @@ INBOUND_ROOT = Path(env_str("INBOUND_ROOT", str(VAR_DIR / "inbound")))
 # Postmark's JSON with RawEmail carries each attachment twice, once base64-encoded. The
 # rest of the site keeps Django's 2.5 MB request limit.
 INBOUND_MAX_BYTES = env_int("INBOUND_MAX_BYTES", 80 * 1024 * 1024, minimum=1)
+# Inbound posts (Postmark, Mailgun, SendGrid) larger than this are stored as they came and
+# read by the worker: the webhook answers a 25 MB message fast and in constant memory.
+# Smaller ones, nearly every reply, are read in the request, where a malformed post is a
+# 400 and the worker, the busier side, does less (bench/reply_to_branch.py).
+INBOUND_DEFER_BYTES = env_int("INBOUND_DEFER_BYTES", 1024 * 1024, minimum=0)
 
 # --- Security ---------------------------------------------------------------------------
 

@@ -36,12 +36,12 @@ def test_a_failed_enqueue_after_commit_keeps_the_message_for_the_sweeper(client,
         **AUTH,
     )
 
-    # Stored and committed: acknowledged, with the post's file, and left "received" for
-    # the sweeper rather than answered 503 with the file deleted under a committed row.
+    # Stored and committed: acknowledged, with its raw file, and left "received" for the
+    # sweeper rather than answered 503 with the file deleted under a committed row.
     assert response.status_code == 200
     stored = InboundEmail.objects.get()
     assert stored.status == InboundEmail.Status.RECEIVED
-    assert Path(settings.INBOUND_ROOT, stored.post.name).read_bytes() == body
+    assert Path(settings.INBOUND_ROOT, stored.raw.name).is_file()
     monkeypatch.undo()
 
     inbound.inbound_sweep(stuck_after=inbound.timedelta(0))

@@ -1,0 +1,164 @@
+"""Inbound posts larger than INBOUND_DEFER_BYTES (Postmark, Mailgun, SendGrid): kept as they
+came and read by the worker. Here the limit is lowered so that ordinary replies take that
+path; test_inbound_providers covers the same providers read in the request."""
+
+import hashlib
+import hmac
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+
+from mailflow import inbound
+from mailflow.inbound import inbound_process
+from mailflow.models import Answer, InboundEmail
+from tests.mailflow.test_inbound_providers import (
+    AUTH,
+    MALFORMED_FORMS,
+    MALFORMED_JSON,
+    PROVIDERS,
+    SIGNING_KEY,
+    _mailgun_signature,
+    _post_json,
+    _stored_files,
+    deliver,
+    reply_mime,
+    tasks_of,
+    webhook_secrets,  # noqa: F401 (autouse fixture: the webhook secrets)
+)
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning"),
+    pytest.mark.usefixtures("every_post_deferred"),
+]
+DEFERRED = [name for name in PROVIDERS if name != "amazon-ses"]  # SES: always in the request
+FOLLOW_UP = "Reset the credentials of Bob Builder"
+
+
+@pytest.fixture
+def every_post_deferred():
+    with override_settings(INBOUND_DEFER_BYTES=0):
+        yield
+
+
+@pytest.mark.parametrize("provider", DEFERRED)
+def test_the_post_is_kept_until_the_worker_reads_it(asked, committed, client, provider):
+    request = asked("failed-login")
+    before = _stored_files()
+
+    response = PROVIDERS[provider](client, reply_mime(request, "No"), "event-1", AUTH)
+
+    assert response.status_code == 200
+    stored = InboundEmail.objects.get()
+    assert (stored.status, stored.message_id, bool(stored.post), bool(stored.raw)) == (
+        InboundEmail.Status.RECEIVED, "", True, False
+    )  # fmt: skip
+    assert [path.suffix for path in _stored_files() - before] == [".post"]
+
+    committed(inbound_process, stored.pk)
+
+    stored.refresh_from_db()
+    assert (stored.status, bool(stored.post), bool(stored.raw)) == (
+        InboundEmail.Status.ANSWERED, False, True
+    )  # fmt: skip
+    assert stored.message_id and stored.subject.startswith("Re: ")
+    assert [path.suffix for path in _stored_files() - before] == [".eml"]
+    assert Answer.objects.get(request=request).option_key == "no"
+    assert [title for title, _ in tasks_of(request.incident)] == [FOLLOW_UP]
+
+
+@pytest.mark.parametrize("provider", DEFERRED)
+def test_another_post_of_the_same_message_is_kept_as_a_duplicate(
+    asked, committed, client, provider
+):
+    request = asked("failed-login")
+    raw = reply_mime(request, "No")
+
+    for event_id in ("event-1", "event-1", "event-2"):  # a retry, then a new event id
+        assert deliver(committed, client, provider, raw, event_id=event_id).status_code == 200
+
+    first, *others = InboundEmail.objects.order_by("pk")
+    assert first.status == InboundEmail.Status.ANSWERED
+    assert others, "the post with a new event id is a post of its own"
+    reason = f"The same message as inbound email {first.pk}, delivered again."
+    assert [(s.status, s.reason, bool(s.post)) for s in others] == [
+        (InboundEmail.Status.DUPLICATE, reason, False)
+    ] * len(others)
+    assert Answer.objects.filter(request=request).count() == 1
+    assert [title for title, _ in tasks_of(request.incident)] == [FOLLOW_UP]
+
+
+def assert_kept_and_failed(body: bytes | None = None) -> InboundEmail:
+    """Failed at once (reading it again cannot succeed), with the reason, the post kept."""
+    stored = InboundEmail.objects.get()
+    assert (stored.status, stored.attempts) == (InboundEmail.Status.FAILED, 1)
+    assert stored.reason.startswith(
+        ("The provider's post could not be read (", "The webhook post holds no email message.")
+    )
+    with stored.post.open("rb") as handle:
+        kept = handle.read()
+    assert kept == body if body is not None else kept
+    assert not Answer.objects.exists()
+    return stored
+
+
+@pytest.mark.parametrize("case", MALFORMED_JSON)
+def test_a_malformed_post_is_kept_and_failed(db, committed, client, case, caplog):
+    _, body = MALFORMED_JSON[case]
+
+    response = committed(_post_json, client, "postmark", body, AUTH)
+
+    # Authenticated, so from our provider; too large to read in the request. Kept for an
+    # analyst and acknowledged, since posting it again cannot help.
+    assert response.status_code == 200
+    assert_kept_and_failed(body)
+    # The log says what failed, never what was posted.
+    assert "FromFull" not in caplog.text and "QUJDRA" not in caplog.text
+
+
+@pytest.mark.parametrize("case", MALFORMED_FORMS)
+def test_a_malformed_form_post_is_kept_and_failed(db, committed, client, case):
+    esp, data = MALFORMED_FORMS[case]
+    if esp == "mailgun":
+        signed = _mailgun_signature("token-1")
+        if "timestamp not" in case:
+            signed = {"token": "t", "timestamp": "soon"}
+            signed["signature"] = hmac.new(
+                SIGNING_KEY.encode(), b"soont", hashlib.sha256
+            ).hexdigest()
+        data = {**data, **signed}
+
+    response = committed(client.post, reverse(f"anymail:{esp}_inbound_webhook"), data=data, **AUTH)
+
+    assert response.status_code == 200
+    assert_kept_and_failed()
+
+
+def test_a_failed_post_shows_in_the_admin_as_kept(db, committed, client, admin_client):
+    committed(_post_json, client, "postmark", b"[1, 2, 3]", AUTH)
+    stored = assert_kept_and_failed(b"[1, 2, 3]")
+
+    page = admin_client.get(reverse("admin:mailflow_inboundemail_change", args=[stored.pk]))
+
+    assert page.status_code == 200
+    assert b"Not parsed: the provider&#x27;s post is kept as it came" in page.content
+    assert b"The provider&#x27;s post could not be read (" in page.content
+
+
+def test_a_failure_after_reading_keeps_the_post_and_leaves_no_file(asked, client, monkeypatch):
+    request = asked("failed-login")
+    PROVIDERS["postmark-raw"](client, reply_mime(request, "No"), "event-1", AUTH)
+    stored = InboundEmail.objects.get()
+    before = _stored_files()
+    monkeypatch.setattr(inbound, "_process", lambda *args: 1 / 0)
+
+    inbound_process(stored.pk)
+
+    # Rolled back whole: still the post, waiting for its retry; the message file this
+    # attempt wrote is gone.
+    stored.refresh_from_db()
+    assert (stored.status, stored.attempts, bool(stored.post), bool(stored.raw)) == (
+        InboundEmail.Status.RECEIVED, 1, True, False
+    )  # fmt: skip
+    assert stored.reason.startswith("ZeroDivisionError")
+    assert _stored_files() == before
