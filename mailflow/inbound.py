@@ -1,4 +1,5 @@
-"""Inbound email: store what a provider posts (the receiver), then process it (a task).
+"""Inbound email: store what a provider posts (the receiver: the message anymail read in
+the request, or a large post as it came, read here first), then process it (a task).
 
 Processing, in order (pure reading in mailflow.parsing, every write through a service):
 1. Classify: our own mail looping back, bounce, read receipt, auto-reply, or a reply.

@@ -2,9 +2,6 @@
 came and read by the worker. Here the limit is lowered so that ordinary replies take that
 path; test_inbound_providers covers the same providers read in the request."""
 
-import hashlib
-import hmac
-
 import pytest
 from django.test import override_settings
 from django.urls import reverse
@@ -17,11 +14,10 @@ from tests.mailflow.test_inbound_providers import (
     MALFORMED_FORMS,
     MALFORMED_JSON,
     PROVIDERS,
-    SIGNING_KEY,
-    _mailgun_signature,
     _post_json,
     _stored_files,
     deliver,
+    malformed_form,
     reply_mime,
     tasks_of,
     webhook_secrets,  # noqa: F401 (autouse fixture: the webhook secrets)
@@ -118,15 +114,7 @@ def test_a_malformed_post_is_kept_and_failed(db, committed, client, case, caplog
 
 @pytest.mark.parametrize("case", MALFORMED_FORMS)
 def test_a_malformed_form_post_is_kept_and_failed(db, committed, client, case):
-    esp, data = MALFORMED_FORMS[case]
-    if esp == "mailgun":
-        signed = _mailgun_signature("token-1")
-        if "timestamp not" in case:
-            signed = {"token": "t", "timestamp": "soon"}
-            signed["signature"] = hmac.new(
-                SIGNING_KEY.encode(), b"soont", hashlib.sha256
-            ).hexdigest()
-        data = {**data, **signed}
+    esp, data = malformed_form(case)
 
     response = committed(client.post, reverse(f"anymail:{esp}_inbound_webhook"), data=data, **AUTH)
 

@@ -815,8 +815,8 @@ MALFORMED_FORMS = {
 }
 
 
-@pytest.mark.parametrize("case", MALFORMED_FORMS)
-def test_malformed_form_payloads_are_a_400(db, client, case, nothing_stored):
+def malformed_form(case: str) -> tuple[str, dict[str, str]]:
+    """The provider and the form of a MALFORMED_FORMS case, Mailgun's correctly signed."""
     esp, data = MALFORMED_FORMS[case]
     if esp == "mailgun":
         signed = _mailgun_signature("token-1")
@@ -826,6 +826,12 @@ def test_malformed_form_payloads_are_a_400(db, client, case, nothing_stored):
                 SIGNING_KEY.encode(), b"soont", hashlib.sha256
             ).hexdigest()
         data = {**data, **signed}
+    return esp, data
+
+
+@pytest.mark.parametrize("case", MALFORMED_FORMS)
+def test_malformed_form_payloads_are_a_400(db, client, case, nothing_stored):
+    esp, data = malformed_form(case)
 
     response = client.post(reverse(f"anymail:{esp}_inbound_webhook"), data=data, **AUTH)
 
