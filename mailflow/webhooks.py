@@ -8,18 +8,18 @@ handshake, answered in the request."""
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest
 from django.urls import path, re_path
 
 from mailflow.inbound import POST_PARSERS, inbound_receive
+from soc.middleware import is_deferred
 
 
 class _KeepLargePosts:
     esp_name: str
 
     def parse_events(self, request: HttpRequest) -> list[Any]:
-        if int(request.META.get("CONTENT_LENGTH") or 0) <= settings.INBOUND_DEFER_BYTES:
+        if not is_deferred(request):
             return super().parse_events(request)  # type: ignore[misc]
         inbound_receive(provider=self.esp_name, request=request)
         return []  # nothing for anymail's signal: the worker parses the post
