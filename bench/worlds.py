@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import requests
 from django.db import connection
 from django.utils.module_loading import import_string
-from django_q.tasks import async_task as ASYNC_TASK
 
 from incidents.actors import Actor
 from incidents.models import Category, Person, SecurityIncident
@@ -44,12 +43,12 @@ EMAIL_DOMAIN = "corp.example.com"
 def tasks_to(replacement: Callable[..., object]) -> Iterator[None]:
     """Hand what the app's services enqueue to `replacement(func, *args)` instead of the
     broker (the app modules import async_task by name, so each module is patched)."""
-    import django_q.tasks
+    from soc.enqueue import async_task
 
     patched = [
         module
         for name, module in list(sys.modules.items())
-        if name.split(".")[0] in APPS and getattr(module, "async_task", None) is ASYNC_TASK
+        if name.split(".")[0] in APPS and getattr(module, "async_task", None) is async_task
     ]
     for module in patched:
         module.async_task = replacement
@@ -57,7 +56,7 @@ def tasks_to(replacement: Callable[..., object]) -> Iterator[None]:
         yield
     finally:
         for module in patched:
-            module.async_task = django_q.tasks.async_task
+            module.async_task = async_task
 
 
 def run_task(func: str | Callable, *args: object, **kwargs: object) -> object:

@@ -13,10 +13,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from django_q.tasks import async_task
 
 from incidents.actors import Actor
 from incidents.models import Evidence, ResponseTask, SecurityIncident, TimelineEntry
+from soc.enqueue import async_task
 
 logger = logging.getLogger(__name__)
 

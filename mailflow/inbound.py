@@ -34,7 +34,7 @@ from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
-from django_q.tasks import async_task, schedule
+from django_q.tasks import schedule
 
 from incidents.actors import Actor
 from incidents.models import SecurityIncident
@@ -51,6 +51,7 @@ from mailflow.services import (
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
 from runbooks.services import advance_inline
+from soc.enqueue import async_task
 from soc.middleware import BAD_INPUT, use_body
 
 logger = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.dispatch import receiver
 from django.utils.datastructures import MultiValueDict
-from django_q.tasks import async_task
 
 from mailflow.inbound import inbound_store
 from mailflow.models import ConfirmationRequest, TrackingEvent
+from soc.enqueue import async_task
 
 logger = logging.getLogger(__name__)
 

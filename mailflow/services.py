@@ -18,7 +18,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
-from django_q.tasks import async_task, schedule
+from django_q.tasks import schedule
 
 from incidents.actors import Actor
 from incidents.errors import DomainError
@@ -32,6 +32,7 @@ from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
 from runbooks.actions import SUSPICIOUS, UNDELIVERABLE, UNRECOGNISED
 from runbooks.models import RunbookRun
 from runbooks.services import run_resume
+from soc.enqueue import async_task
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from incidents.actors import Actor
 from incidents.errors import DomainError
@@ -26,6 +25,7 @@ from incidents.timeline import timeline_record
 from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, StepContext
 from runbooks.definitions import guard_matches, runbook_definition, validate_steps
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
+from soc.enqueue import async_task
 
 logger = logging.getLogger(__name__)
 
