@@ -42,7 +42,11 @@ _INBOUND_PATH = re.compile(r"^/anymail/[\w-]+/inbound(?:_mime)?/$")
 # Inbound posts not read here when they are larger than INBOUND_DEFER_BYTES: the view
 # streams them to disk (mailflow.webhooks; a JSON post needs no parsing for its checks,
 # unlike Mailgun's signed form).
-STREAMED_PATHS = {"/anymail/postmark/inbound/"}
+STREAMED_PATHS = {
+    "/anymail/postmark/inbound/",
+    "/anymail/mailgun/inbound/",
+    "/anymail/mailgun/inbound_mime/",
+}
 # What reading a malformed payload raises in anymail and the email package. JSON and
 # Unicode errors and binascii.Error are ValueErrors; MultiPartParserError is our parser's.
 BAD_INPUT = (

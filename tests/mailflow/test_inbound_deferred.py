@@ -14,10 +14,12 @@ from tests.mailflow.test_inbound_providers import (
     MALFORMED_FORMS,
     MALFORMED_JSON,
     PROVIDERS,
+    _mailgun_signature,
     _post_json,
     _stored_files,
     deliver,
     malformed_form,
+    reply_address,
     reply_mime,
     tasks_of,
     webhook_secrets,  # noqa: F401 (autouse fixture: the webhook secrets)
@@ -150,3 +152,66 @@ def test_a_failure_after_reading_keeps_the_post_and_leaves_no_file(asked, client
     )  # fmt: skip
     assert stored.reason.startswith("ZeroDivisionError")
     assert _stored_files() == before
+
+
+# --- Mailgun's signature, read from the streamed form -----------------------------------
+
+
+def _signed_mailgun_form(request) -> dict[str, str]:
+    return {
+        "recipient": reply_address(request),
+        "body-mime": reply_mime(request, "No").decode(),
+        **_mailgun_signature("t"),
+    }
+
+
+@pytest.mark.parametrize("field", ["signature", "timestamp", "token"])
+def test_a_large_mailgun_post_with_a_bad_signature_is_refused(asked, committed, client, field):
+    data = _signed_mailgun_form(asked("failed-login"))
+    before = _stored_files()
+    data[field] = data[field][::-1] + "0"
+
+    response = committed(client.post, reverse("anymail:mailgun_inbound_webhook"), data=data, **AUTH)
+
+    assert response.status_code == 400
+    assert not InboundEmail.objects.exists() and _stored_files() == before
+
+
+def test_a_large_mailgun_post_without_credentials_is_refused(asked, committed, client):
+    data = _signed_mailgun_form(asked("failed-login"))
+    before = _stored_files()
+
+    response = committed(client.post, reverse("anymail:mailgun_inbound_webhook"), data=data)
+
+    assert response.status_code == 400
+    assert not InboundEmail.objects.exists() and _stored_files() == before
+
+
+def test_a_large_mailgun_form_that_cannot_be_read_is_refused_as_unsigned(db, committed, client):
+    before = _stored_files()
+    response = committed(
+        client.post,
+        reverse("anymail:mailgun_inbound_webhook"),
+        data=b"--b\r\nContent-Disposition: form-data; name=token",  # no header end
+        content_type="multipart/form-data; boundary=b",
+        **AUTH,
+    )
+
+    assert response.status_code == 400
+    assert not InboundEmail.objects.exists() and _stored_files() == before
+
+
+def test_the_last_of_repeated_signature_fields_counts_as_anymail_reads_them(
+    asked, committed, client
+):
+    request = asked("failed-login")
+    data = _signed_mailgun_form(request)
+    # A forged signature first, the valid one last (Django's test client posts a list as
+    # repeated fields).
+    data["signature"] = ["0" * 64, data["signature"]]
+
+    response = committed(client.post, reverse("anymail:mailgun_inbound_webhook"), data=data, **AUTH)
+
+    assert response.status_code == 200
+    assert InboundEmail.objects.get().status == InboundEmail.Status.ANSWERED
+    assert Answer.objects.get(request=request).option_key == "no"
