@@ -6,7 +6,8 @@ reply (20 KB of text; 2 MB and 25 MB with a screenshot attached) as the provider
 The baseline is a bare Django view on the same server that reads the same body and
 answers 200 (bench/urls.py). Each case runs app and baseline back to back.
 
-    uv run python bench/webhook_ingest.py [--quick] [--provider postmark|postmark-parsed|mailgun]
+    uv run python bench/webhook_ingest.py [--quick]
+        [--provider postmark|postmark-parsed|mailgun|sendgrid]
 """
 
 import argparse
@@ -164,7 +165,9 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="seconds, not minutes (smoke)")
     parser.add_argument(
-        "--provider", choices=["postmark", "postmark-parsed", "mailgun"], default="postmark"
+        "--provider",
+        choices=["postmark", "postmark-parsed", "mailgun", "sendgrid"],
+        default="postmark",
     )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--seconds", type=float, help="length of each timed case")
@@ -194,6 +197,8 @@ def _templates(provider: str, env: Environment) -> dict[str, payloads.Template]:
         raw = payloads.reply_mime() if size < 100 * KB else payloads.reply_with_attachment(size)
         if provider == "mailgun":
             templates[name] = payloads.mailgun(raw, signing_key=env.mailgun_signing_key)
+        elif provider == "sendgrid":
+            templates[name] = payloads.sendgrid(raw)
         else:
             templates[name] = payloads.postmark(raw, with_raw=provider == "postmark")
     largest = max(t.size for t in templates.values())

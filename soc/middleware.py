@@ -40,12 +40,12 @@ WEBHOOK_PREFIX = "/anymail/"
 # Mailgun's inbound view also answers at .../inbound_mime/.
 _INBOUND_PATH = re.compile(r"^/anymail/[\w-]+/inbound(?:_mime)?/$")
 # Inbound posts not read here when they are larger than INBOUND_DEFER_BYTES: the view
-# streams them to disk (mailflow.webhooks; a JSON post needs no parsing for its checks,
-# unlike Mailgun's signed form).
+# streams them to disk (mailflow.webhooks). Amazon SES's are always read in the request.
 STREAMED_PATHS = {
     "/anymail/postmark/inbound/",
     "/anymail/mailgun/inbound/",
     "/anymail/mailgun/inbound_mime/",
+    "/anymail/sendgrid/inbound/",
 }
 # What reading a malformed payload raises in anymail and the email package. JSON and
 # Unicode errors and binascii.Error are ValueErrors; MultiPartParserError is our parser's.

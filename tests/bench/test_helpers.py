@@ -3,6 +3,10 @@
 import asyncio
 import json
 from email import message_from_bytes, policy
+from io import BytesIO
+
+import pytest
+from django.http.multipartparser import MultiPartParser
 
 from bench import payloads
 from bench.common import Client, Retry, closed_loop, open_loop, percentile, summarise
@@ -39,6 +43,27 @@ def test_the_sizes_are_what_the_benchmark_says():
     assert 2_000_000 < len(large) < 2_200_000
     parsed = message_from_bytes(large, policy=policy.default)
     assert [part.get_content_type() for part in parsed.iter_attachments()] == ["image/png"]
+
+
+@pytest.mark.parametrize(
+    "template, message_field",
+    [
+        (payloads.mailgun(payloads.reply_mime(), signing_key="k"), "body-mime"),
+        (payloads.sendgrid(payloads.reply_mime()), "email"),
+    ],
+    ids=["mailgun", "sendgrid"],
+)
+def test_the_form_payloads_carry_each_message_where_the_provider_does(template, message_field):
+    body = template.render(1)
+    meta = {"CONTENT_TYPE": template.content_type, "CONTENT_LENGTH": str(len(body))}
+
+    fields, _ = MultiPartParser(meta, BytesIO(body), [], "utf-8").parse()
+
+    raw = fields[message_field].encode()
+    assert len(body) == template.size
+    assert message_from_bytes(raw, policy=policy.default)["Message-ID"].lower() == (
+        payloads.message_id(1)
+    )
 
 
 async def _server(statuses: list[int]) -> tuple[asyncio.AbstractServer, int, list[bytes]]:
