@@ -15,6 +15,7 @@ import hashlib
 import logging
 import re
 import tempfile
+from dataclasses import dataclass
 from datetime import timedelta
 from email.message import Message
 from io import BytesIO
@@ -98,25 +99,44 @@ def inbound_store(*, provider: str, event: Any) -> InboundEmail:
     return _keep(inbound, inbound.raw)
 
 
-def inbound_receive(*, provider: str, request: HttpRequest) -> InboundEmail:
-    """For an authenticated post of a provider in POST_PARSERS: keep the post as it came,
-    streamed to disk (a 25 MB message costs the web worker a buffer, not its size), and
-    enqueue its parsing and processing. The same post again (a provider's retry) is the
-    same row; the same message in another post is found when the worker parses it."""
+@dataclass
+class SpooledPost:
+    """A request's body copied to a temporary file (on disk past 1 MB), with its hash."""
+
+    file: tempfile.SpooledTemporaryFile
+    sha256: str
+    size: int
+
+
+def spool_post(request: HttpRequest) -> SpooledPost:
+    """Copy the request's body in 64 KB chunks: a 25 MB message costs the web worker a
+    buffer, not its size. The caller closes the file (inbound_receive does)."""
     digest = hashlib.sha256()
-    with tempfile.SpooledTemporaryFile(max_size=16 * _CHUNK) as spool:
-        while chunk := request.read(_CHUNK):
-            digest.update(chunk)
-            spool.write(chunk)
-        if not spool.tell():
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * _CHUNK)  # noqa: SIM115
+    while chunk := request.read(_CHUNK):
+        digest.update(chunk)
+        spool.write(chunk)
+    return SpooledPost(spool, digest.hexdigest(), spool.tell())
+
+
+def inbound_receive(
+    *, provider: str, request: HttpRequest, spooled: SpooledPost | None = None
+) -> InboundEmail:
+    """For an authenticated post of a provider in POST_PARSERS: keep the post as it came
+    (`spooled`, when the view has copied it already), streamed to disk, and enqueue its
+    parsing and processing. The same post again (a provider's retry) is the same row; the
+    same message in another post is found when the worker parses it."""
+    post = spooled or spool_post(request)
+    with post.file:
+        if not post.size:
             raise EmptyMessage("The webhook post is empty.")
         inbound = InboundEmail(
             provider=provider[:40],
-            dedupe_key=f"post:{digest.hexdigest()}",
+            dedupe_key=f"post:{post.sha256}",
             post_content_type=request.META.get("CONTENT_TYPE", "")[:200],
-            size=spool.tell(),
+            size=post.size,
         )
-        inbound.post.save("post", File(spool), save=False)
+        inbound.post.save("post", File(post.file), save=False)
     return _keep(inbound, inbound.post)
 
 

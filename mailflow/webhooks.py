@@ -6,8 +6,7 @@ size; such a post anymail cannot read is kept and failed for an analyst instead 
 Amazon SES keeps anymail's view as it is: its posts also carry the SNS subscription
 handshake, answered in the request."""
 
-import tempfile
-from typing import Any
+from typing import IO, Any
 
 from anymail.webhooks.base import AnymailBasicAuthMixin
 from django.http import HttpRequest, QueryDict
@@ -17,19 +16,18 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.encoding import force_str
 from django.utils.http import parse_header_parameters
 
-from mailflow.inbound import POST_PARSERS, inbound_receive
+from mailflow.inbound import POST_PARSERS, SpooledPost, inbound_receive, spool_post
 from soc.middleware import BAD_INPUT, is_deferred
-
-_CHUNK = 64 * 1024
 
 
 class _KeepLargePosts:
     esp_name: str
+    spooled: SpooledPost | None = None  # the post, when validate_request copied it
 
     def parse_events(self, request: HttpRequest) -> list[Any]:
         if not is_deferred(request):
             return super().parse_events(request)  # type: ignore[misc]
-        inbound_receive(provider=self.esp_name, request=request)
+        inbound_receive(provider=self.esp_name, request=request, spooled=self.spooled)
         return []  # nothing for anymail's signal: the worker parses the post
 
 
@@ -40,32 +38,33 @@ class PostmarkInbound(_KeepLargePosts, POST_PARSERS["Postmark"]):
 class MailgunInbound(_KeepLargePosts, POST_PARSERS["Mailgun"]):
     def validate_request(self, request: HttpRequest) -> None:
         # Mailgun signs a post with three fields of the same form as the message: for a
-        # large post, those three are all anymail's signature check reads into memory.
+        # large post, the form is copied to disk and only those three are read from the
+        # copy for anymail's check; parse_events keeps the copy.
         if is_deferred(request) and request.content_type == "multipart/form-data":
             AnymailBasicAuthMixin.validate_request(self, request)  # before reading anything
-            request._post = _signature_fields(request)
+            self.spooled = spool_post(request)
+            request._post = _signature_fields(self.spooled.file, request.META["CONTENT_TYPE"])
             request._files = MultiValueDict()
-        super().validate_request(request)
+        try:
+            super().validate_request(request)
+        except Exception:
+            if self.spooled:
+                self.spooled.file.close()
+            raise
 
 
 _SIGNATURE_FIELDS = {"timestamp", "token", "signature"}
 
 
-def _signature_fields(request: HttpRequest) -> QueryDict:
-    """Copy the form to a spooled file (on disk past 1 MB), read its signature fields from
-    the copy, and leave the request reading the copy (for inbound_receive). A form that
-    cannot be read yields no fields, so anymail refuses it as unsigned (400)."""
-    # Not closed here: the request reads it after this returns; garbage collection closes
-    # (and the OS removes) it with the request.
-    spool = tempfile.SpooledTemporaryFile(max_size=16 * _CHUNK)  # noqa: SIM115
-    while chunk := request.read(_CHUNK):
-        spool.write(chunk)
-    spool.seek(0)
+def _signature_fields(form: IO[bytes], content_type: str) -> QueryDict:
+    """The signature fields of a multipart form, read from its start. A form that cannot
+    be read yields none, so anymail refuses it as unsigned (400)."""
+    form.seek(0)
     fields = QueryDict(mutable=True)
     try:
-        _, params = parse_header_parameters(request.META["CONTENT_TYPE"])
+        _, params = parse_header_parameters(content_type)
         boundary = params["boundary"].encode("ascii")
-        for kind, headers, part in Parser(LazyStream(ChunkIter(spool, _CHUNK)), boundary):
+        for kind, headers, part in Parser(LazyStream(ChunkIter(form)), boundary):
             name = force_str(headers.get("content-disposition", ("", {}))[1].get("name", b""))
             if kind == FIELD and name.strip() in _SIGNATURE_FIELDS:
                 # Set, not appended: like request.POST, the last value counts.
@@ -73,8 +72,6 @@ def _signature_fields(request: HttpRequest) -> QueryDict:
             exhaust(part)
     except BAD_INPUT:
         fields = QueryDict(mutable=True)
-    spool.seek(0)
-    request._stream = spool
     return fields
 
 
