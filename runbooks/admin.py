@@ -343,7 +343,7 @@ class RunbookRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     ("incident_link", "trigger_entry"),
                     ("state", "position", "attempts"),
                     "error",
-                    ("created_at", "updated_at", "finished_at", "lease_until"),
+                    ("created_at", "updated_at", "finished_at"),
                 ]
             },
         ),
@@ -362,7 +362,6 @@ class RunbookRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
         "finished_at",
-        "lease_until",
         "flow",
         "context_json",
     ]

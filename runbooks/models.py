@@ -115,9 +115,6 @@ class RunbookRun(models.Model):
     context = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Failures of this step.")
     error = models.TextField(blank=True)
-    # A worker holds the run until this time while it advances it; a crashed worker's
-    # claim simply expires and the sweeper hands the run out again.
-    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,10 +1,10 @@
 """The runbook engine: start runs, advance them step by step, suspend and resume them.
 
-Crash safety rests on one rule: a step's effect, its StepResult (unique per run and
-position) and the run's new position commit in one transaction. A worker killed anywhere
-leaves either all of a step or none of it, and advancing again continues where the last
-commit stopped. Workers claim a run with a lease (a conditional UPDATE), so two workers
-never advance the same run at once.
+Crash safety rests on one rule: the steps' effects, their StepResults (unique per run and
+position) and the run's new position commit in one transaction, under the run's row lock.
+A worker killed anywhere leaves either all of an advance or none of it, and advancing
+again continues where the last commit stopped. A worker finding the row locked leaves the
+run to its holder, so two workers never advance the same run at once.
 """
 
 import logging
@@ -14,7 +14,6 @@ from contextvars import ContextVar
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from incidents.actors import Actor
@@ -31,8 +30,6 @@ logger = logging.getLogger(__name__)
 
 State = RunbookRun.State
 
-# Longer than django-q2's task timeout, so a live worker never loses its claim.
-LEASE = timedelta(minutes=5)
 MAX_STEP_ATTEMPTS = 3
 # A running run nobody has touched for this long was left by a crash.
 STUCK_AFTER = timedelta(minutes=2)
@@ -51,6 +48,18 @@ def _lock(run_id: int) -> RunbookRun:
     )
 
 
+def _lock_if_free(run_id: int) -> RunbookRun | None:
+    """The run, locked until the transaction ends; None if another transaction holds it
+    (or it is gone). Whoever holds a running run advances it or enqueues its advance on
+    commit, so waiting for it would only hold a worker."""
+    return (
+        RunbookRun.objects.select_for_update(of=("self",), skip_locked=True)
+        .select_related("incident", "person")
+        .filter(pk=run_id)
+        .first()
+    )
+
+
 # Runs resumed inside advance_inline(), to advance in this process at its end.
 _inline_advances: ContextVar[list[int] | None] = ContextVar("inline_advances", default=None)
 
@@ -61,8 +70,8 @@ def advance_inline() -> Iterator[None]:
     instead of by a queued task: for callers already in a worker (inbound email
     processing), the answer's branch runs without a second trip through the broker.
     A resume that rolled back leaves its run waiting, which advancing skips. A worker
-    killed in between leaves the run running without a lease, and runs_sweep hands it
-    out again, as after a lost enqueue."""
+    killed in between leaves the run running, and runs_sweep hands it out again, as
+    after a lost enqueue."""
     pending: list[int] = []
     token = _inline_advances.set(pending)
     try:
@@ -265,135 +274,129 @@ def runs_advance_batch(run_ids: list[int]) -> None:
 
 
 def run_advance(run_id: int) -> None:
-    """Execute steps until the run ends or waits. Exits at once if another worker holds
-    the run or it is not running."""
-    holding = False  # whether our lease on the run is committed
-    retry = False
+    """Execute steps until the run ends or waits, in one transaction under the run's row
+    lock; each executed step in a savepoint of its own, so a failing step rolls back only
+    itself and the steps before it commit with the failure counted. Exits at once if the
+    run is not running or another worker holds it (that worker carries it on)."""
     try:
-        while _advance_one_step(run_id, claim=not holding):
-            holding = True
+        with transaction.atomic():
+            run = _lock_if_free(run_id)
+            if run is None or run.state != State.RUNNING:
+                return
+            error = _execute_steps(run)
+            retry = error is not None and _count_failure(run, error)
+            run.save(
+                update_fields=["position", "attempts", "error", "updated_at", "context",
+                               "state", "finished_at"]
+            )  # fmt: skip
     except Exception as error:
-        logger.exception("Runbook run %s: step failed", run_id)
-        retry = _record_failure(run_id, error)
-        if holding:
-            RunbookRun.objects.filter(pk=run_id).update(lease_until=None)
+        # The transaction itself failed (the database, or a step executed twice caught by
+        # the unique key): nothing of it committed, so count the failure on its own.
+        logger.exception("Runbook run %s: advancing failed", run_id)
+        with transaction.atomic():
+            run = _lock(run_id)
+            if run.state != State.RUNNING:
+                return
+            retry = _count_failure(run, error)
+            run.save(update_fields=["attempts", "error", "updated_at", "state"])
     if retry:
         _enqueue_advance(run_id)
 
 
-def _advance_one_step(run_id: int, *, claim: bool) -> bool:
-    """One step in one transaction, together with the skipped steps that follow it and,
-    when they end the runbook, the completion. A skipped step only records itself, so it
-    needs no transaction of its own: the shipped download runbook's answer takes 3
-    commits instead of 8. An executed step always opens a transaction, so a failure names
-    that step and rolls back nothing else. Returns whether to go on with the next step.
-
-    The lease that keeps other workers off the run between steps is taken (`claim`) in
-    the first step's transaction and given back in the last one's: a question asked in
-    one step costs one commit, not three."""
-    with transaction.atomic():
-        run = _lock(run_id)
-        now = timezone.now()
-        if claim and run.lease_until is not None and run.lease_until >= now:
-            return False  # another worker is on it
-        if run.state != State.RUNNING:
-            # Cancelled meanwhile, or another worker finished it.
-            if not claim:
-                RunbookRun.objects.filter(pk=run_id).update(lease_until=None)
-            return False
-        run.lease_until = now + LEASE
-        recorded = False
-        results: list[StepResult] = []
-        while run.position < len(run.steps) and run.state == State.RUNNING:
-            position = run.position
-            step = run.steps[position]
-            if not guard_matches(step["guard"], step["outcomes"], run.context.get("outcome")):
-                status, outcome = StepResult.Status.SKIPPED, None
-            elif recorded:
-                break  # the next executed step gets a transaction of its own
-            else:
-                outcome = ACTIONS[step["action"]].executor(
-                    StepContext(
-                        run=run,
-                        incident=run.incident,
-                        params=step["params"],
-                        actor=_runbook_actor(run),
+def _execute_steps(run: RunbookRun) -> Exception | None:
+    """Execute the run's steps from its position until it waits, ends or a step fails;
+    record their results and move the position past them (the caller saves the run).
+    Returns the failing step's error, whose effects its savepoint rolled back."""
+    now = timezone.now()
+    results: list[StepResult] = []
+    failure: Exception | None = None
+    executed = False
+    while run.position < len(run.steps) and run.state == State.RUNNING:
+        position = run.position
+        step = run.steps[position]
+        if not guard_matches(step["guard"], step["outcomes"], run.context.get("outcome")):
+            status, outcome = StepResult.Status.SKIPPED, None
+        else:
+            if executed:
+                # The step before may have changed the incident through its services.
+                run.incident.refresh_from_db()
+            try:
+                with transaction.atomic():
+                    outcome = ACTIONS[step["action"]].executor(
+                        StepContext(
+                            run=run,
+                            incident=run.incident,
+                            params=step["params"],
+                            actor=_runbook_actor(run),
+                        )
                     )
-                )
-                status = StepResult.Status.WAITING if outcome.wait else StepResult.Status.DONE
-            results.append(
-                StepResult(
-                    run=run,
-                    position=position,
-                    action=step["action"],
-                    status=status,
-                    detail=(outcome.detail if outcome else "")[:300],
-                )
+            except Exception as error:
+                logger.exception("Runbook run %s: step %s failed", run.pk, position + 1)
+                run.incident.refresh_from_db()  # undo what the step changed in memory
+                failure = error
+                break
+            executed = True
+            status = StepResult.Status.WAITING if outcome.wait else StepResult.Status.DONE
+        results.append(
+            StepResult(
+                run=run,
+                position=position,
+                action=step["action"],
+                status=status,
+                detail=(outcome.detail if outcome else "")[:300],
             )
-            recorded = True
-            run.position = position + 1
-            run.attempts, run.error, run.updated_at = 0, "", now
-            if outcome:
-                run.context.update(outcome.context)
-                if outcome.wait:
-                    run.state = State.WAITING
-        # One INSERT for the step and the skipped ones around it. The unique (run,
-        # position) key makes a second execution of a step fail here, rolling back its
-        # effects, should two workers ever get this far.
-        StepResult.objects.bulk_create(results)
-        if run.state == State.RUNNING and run.position >= len(run.steps):
-            run.state, run.finished_at, run.updated_at = State.COMPLETED, now, now
-            timeline_record(
-                incident=run.incident,
-                kind="runbook.completed",
-                actor=_runbook_actor(run),
-                summary=f"Runbook '{run.definition['name']}' completed",
-                data={"run": run.pk},
-            )
-        if run.state != State.RUNNING:
-            run.lease_until = None
-        run.save(
-            update_fields=["position", "attempts", "error", "updated_at", "context", "state",
-                           "finished_at", "lease_until"]
-        )  # fmt: skip
-        return run.state == State.RUNNING
-
-
-def _record_failure(run_id: int, error: Exception) -> bool:
-    """Count a failed attempt; after MAX_STEP_ATTEMPTS fail the run, tell the analysts and
-    return False. Returns True when the step should be tried again."""
-    message = f"{type(error).__name__}: {error}"[:2000]
-    with transaction.atomic():
-        run = _lock(run_id)
-        if run.state != State.RUNNING:
-            return False
-        run.attempts += 1
-        run.error = message
-        run.updated_at = timezone.now()
-        if run.attempts < MAX_STEP_ATTEMPTS:
-            run.save(update_fields=["attempts", "error", "updated_at"])
-            return True
-        run.state = State.FAILED
-        run.save(update_fields=["attempts", "error", "updated_at", "state"])
-        actor = _runbook_actor(run)
-        name = run.definition["name"]
-        step = run.steps[run.position]
+        )
+        run.position = position + 1
+        run.attempts, run.error, run.updated_at = 0, "", now
+        if outcome:
+            run.context.update(outcome.context)
+            if outcome.wait:
+                run.state = State.WAITING
+    # One INSERT for every step recorded. The unique (run, position) key makes a second
+    # execution of a step fail here, rolling back its effects, should two workers ever
+    # get this far.
+    StepResult.objects.bulk_create(results)
+    if run.state == State.RUNNING and run.position >= len(run.steps):
+        run.state, run.finished_at, run.updated_at = State.COMPLETED, now, now
         timeline_record(
             incident=run.incident,
-            kind="runbook.failed",
-            actor=actor,
-            summary=f"Runbook '{name}' failed at step {run.position + 1} ({step['action']})",
-            body=message,
-            data={"run": run.pk, "position": run.position},
+            kind="runbook.completed",
+            actor=_runbook_actor(run),
+            summary=f"Runbook '{run.definition['name']}' completed",
+            data={"run": run.pk},
         )
-        if run.incident.is_active:
-            task_create(
-                actor=actor,
-                incident=run.incident,
-                title=f"Runbook '{name}' failed at step {run.position + 1}: check and resume",
-                description=f"{message}\n\nFix the cause, then resume the run from its page "
-                "in the admin (Runbook runs).",
-            )
+    return failure
+
+
+def _count_failure(run: RunbookRun, error: Exception) -> bool:
+    """Count a failed attempt on the locked run (the caller saves it); after
+    MAX_STEP_ATTEMPTS fail the run, tell the analysts and return False. Returns True when
+    the step should be tried again."""
+    run.attempts += 1
+    run.error = f"{type(error).__name__}: {error}"[:2000]
+    run.updated_at = timezone.now()
+    if run.attempts < MAX_STEP_ATTEMPTS:
+        return True
+    run.state = State.FAILED
+    actor = _runbook_actor(run)
+    name = run.definition["name"]
+    step = run.steps[run.position]
+    timeline_record(
+        incident=run.incident,
+        kind="runbook.failed",
+        actor=actor,
+        summary=f"Runbook '{name}' failed at step {run.position + 1} ({step['action']})",
+        body=run.error,
+        data={"run": run.pk, "position": run.position},
+    )
+    if run.incident.is_active:
+        task_create(
+            actor=actor,
+            incident=run.incident,
+            title=f"Runbook '{name}' failed at step {run.position + 1}: check and resume",
+            description=f"{run.error}\n\nFix the cause, then resume the run from its page "
+            "in the admin (Runbook runs).",
+        )
     return False
 
 
@@ -486,15 +489,12 @@ def runs_cancel_for_incident(*, incident: SecurityIncident, actor: Actor, reason
 
 
 def runs_sweep() -> int:
-    """Hand out again the runs a crashed worker left running (their lease expired or was
-    never taken because the enqueue was lost). Advancing is idempotent, so a run picked
-    up twice is harmless."""
+    """Hand out again the runs a crashed worker left running, or whose enqueue was lost.
+    A run some worker is still advancing is locked, and its second advance leaves it."""
     now = timezone.now()
-    stuck = (
-        RunbookRun.objects.filter(state=State.RUNNING, updated_at__lt=now - STUCK_AFTER)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .values_list("pk", flat=True)
-    )
+    stuck = RunbookRun.objects.filter(
+        state=State.RUNNING, updated_at__lt=now - STUCK_AFTER
+    ).values_list("pk", flat=True)
     count = 0
     for run_id in stuck:
         async_task("runbooks.tasks.advance_run", run_id)

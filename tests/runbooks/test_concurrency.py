@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django_q.conf import Conf
 
 from incidents.actors import Actor
@@ -66,6 +66,35 @@ def test_concurrent_advances_of_one_run_execute_each_step_once(download_run):
     assert run.state == RunbookRun.State.WAITING
     assert ResponseTask.objects.filter(incident=run.incident).count() == 1
     assert run.incident.timeline.filter(kind="incident.state_changed").count() == 1
+
+
+def test_a_run_another_transaction_holds_is_left_to_it_without_waiting(download_run):
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                RunbookRun.objects.select_for_update().get(pk=download_run.pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        started = time.monotonic()
+        run_advance(download_run.pk)  # skips the locked row instead of queueing behind it
+        assert time.monotonic() - started < 5
+        run = RunbookRun.objects.get(pk=download_run.pk)
+        assert (run.state, run.position) == (RunbookRun.State.RUNNING, 0)
+    finally:
+        release.set()
+        holder.join()
+
+    run_advance(download_run.pk)
+    assert RunbookRun.objects.get(pk=download_run.pk).state == RunbookRun.State.WAITING
 
 
 def test_concurrent_resumes_of_one_run_resume_it_once(download_run):

@@ -281,20 +281,18 @@ def kill_at(monkeypatch):
 def test_a_worker_killed_mid_run_converges_without_duplicates_when_run_again(
     shipped, open_with_runbooks, kill_at
 ):
-    kill_at("set_incident_state")  # step 2, after step 1 (create_task) committed
+    kill_at("set_incident_state")  # step 2, after step 1 (create_task) did its work
 
     with pytest.raises(WorkerKilled):
         incident = open_with_runbooks("policy-violation")
     incident = SecurityIncident.objects.get()
     run = the_run(incident)
-    assert (run.state, run.position) == (State.RUNNING, 1)
-    assert tasks_of(incident) == [(CONFIRM, TaskState.OPEN)]
-    incident.refresh_from_db()
-    assert incident.state == SecurityIncident.State.DRAFT  # step 2 rolled back whole
+    # The steps of one advance commit together: killed in step 2, step 1 is undone too.
+    assert (run.state, run.position) == (State.RUNNING, 0)
+    assert tasks_of(incident) == []
+    assert incident.state == SecurityIncident.State.DRAFT
 
-    # The killed worker's lease expires; the task runs again (twice, for good measure).
-    RunbookRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(1))
-    run_advance(run.pk)
+    run_advance(run.pk)  # the task runs again (twice, for good measure)
     run_advance(run.pk)
 
     incident.refresh_from_db()
@@ -309,14 +307,13 @@ def test_a_worker_killed_after_resuming_converges_too(
     shipped, open_with_runbooks, committed, kill_at
 ):
     incident = open_with_runbooks("policy-violation")
-    kill_at("create_task")  # "Analyse the evidence" after "complete_task" committed
+    kill_at("create_task")  # "Analyse the evidence", after "complete_task" did its work
 
     with pytest.raises(WorkerKilled):
         resume(committed, incident, "yes")
     run = the_run(incident)
-    RunbookRun.objects.filter(pk=run.pk).update(
-        lease_until=None, updated_at=timezone.now() - timedelta(minutes=10)
-    )
+    assert (run.state, tasks_of(incident)) == (State.RUNNING, [(CONFIRM, TaskState.AWAITING_USER)])
+    RunbookRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
     assert runs_sweep() == 1  # the sweeper finds it and (inline in tests) finishes it
 
     assert tasks_of(incident) == [
@@ -327,7 +324,7 @@ def test_a_worker_killed_after_resuming_converges_too(
     assert incident.timeline.filter(kind="task.completed").count() == 1
 
 
-def test_advancing_a_finished_or_claimed_run_does_nothing(shipped, open_with_runbooks, committed):
+def test_advancing_a_finished_run_does_nothing(shipped, open_with_runbooks, committed):
     incident = open_with_runbooks("failed-login")
     resume(committed, incident, "yes")
     entries = TimelineEntry.objects.count()
@@ -337,45 +334,33 @@ def test_advancing_a_finished_or_claimed_run_does_nothing(shipped, open_with_run
     assert TimelineEntry.objects.count() == entries
 
 
-def test_a_run_another_worker_holds_is_left_to_it_and_a_waiting_run_holds_no_lease(
-    shipped, open_with_runbooks, committed, kill_at
-):
-    kill_at("set_incident_state")
-    with pytest.raises(WorkerKilled):
-        open_with_runbooks("policy-violation")
-    incident = SecurityIncident.objects.get()
-    run = the_run(incident)
-    assert run.lease_until is not None  # taken with step 1, which committed
-
-    run_advance(run.pk)  # another worker: the lease has not expired
-    assert (the_run(incident).state, the_run(incident).position) == (State.RUNNING, 1)
-
-    RunbookRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(1))
-    run_advance(run.pk)
-    run = the_run(incident)
-    assert (run.state, run.lease_until) == (State.WAITING, None)  # given back with the wait
-
-
 def test_a_step_that_keeps_failing_fails_the_run_and_tells_an_analyst_then_resumes(
     shipped, open_with_runbooks, committed, monkeypatch, as_analyst
 ):
     attempts = []
+    original = actions.ACTIONS["set_incident_state"].executor
 
     def broken(ctx):
         attempts.append(1)
+        original(ctx)  # the incident moves to analysis, then the step fails
         raise RuntimeError("directory unreachable")
 
-    original = actions.ACTIONS["set_incident_state"].executor
     monkeypatch.setattr(actions.ACTIONS["set_incident_state"], "executor", broken)
     incident = open_with_runbooks("policy-violation")
 
     run = the_run(incident)
     assert len(attempts) == MAX_STEP_ATTEMPTS
-    assert run.state == State.FAILED
+    assert (run.state, run.position) == (State.FAILED, 1)
     assert "RuntimeError: directory unreachable" in run.error
     failed = incident.timeline.get(kind="runbook.failed")
     assert "step 2" in failed.summary
-    assert tasks_of(incident)[-1][0].startswith("Runbook 'Suspicious file download' failed")
+    # Step 1 stays done; each failed attempt of step 2 rolled back only itself.
+    assert list(run.results.values_list("position", "status")) == [(0, "done")]
+    assert tasks_of(incident)[0] == (CONFIRM, TaskState.OPEN)
+    assert tasks_of(incident)[1][0].startswith("Runbook 'Suspicious file download' failed")
+    incident.refresh_from_db()
+    assert incident.state == SecurityIncident.State.DRAFT
+    assert not incident.timeline.filter(kind="incident.state_changed").exists()
 
     monkeypatch.setattr(actions.ACTIONS["set_incident_state"], "executor", original)
     committed(run_retry, run=run, actor=as_analyst)
