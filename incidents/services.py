@@ -141,6 +141,12 @@ def _locked(model: type, pk: int) -> Any:
     return model.objects.select_for_update().get(pk=pk)
 
 
+def _locked_task(pk: int) -> ResponseTask:
+    """The task, locked; its incident read along (not locked) for the timeline entry."""
+    tasks = ResponseTask.objects.select_for_update(of=("self",)).select_related("incident")
+    return tasks.get(pk=pk)
+
+
 # --- Incidents --------------------------------------------------------------------------
 
 
@@ -397,7 +403,7 @@ def task_create(
 
 def task_update(*, actor: Actor, task: ResponseTask, **changes: Any) -> ResponseTask:
     with transaction.atomic():
-        task = _locked(ResponseTask, task.pk)
+        task = _locked_task(task.pk)
         changed = _apply_changes(task, TASK_EDITABLE_FIELDS, changes)
         if not changed:
             return task
@@ -424,7 +430,7 @@ def task_transition(
     """Start, complete, mark incomplete, cancel or await the user, if the map allows it."""
     to_state = TaskState(to_state)
     with transaction.atomic():
-        task = _locked(ResponseTask, task.pk)
+        task = _locked_task(task.pk)
         from_state = TaskState(task.state)
         if to_state not in TASK_TRANSITIONS[from_state]:
             raise IllegalTransition(

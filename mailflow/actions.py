@@ -3,7 +3,7 @@
 
 from datetime import timedelta
 
-from mailflow.models import Answer, ConfirmationRequest
+from mailflow.models import Answer
 from mailflow.services import request_create
 from runbooks.actions import StepContext, StepOutcome, register_executor, wait_for_answer
 
@@ -36,11 +36,11 @@ def ask_user(ctx: StepContext) -> StepOutcome:
 def file_evidence(ctx: StepContext) -> StepOutcome:
     """The files came with the answer and were filed on the incident when it was
     recorded (so nothing waits on this step); report what is there."""
-    request = ConfirmationRequest.objects.filter(pk=ctx.run.context.get("request_id")).first()
-    if request is None:
+    request_id = ctx.run.context.get("request_id")
+    if request_id is None:
         return StepOutcome(detail="No question was asked")
-    count = ctx.incident.evidence.filter(provenance__request=request.pk).count()
-    answers = Answer.objects.filter(request=request).count()
+    count = ctx.incident.evidence.filter(provenance__request=request_id).count()
+    answers = Answer.objects.filter(request_id=request_id).count()
     return StepOutcome(detail=f"{count} file(s) from {answers} answer(s) on the incident")
 
 
