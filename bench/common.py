@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_ingest"
 # The bare Django view the app is compared with (bench/urls.py, served by the same server).
 BASELINE_PATH = "/bench/baseline/"
+# A bare view that only keeps each post (a file and a row): the storage floor.
+FLOOR_PATH = "/bench/floor/"
+FLOOR_TABLE = "bench_floor"
 
 
 # --- conditions -------------------------------------------------------------------------

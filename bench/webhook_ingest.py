@@ -4,7 +4,9 @@ gunicorn (2 sync workers, production settings, PostgreSQL, the ORM broker, no qc
 acknowledgement only) on 127.0.0.1; a load generator in this process posts a realistic
 reply (20 KB of text; 2 MB and 25 MB with a screenshot attached) as the provider does.
 The baseline is a bare Django view on the same server that reads the same body and
-answers 200 (bench/urls.py). Each case runs app and baseline back to back.
+answers 200 (bench/urls.py). Each case runs app and baseline back to back; the two
+throughput cases also run the storage floor, a bare view that only keeps each post (a file
+and one committed row), to show how much of the gap storing a post costs by itself.
 
     uv run python bench/webhook_ingest.py [--quick]
         [--provider postmark|postmark-parsed|mailgun|sendgrid]
@@ -23,6 +25,8 @@ from bench import payloads
 from bench.common import (
     BASELINE_PATH,
     DEFAULT_DATABASE_URL,
+    FLOOR_PATH,
+    FLOOR_TABLE,
     Client,
     Environment,
     Request,
@@ -67,7 +71,7 @@ class Bench:
     def request(self, size: str, target: str) -> Request:
         template = self.templates[size]
         headers = {"Content-Type": template.content_type, "Authorization": self.auth}
-        path = template.path if target == "app" else BASELINE_PATH
+        path = {"app": template.path, "baseline": BASELINE_PATH, "floor": FLOOR_PATH}[target]
 
         def build(number: int) -> tuple[str, dict[str, str], bytes]:
             return path, headers, template.render(number)
@@ -230,7 +234,8 @@ def _run_cases(bench: Bench, args: argparse.Namespace) -> dict[tuple[str, str], 
     results: dict[tuple[str, str], Measured] = {}
     for case in args.cases:
         label, description, run = plan[case]
-        for target in ("app", "baseline"):
+        targets = ("app", "baseline", "floor") if case in ("20KB", "2MB") else ("app", "baseline")
+        for target in targets:
             print(f"{description}, {target} ...", flush=True)
             results[label, target] = run(target)
     return results
@@ -252,8 +257,11 @@ def _report(
         app, base = results[case, "app"].summary[key], results[case, "baseline"].summary[key]
         met = ok(app, base) if ok else None
         met_all = met_all and met is not False
+        floor = results[case, "floor"].summary[key] if (case, "floor") in results else None
         rows.append([f"{case}: {key}", scale(app), scale(base), _ratio(app, base), goal,
-                     "" if met is None else _yes(met)])  # fmt: skip
+                     "" if met is None else _yes(met),
+                     "" if floor is None else scale(floor),
+                     "" if floor is None else _ratio(app, floor)])  # fmt: skip
 
     for case in ("20 KB max", "2 MB max", "25 MB"):
         figure(case, "rate", _per_second, "≥ 0.5x baseline", lambda a, b: a >= 0.5 * b)
@@ -270,17 +278,21 @@ def _report(
         met_all = met_all and app < 3 * message
         rows.append(["25 MB: worker memory growth", f"{mb(app)} ({app / message:.1f}x)",
                      f"{mb(base)} ({base / message:.1f}x)", _ratio(app, base),
-                     "< 3x message", _yes(app < 3 * message)])  # fmt: skip
+                     "< 3x message", _yes(app < 3 * message), "", ""])  # fmt: skip
     for case in ("20 KB max", "20 KB rate", "2 MB max", "25 MB"):
         if (case, "app") in results:
             app, base = results[case, "app"].peak_rss, results[case, "baseline"].peak_rss
-            rows.append([f"{case}: peak worker RSS", mb(app), mb(base), _ratio(app, base), "", ""])
+            rows.append([f"{case}: peak worker RSS", mb(app), mb(base), _ratio(app, base)]
+                        + [""] * 4)  # fmt: skip
     print()
-    print_table(rows, ["figure", "app", "baseline", "ratio", "goal", "met?"])
+    headers = ["figure", "app", "baseline", "ratio", "goal", "met?", "floor", "app ÷ floor"]
+    print_table(rows, headers)
     print()
     print(
         "rate: acknowledged (2xx) messages/s; p50/p99/max: latency from when a post was due "
         "(fixed rate) or sent (as fast as possible) to the end of its answer.\n"
+        "floor: a bare view that only keeps each post (writes it to a file, inserts one row "
+        "naming it, commits), on the same server: the least storing a post costs.\n"
         "Memory: per worker, VmHWM after the case minus VmRSS before it (VmHWM reset "
         "through clear_refs), the larger of the two workers; message = raw MIME size "
         f"{mb(templates['25 MB'].message_size)}, post {mb(templates['25 MB'].size)}."
@@ -302,6 +314,11 @@ def main() -> int:
     create_database(args.database_url)
     env.manage("migrate", "--noinput")
     sql_query(args.database_url, "TRUNCATE mailflow_inboundemail, django_q_ormq RESTART IDENTITY")
+    sql_query(args.database_url, f"DROP TABLE IF EXISTS {FLOOR_TABLE}")
+    sql_query(
+        args.database_url,
+        f"CREATE TABLE {FLOOR_TABLE} (id bigserial PRIMARY KEY, path text, size bigint)",
+    )
     try:
         with Server(env, workers=2) as server:
             bench = Bench(server, templates)
