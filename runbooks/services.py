@@ -275,9 +275,10 @@ def runs_advance_batch(run_ids: list[int]) -> None:
 
 def run_advance(run_id: int) -> None:
     """Execute steps until the run ends or waits, in one transaction under the run's row
-    lock; each executed step in a savepoint of its own, so a failing step rolls back only
-    itself and the steps before it commit with the failure counted. Exits at once if the
-    run is not running or another worker holds it (that worker carries it on)."""
+    lock. A failing step rolls back only itself: the steps before it commit with the
+    failure counted (each executed step after the first runs in a savepoint). Exits at
+    once if the run is not running or another worker holds it (that worker carries it
+    on)."""
     try:
         with transaction.atomic():
             run = _lock_if_free(run_id)
@@ -290,8 +291,8 @@ def run_advance(run_id: int) -> None:
                                "state", "finished_at"]
             )  # fmt: skip
     except Exception as error:
-        # The transaction itself failed (the database, or a step executed twice caught by
-        # the unique key): nothing of it committed, so count the failure on its own.
+        # The whole advance rolled back (its first executed step failed, the database
+        # did, or the unique key caught a step executed twice): count the failure alone.
         logger.exception("Runbook run %s: advancing failed", run_id)
         with transaction.atomic():
             run = _lock(run_id)
@@ -306,7 +307,8 @@ def run_advance(run_id: int) -> None:
 def _execute_steps(run: RunbookRun) -> Exception | None:
     """Execute the run's steps from its position until it waits, ends or a step fails;
     record their results and move the position past them (the caller saves the run).
-    Returns the failing step's error, whose effects its savepoint rolled back."""
+    Returns the error of a failing step after the first, whose effects its savepoint
+    rolled back; the first one's error propagates."""
     now = timezone.now()
     results: list[StepResult] = []
     failure: Exception | None = None
@@ -321,7 +323,10 @@ def _execute_steps(run: RunbookRun) -> Exception | None:
                 # The step before may have changed the incident through its services.
                 run.incident.refresh_from_db()
             try:
-                with transaction.atomic():
+                # The first executed step needs no savepoint: nothing before it in this
+                # transaction is worth keeping, so its failure rolls back the whole
+                # advance and run_advance counts it (two statements fewer per advance).
+                with transaction.atomic(savepoint=executed):
                     outcome = ACTIONS[step["action"]].executor(
                         StepContext(
                             run=run,
@@ -331,6 +336,8 @@ def _execute_steps(run: RunbookRun) -> Exception | None:
                         )
                     )
             except Exception as error:
+                if not executed:
+                    raise
                 logger.exception("Runbook run %s: step %s failed", run.pk, position + 1)
                 run.incident.refresh_from_db()  # undo what the step changed in memory
                 failure = error

@@ -334,6 +334,32 @@ def test_advancing_a_finished_run_does_nothing(shipped, open_with_runbooks, comm
     assert TimelineEntry.objects.count() == entries
 
 
+def test_a_first_step_that_keeps_failing_rolls_back_whole_and_fails_the_run(
+    shipped, open_with_runbooks, monkeypatch
+):
+    attempts = []
+    original = actions.ACTIONS["create_task"].executor
+
+    def broken(ctx):
+        attempts.append(1)
+        original(ctx)  # the task is created, then the step fails
+        raise RuntimeError("ticketing down")
+
+    monkeypatch.setattr(actions.ACTIONS["create_task"], "executor", broken)
+    incident = open_with_runbooks("policy-violation")
+
+    run = the_run(incident)
+    assert len(attempts) == MAX_STEP_ATTEMPTS
+    assert (run.state, run.position, run.attempts) == (State.FAILED, 0, MAX_STEP_ATTEMPTS)
+    assert run.error == "RuntimeError: ticketing down"
+    assert not run.results.exists()
+    assert "step 1" in incident.timeline.get(kind="runbook.failed").summary
+    # Only the analysts' task: every attempt's own task rolled back with it.
+    assert [title for title, _ in tasks_of(incident)] == [
+        "Runbook 'Suspicious file download' failed at step 1: check and resume"
+    ]
+
+
 def test_a_step_that_keeps_failing_fails_the_run_and_tells_an_analyst_then_resumes(
     shipped, open_with_runbooks, committed, monkeypatch, as_analyst
 ):
