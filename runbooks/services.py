@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from incidents.actors import Actor
@@ -39,25 +40,23 @@ def _runbook_actor(run: RunbookRun) -> Actor:
     return Actor.runbook(run.definition["name"])
 
 
+def _locking(*, skip_locked: bool = False) -> QuerySet[RunbookRun]:
+    """Runs locked until the transaction ends, their incident read along (not locked)."""
+    return RunbookRun.objects.select_for_update(
+        of=("self",), skip_locked=skip_locked
+    ).select_related("incident", "person")
+
+
 def _lock(run_id: int) -> RunbookRun:
-    """The run, locked until the transaction ends (its incident read along, not locked)."""
-    return (
-        RunbookRun.objects.select_for_update(of=("self",))
-        .select_related("incident", "person")
-        .get(pk=run_id)
-    )
+    """The run, locked (waiting for whoever holds it)."""
+    return _locking().get(pk=run_id)
 
 
 def _lock_if_free(run_id: int) -> RunbookRun | None:
-    """The run, locked until the transaction ends; None if another transaction holds it
-    (or it is gone). Whoever holds a running run advances it or enqueues its advance on
-    commit, so waiting for it would only hold a worker."""
-    return (
-        RunbookRun.objects.select_for_update(of=("self",), skip_locked=True)
-        .select_related("incident", "person")
-        .filter(pk=run_id)
-        .first()
-    )
+    """The run, locked; None if another transaction holds it (or it is gone). Whoever
+    holds a running run advances it or enqueues its advance on commit, so waiting for it
+    would only hold a worker."""
+    return _locking(skip_locked=True).filter(pk=run_id).first()
 
 
 # Runs resumed inside advance_inline(), to advance in this process at its end.
