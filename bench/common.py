@@ -22,20 +22,41 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_ingest"
 # The bare Django view the app is compared with (bench/urls.py, served by the same server).
 BASELINE_PATH = "/bench/baseline/"
-# A bare view that only keeps each post (a file and a row): the storage floor.
-FLOOR_PATH = "/bench/floor/"
+# Bare views that only keep each post, or only commit (bench/urls.py): the floors.
+FLOOR_PATHS = {name: f"/bench/floor/{name}/" for name in ("commit", "row", "file")}
 FLOOR_TABLE = "bench_floor"
 
 
 # --- conditions -------------------------------------------------------------------------
 
 
+def cpu_probe() -> float:
+    """Milliseconds one core takes for a fixed piece of pure Python (best of five), so
+    figures from different runs can be compared: this machine's speed drifts by a third
+    within hours, and a goal met at one speed can be missed at another."""
+    import hashlib
+    import json
+
+    def work() -> None:
+        for number in range(12000):
+            record = {"id": number, "name": f"person-{number}", "tags": ["a", "b", str(number)]}
+            hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+    timings = []
+    for _ in range(5):
+        started = time.perf_counter()
+        work()
+        timings.append(time.perf_counter() - started)
+    return min(timings) * 1000
+
+
 def conditions() -> str:
     """One line saying what the machine was doing, printed before any figure."""
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
-        f"{os.cpu_count()} cores, load average {load} at start, Python "
-        f"{sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+        f"{os.cpu_count()} cores, load average {load} at start, CPU probe "
+        f"{cpu_probe():.1f} ms (lower is faster), Python {sys.version.split()[0]}, "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}"
     )
 
 

@@ -1,3 +1,8 @@
+"""The benchmark server's extra views, beside the app's own URLs: the baseline, and the
+floors that show what part of the gap to it no design that keeps a post before
+acknowledging it can avoid (bench/webhook_ingest.py). None authenticates, parses or
+enqueues; each writes with one statement in autocommit, so one commit per post."""
+
 import tempfile
 
 from django.conf import settings
@@ -6,8 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from bench.common import BASELINE_PATH, FLOOR_PATH, FLOOR_TABLE
+from bench.common import BASELINE_PATH, FLOOR_PATHS, FLOOR_TABLE
 from soc.urls import urlpatterns as soc_urlpatterns
+
+# A constant (S608: no input in the SQL text).
+_INSERT = f"INSERT INTO {FLOOR_TABLE} (path, size, body) VALUES (%s, %s, %s)"  # noqa: S608
 
 
 @csrf_exempt
@@ -18,29 +26,47 @@ def baseline(request: HttpRequest) -> HttpResponse:
     return HttpResponse(b"ok", content_type="text/plain")
 
 
-# Beside the app's own posts; made once, not on every post the floor is timed on.
-FLOOR_FOLDER = settings.INBOUND_ROOT / "floor"
-FLOOR_FOLDER.mkdir(parents=True, exist_ok=True)
-
-
-@csrf_exempt
-def floor(request: HttpRequest) -> HttpResponse:
-    """The least any design that keeps a post before acknowledging it must do, in the
-    app's way: copy the body to a file in 64 KB chunks, insert one row naming it, commit
-    (autocommit: one statement, one commit). No authentication, parsing or enqueueing."""
-    size = 0
-    with tempfile.NamedTemporaryFile(dir=FLOOR_FOLDER, delete=False) as file:
-        while chunk := request.read(64 * 1024):
-            file.write(chunk)
-            size += len(chunk)
-    insert = f"INSERT INTO {FLOOR_TABLE} (path, size) VALUES (%s, %s)"  # noqa: S608 (a constant)
+def _keep(path: str, size: int, body: bytes | None) -> HttpResponse:
     with connection.cursor() as cursor:
-        cursor.execute(insert, [file.name, size])
+        cursor.execute(_INSERT, [path, size, body])
     return HttpResponse(b"ok", content_type="text/plain")
 
 
+@csrf_exempt
+def commit_floor(request: HttpRequest) -> HttpResponse:
+    """Read the body, commit one empty row: the least any durable acknowledgement waits
+    for, whatever the post is stored as."""
+    return _keep("", len(request.read()), None)
+
+
+@csrf_exempt
+def row_floor(request: HttpRequest) -> HttpResponse:
+    """Keep the post in the database: one row holding the body."""
+    body = request.read()
+    return _keep("", len(body), body)
+
+
+# Beside the app's own posts; made once, not on every post the floor is timed on.
+FILE_FLOOR_FOLDER = settings.INBOUND_ROOT / "floor"
+FILE_FLOOR_FOLDER.mkdir(parents=True, exist_ok=True)
+
+
+@csrf_exempt
+def file_floor(request: HttpRequest) -> HttpResponse:
+    """Keep the post the app's way: copy the body to a file in 64 KB chunks, commit one
+    row naming it."""
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=FILE_FLOOR_FOLDER, delete=False) as file:
+        while chunk := request.read(64 * 1024):
+            file.write(chunk)
+            size += len(chunk)
+    return _keep(file.name, size, None)
+
+
+_FLOOR_VIEWS = {"commit": commit_floor, "row": row_floor, "file": file_floor}
+
 urlpatterns = [
     path(BASELINE_PATH.strip("/") + "/", baseline),
-    path(FLOOR_PATH.strip("/") + "/", floor),
+    *(path(FLOOR_PATHS[name].strip("/") + "/", view) for name, view in _FLOOR_VIEWS.items()),
     *soc_urlpatterns,
 ]
