@@ -5,6 +5,8 @@ follow-up task its answer creates, through a real qcluster, on the ORM broker
     uv run python bench/reply_to_branch.py            # 50 replies/s for 60 s, both brokers
     uv run python bench/reply_to_branch.py --quick    # 50 replies/s for 10 s
     uv run python bench/reply_to_branch.py --brokers orm --rate 20 --duration 30
+    uv run python bench/reply_to_branch.py --cost 300 [--profile]   # a reply's own work
+    uv run python bench/reply_to_branch.py --query-costs   # what its statement shapes cost
 
 The world: incidents of the "Suspicious file download" runbook, opened through the
 services, each waiting on its emailed question (built once into the template database
@@ -70,7 +72,13 @@ def parse_args() -> argparse.Namespace:
         "--profile", action="store_true",
         help="with --cost: also print where the processing hops spend their time (cProfile)",
     )  # fmt: skip
+    parser.add_argument(
+        "--query-costs", action="store_true",
+        help="only time the statement shapes a reply is made of, in this process",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.query_costs:
+        args.cost = args.cost or 10  # a small world is enough
     if args.quick:
         args.duration, args.baseline_duration = 10.0, 5.0
     return args
@@ -297,6 +305,51 @@ def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
     print_table(rows, ["hop", "runs", "mean wall time", "SQL statements", "commits"])
 
 
+def query_costs(repeats: int = 500) -> None:
+    """What the statement shapes a reply is made of cost from this process (the mean of
+    `repeats`, all in one transaction): the yardstick for trimming a reply's statements,
+    since Django building them and reading their rows is most of a worker's time."""
+    from django.db import connection, transaction
+
+    from incidents.models import SecurityIncident
+    from mailflow import services as mail_services
+    from mailflow.models import ConfirmationRequest
+    from runbooks import services as run_services
+
+    requests = ConfirmationRequest.objects
+    request = requests.filter(run__isnull=False).order_by("pk").first()
+
+    def savepoint() -> None:
+        with transaction.atomic():
+            pass
+
+    shapes = {
+        "SELECT 1 (a round trip)": lambda: connection.cursor().execute("SELECT 1"),
+        "a savepoint and its release (a nested atomic block)": savepoint,
+        "an incident by primary key": lambda: SecurityIncident.objects.get(pk=request.incident_id),
+        "a question by primary key": lambda: requests.get(pk=request.pk),
+        "… with its incident joined (select_related)": lambda: requests.select_related(
+            "incident"
+        ).get(pk=request.pk),
+        "… locked, with incident, run, person, task (answer_record)": lambda: mail_services._lock(
+            request.pk
+        ),
+        "a run locked, with incident and person (run_resume)": lambda: run_services._lock(
+            request.run_id
+        ),
+    }
+    rows = []
+    with transaction.atomic():
+        for name, run in shapes.items():
+            run()  # the first call pays for imports and caches
+            started = time.perf_counter()
+            for _ in range(repeats):
+                run()
+            rows.append([name, f"{(time.perf_counter() - started) / repeats * 1000:.3f} ms"])
+    print(f"Statement shapes of a reply, mean of {repeats} ({conditions()})")
+    print_table(rows, ["statement", "cost"])
+
+
 # --- one broker -------------------------------------------------------------------------
 
 
@@ -403,6 +456,9 @@ def main() -> None:
     replies = [
         reply_for(r, ("yes", "no")[n % 2], style=styles[n % 3]) for n, r in enumerate(requests)
     ]
+    if args.query_costs:
+        query_costs()
+        return
     if args.cost:
         inline_cost(replies, os.environ["ANYMAIL_WEBHOOK_SECRET"], profile=args.profile)
         return

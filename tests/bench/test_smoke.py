@@ -35,3 +35,10 @@ def test_the_database_outage_drill_passes():
     out = _run("drill_database_outage.py")
 
     assert "Drill PASSED." in out
+
+
+def test_the_reply_benchmark_prints_its_statement_costs():
+    out = _run("reply_to_branch.py", "--query-costs")
+
+    assert "Statement shapes of a reply" in out
+    assert "a run locked, with incident and person (run_resume)" in out
