@@ -22,8 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_ingest"
 # The bare Django view the app is compared with (bench/urls.py, served by the same server).
 BASELINE_PATH = "/bench/baseline/"
-# Bare views that only keep each post, or only commit (bench/urls.py): the floors.
-FLOOR_PATHS = {name: f"/bench/floor/{name}/" for name in ("commit", "row", "file")}
+# Bare views that only keep each post, or only commit (bench/urls.py): the floors, by the
+# name the views and the report go by, with what each does.
+FLOORS = {
+    "commit": "commit one empty row",
+    "row": "keep the post in a row",
+    "file": "keep the post in a file + row",
+}
+FLOOR_PATHS = {name: f"/bench/floor/{name}/" for name in FLOORS}
 FLOOR_TABLE = "bench_floor"
 
 

@@ -28,6 +28,7 @@ from bench.common import (
     DEFAULT_DATABASE_URL,
     FLOOR_PATHS,
     FLOOR_TABLE,
+    FLOORS,
     Client,
     Environment,
     Request,
@@ -216,13 +217,6 @@ def _templates(provider: str, env: Environment) -> dict[str, payloads.Template]:
         print(f"  {name}: message {template.message_size} bytes, post {template.size} bytes")
     return templates
 
-
-# The bare views beside the throughput cases (bench/urls.py), as the report names them.
-FLOORS = {
-    "commit": "commit one empty row",
-    "row": "keep the post in a row",
-    "file": "keep the post in a file + row",
-}
 
 # Case name -> (label, what runs it). App and baseline run back to back in each case.
 CASES = ("20KB", "rate", "2MB", "25MB")
