@@ -36,7 +36,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import qcluster_tools as qt
-from bench.common import ROOT, conditions, create_database, free_port, print_table, sql_query
+from bench.common import (
+    ROOT,
+    conditions,
+    cpu_seconds,
+    create_database,
+    free_port,
+    print_table,
+    sql_query,
+)
 
 WORLD = "bench_reply_world"
 TARGET = "bench_reply"
@@ -239,7 +247,10 @@ def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
     connection._commit = counting_commit
     client = Client(HTTP_HOST="127.0.0.1")
     auth = "Basic " + base64.b64encode(secret.encode()).decode()
-    cost: dict[str, list[tuple[float, int, int]]] = {}
+    cost: dict[str, list[tuple[float, ...]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
 
     profiler = cProfile.Profile() if profile else None
 
@@ -249,14 +260,17 @@ def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
         with connection.execute_wrapper(counting_execute):
             if profiling:
                 profiler.enable()
-            started = time.perf_counter()
+            started, cpu, cpu_db = time.perf_counter(), time.process_time(), cpu_seconds(backend)
             call()
             elapsed = time.perf_counter() - started
+            cpu, cpu_db = time.process_time() - cpu, cpu_seconds(backend) - cpu_db
             if profiling:
                 profiler.disable()
         cost.setdefault(name, []).append(
             (
                 elapsed,
+                cpu,
+                cpu_db,
                 counts["statements"] - before["statements"],
                 counts["commits"] - before["commits"],
             )
@@ -277,32 +291,24 @@ def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
                 func, args = queue.popleft()
                 measure(func.rsplit(".", 1)[-1], lambda func=func, args=args: run_task(func, *args))
     connection._commit = real_commit
-    rows = [
-        [
-            name,
-            len(runs),
-            f"{sum(r[0] for r in runs) / len(runs) * 1000:.1f} ms",
-            f"{sum(r[1] for r in runs) / len(runs):.1f}",
-            f"{sum(r[2] for r in runs) / len(runs):.1f}",
-        ]
-        for name, runs in cost.items()
-    ]
-    total = [sum(r[i] for runs in cost.values() for r in runs) / len(replies) for i in (0, 1, 2)]
-    rows.append(
-        [
-            "per reply",
-            len(replies),
-            f"{total[0] * 1000:.1f} ms",
-            f"{total[1]:.1f}",
-            f"{total[2]:.1f}",
-        ]
-    )
+
+    def row(name: str, runs: list[tuple[float, ...]], count: int) -> list[object]:
+        means = [sum(r[i] for r in runs) / count for i in range(5)]
+        return [name, count, *(f"{m * 1000:.1f} ms" for m in means[:3]),
+                f"{means[3]:.1f}", f"{means[4]:.1f}"]  # fmt: skip
+
+    rows = [row(name, runs, len(runs)) for name, runs in cost.items()]
+    rows.append(row("per reply", [r for runs in cost.values() for r in runs], len(replies)))
     print(f"Cost per hop, inline, one at a time ({conditions()})")
     if profiler is not None:
         print("Processing hops under cProfile (times inflated by it), by cumulative time:")
         ours = rf"{ROOT}/(?!\.venv)|psycopg.*wait|mailparser_reply|anymail|email/"
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(ours, 40)
-    print_table(rows, ["hop", "runs", "mean wall time", "SQL statements", "commits"])
+    print_table(
+        rows,
+        ["hop", "runs", "mean wall time", "CPU: this process", "CPU: PostgreSQL",
+         "SQL statements", "commits"],
+    )  # fmt: skip
 
 
 def query_costs(repeats: int = 500) -> None:
@@ -402,13 +408,18 @@ def report(broker: str, phases: list[Phase]) -> list[list[object]]:
         base_p95 = base_p95 or total["p95"]
         statuses = [s[2] for r in phase.replies for s in r.sends]
         peak = [max((s[i] for s in phase.samples), default=0) for i in (1, 2, 3)]
-        last_ack = max((r.sends[0][1] for r in phase.replies if r.sends), default=0)
+        acks = [r.sends[0][1] for r in phase.replies if r.sends]
+        last_ack = max(acks, default=0)
+        # Follow-ups made per second from the first acknowledgement to the last task: the rate
+        # offered when the pipeline keeps up, what it can do when it does not.
+        pace = len(figures["total"]) / (phase.drained_at - min(acks)) if acks else 0
         rows.append(
             [
                 broker,
                 phase.name,
                 f"{phase.rate:g}/s x {len(phase.replies) / phase.rate:.0f} s",
                 f"{len(figures['total'])}/{len(phase.replies)}",
+                f"{pace:.1f}/s",
                 sum(s == 200 for s in statuses),
                 qt.seconds(total["p50"]),
                 qt.seconds(total["p95"]),
@@ -471,7 +482,7 @@ def main() -> None:
     print_table(
         rows,
         [
-            "broker", "phase", "load", "done", "HTTP 200", "p50", "p95", "p99", "max",
+            "broker", "phase", "load", "done", "done per s", "HTTP 200", "p50", "p95", "p99", "max",
             "p95 ÷ baseline", "peak backlog q/r/n", "drained after last ack",
             "p95 stored→answer", "p95 answer→task",
         ],

@@ -3,7 +3,6 @@
 
 from datetime import timedelta
 
-from mailflow.models import Answer
 from mailflow.services import request_create
 from runbooks.actions import StepContext, StepOutcome, register_executor, wait_for_answer
 
@@ -40,8 +39,7 @@ def file_evidence(ctx: StepContext) -> StepOutcome:
     if request_id is None:
         return StepOutcome(detail="No question was asked")
     count = ctx.incident.evidence.filter(provenance__request=request_id).count()
-    answers = Answer.objects.filter(request_id=request_id).count()
-    return StepOutcome(detail=f"{count} file(s) from {answers} answer(s) on the incident")
+    return StepOutcome(detail=f"{count} file(s) from the answers to question {request_id}")
 
 
 def register() -> None:

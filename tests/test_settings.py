@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DEBUG", "SECRET_KEY",
              "SITE_URL", "ANYMAIL_", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"))}  # fmt: skip
-    clean.update(DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3", VAR_DIR=str(tmp_path), **env)
+    clean.update({"DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "VAR_DIR": str(tmp_path)})
+    clean.update(env)
     return subprocess.run(  # noqa: S603 (fixed argv)
         [sys.executable, *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
     )
@@ -73,3 +74,20 @@ def test_a_malformed_value_names_the_variable(tmp_path):
 
     assert result.returncode != 0
     assert "Q_BROKER must be one of orm, redis, not 'rabbit'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "options"),
+    [
+        ({}, "{'server_side_binding': True, 'prepare_threshold': 5}"),
+        ({"DB_PREPARED_STATEMENTS": "false"}, "{}"),  # behind PgBouncer before 1.21
+    ],
+)
+def test_postgresql_prepares_repeated_statements_unless_turned_off(tmp_path, setting, options):
+    env = {**PRODUCTION, "DATABASE_URL": "postgres://soc@db.example.com:5432/soc", **setting,
+           "DJANGO_SETTINGS_MODULE": "soc.settings"}  # fmt: skip
+    show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    result = run(["-c", f"import django; django.setup(); {show}"], tmp_path, **env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == options

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import os
+import time
 from email import message_from_bytes, policy
 from io import BytesIO
 
@@ -9,7 +11,15 @@ import pytest
 from django.http.multipartparser import MultiPartParser
 
 from bench import payloads
-from bench.common import Client, Retry, closed_loop, open_loop, percentile, summarise
+from bench.common import (
+    Client,
+    Retry,
+    closed_loop,
+    cpu_seconds,
+    open_loop,
+    percentile,
+    summarise,
+)
 
 
 def test_percentiles_are_values_that_were_observed():
@@ -19,6 +29,19 @@ def test_percentiles_are_values_that_were_observed():
     assert percentile(values, 99) == 99.0
     assert percentile(values, 100) == 100.0
     assert percentile([7.0], 99) == 7.0
+
+
+def test_cpu_time_counts_work_and_not_sleep():
+    before = cpu_seconds(os.getpid())
+    time.sleep(0.2)
+    slept = cpu_seconds(os.getpid())
+    started = time.process_time()
+    while time.process_time() - started < 0.2:
+        pass
+    worked = cpu_seconds(os.getpid())
+
+    assert slept - before < 0.1
+    assert 0.15 < worked - slept < 0.5
 
 
 def test_each_message_is_unique_and_the_same_size():

@@ -13,6 +13,7 @@ from incidents.models import Evidence
 from mailflow.emails import reply_address
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.services import answer_record
+from runbooks.models import StepResult
 from tests.mailflow.test_inbound_smoke import AUTH
 
 pytestmark = pytest.mark.usefixtures("webhook_secret")
@@ -212,6 +213,8 @@ def test_a_small_picture_is_evidence_but_a_small_image_embedded_by_content_id_is
     assert list(Evidence.objects.values_list("filename", "sha256")) == [
         ("shot.png", hashlib.sha256(small).hexdigest())
     ]
+    step = StepResult.objects.get(run=request.run, action="file_evidence")
+    assert step.detail == f"1 file(s) from the answers to question {request.pk}"
 
 
 def test_an_attachment_over_the_evidence_limit_is_not_filed_and_the_answer_still_counts(

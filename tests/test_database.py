@@ -1,0 +1,19 @@
+"""What the app asks of its PostgreSQL connections (settings: DB_PREPARED_STATEMENTS)."""
+
+import pytest
+from django.db import connection
+
+from incidents.models import SecurityIncident
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+def test_a_statement_repeated_in_a_connection_is_prepared_on_the_server():
+    # The fifth execution of the same statement prepares it; later ones reuse the plan.
+    for _ in range(6):
+        list(SecurityIncident.objects.filter(number="SIR0000001"))
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert [s for s in prepared if '"incidents_securityincident"."number" = $1' in s]
