@@ -50,6 +50,8 @@ WORLD = "bench_reply_world"
 TARGET = "bench_reply"
 REDIS_URL = "redis://127.0.0.1:6379/5"  # our own DB number on the shared server
 GOAL_P95 = 2.0
+COMPARE_BLOCK = 50  # replies per block of --compare-prepared
+WEBHOOK_HOP = "webhook (store, enqueue)"
 
 
 @dataclass
@@ -79,6 +81,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true",
         help="with --cost: also print where the processing hops spend their time (cProfile)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--compare-prepared", action="store_true",
+        help="with --cost: alternate blocks of 50 replies without and with prepared statements",
     )  # fmt: skip
     parser.add_argument(
         "--query-costs", action="store_true",
@@ -220,10 +226,15 @@ def latencies(phase: Phase) -> dict[str, list[float]]:
 # --- the pipeline's own cost, without broker or server --------------------------------
 
 
-def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
+def inline_cost(
+    replies: list, secret: str, profile: bool = False, compare_prepared: bool = False
+) -> None:
     """Each hop's own work per reply, measured in this process one task at a time (a
     single worker draining a FIFO queue): where the time goes when no task waits for
-    another. The webhook hop goes through the same view and middleware gunicorn serves."""
+    another. The webhook hop goes through the same view and middleware gunicorn serves.
+    With `compare_prepared`, blocks of replies alternate between a connection without
+    and one with prepared statements (off, on, on, off, ...), so both see the same
+    machine: its speed drifts too much between two runs to compare them."""
     import base64
     from collections import deque
 
@@ -247,16 +258,25 @@ def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
     connection._commit = counting_commit
     client = Client(HTTP_HOST="127.0.0.1")
     auth = "Basic " + base64.b64encode(secret.encode()).decode()
-    cost: dict[str, list[tuple[float, ...]]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
+    cost: dict[tuple[str, str], list[tuple[float, ...]]] = {}  # (variant, hop): runs
+    options = dict(connection.settings_dict["OPTIONS"])
+
+    def connect(prepared: bool) -> int:
+        """A new connection, with or without prepared statements; its backend's pid."""
+        connection.close()
+        connection.settings_dict["OPTIONS"] = options if prepared else {}
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    backend = connect(prepared=bool(options))
+    variant = ""
 
     profiler = cProfile.Profile() if profile else None
 
     def measure(name: str, call) -> None:
         before = dict(counts)
-        profiling = profiler is not None and not name.startswith("webhook")
+        profiling = profiler is not None and name != WEBHOOK_HOP
         with connection.execute_wrapper(counting_execute):
             if profiling:
                 profiler.enable()
@@ -266,7 +286,7 @@ def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
             cpu, cpu_db = time.process_time() - cpu, cpu_seconds(backend) - cpu_db
             if profiling:
                 profiler.disable()
-        cost.setdefault(name, []).append(
+        cost.setdefault((variant, name), []).append(
             (
                 elapsed,
                 cpu,
@@ -277,9 +297,13 @@ def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
         )
 
     with tasks_to(lambda func, *args, **kwargs: queue.append((func, args))):
-        for reply in replies:
+        for number, reply in enumerate(replies):
+            if compare_prepared and number % COMPARE_BLOCK == 0:
+                prepared = (number // COMPARE_BLOCK) % 4 in (1, 2)
+                backend = connect(prepared)
+                variant = f", prepared statements {'on' if prepared else 'off'}"
             measure(
-                "webhook (store, enqueue)",
+                WEBHOOK_HOP,
                 lambda reply=reply: client.post(
                     "/anymail/postmark/inbound/",
                     data=postmark_body(reply),
@@ -291,14 +315,19 @@ def inline_cost(replies: list, secret: str, profile: bool = False) -> None:
                 func, args = queue.popleft()
                 measure(func.rsplit(".", 1)[-1], lambda func=func, args=args: run_task(func, *args))
     connection._commit = real_commit
+    connection.settings_dict["OPTIONS"] = options
 
     def row(name: str, runs: list[tuple[float, ...]], count: int) -> list[object]:
         means = [sum(r[i] for r in runs) / count for i in range(5)]
         return [name, count, *(f"{m * 1000:.1f} ms" for m in means[:3]),
                 f"{means[3]:.1f}", f"{means[4]:.1f}"]  # fmt: skip
 
-    rows = [row(name, runs, len(runs)) for name, runs in cost.items()]
-    rows.append(row("per reply", [r for runs in cost.values() for r in runs], len(replies)))
+    rows = []
+    for label in sorted({label for label, _ in cost}):
+        hops = {name: runs for (each, name), runs in cost.items() if each == label}
+        rows += [row(name + label, runs, len(runs)) for name, runs in hops.items()]
+        every = [run for runs in hops.values() for run in runs]
+        rows.append(row("per reply" + label, every, len(hops[WEBHOOK_HOP])))
     print(f"Cost per hop, inline, one at a time ({conditions()})")
     if profiler is not None:
         print("Processing hops under cProfile (times inflated by it), by cumulative time:")
@@ -471,7 +500,12 @@ def main() -> None:
         query_costs()
         return
     if args.cost:
-        inline_cost(replies, os.environ["ANYMAIL_WEBHOOK_SECRET"], profile=args.profile)
+        inline_cost(
+            replies,
+            os.environ["ANYMAIL_WEBHOOK_SECRET"],
+            profile=args.profile,
+            compare_prepared=args.compare_prepared,
+        )
         return
     rows = []
     for broker in brokers:

@@ -2,6 +2,7 @@
 (needs PostgreSQL on 127.0.0.1:5432; the drill also needs the PostgreSQL server binaries
 and root or the postgres user)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,10 @@ def test_the_reply_benchmark_prints_its_statement_costs():
 
     assert "Statement shapes of a reply" in out
     assert "a run locked, with incident and person (run_resume)" in out
+
+
+def test_the_reply_benchmark_compares_prepared_statements_side_by_side():
+    out = _run("reply_to_branch.py", "--cost", "100", "--compare-prepared")
+
+    for variant in ("off", "on"):
+        assert re.search(rf"per reply, prepared statements {variant} +\| 50 ", out), out
