@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
 
 def test_a_statement_repeated_in_a_connection_is_prepared_on_the_server():
-    # The fifth execution of the same statement prepares it; later ones reuse the plan.
+    # After five executions in a connection a statement is prepared; later ones reuse it.
     for _ in range(6):
         list(SecurityIncident.objects.filter(number="SIR0000001"))
 
