@@ -260,6 +260,8 @@ def inline_cost(
     auth = "Basic " + base64.b64encode(secret.encode()).decode()
     cost: dict[tuple[str, str], list[tuple[float, ...]]] = {}  # (variant, hop): runs
     options = dict(connection.settings_dict["OPTIONS"])
+    if compare_prepared and not options:
+        raise SystemExit("--compare-prepared needs DB_PREPARED_STATEMENTS on (the default)")
 
     def connect(prepared: bool) -> int:
         """A new connection, with or without prepared statements; its backend's pid."""
