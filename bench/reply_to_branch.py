@@ -84,7 +84,8 @@ def parse_args() -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument(
         "--compare-prepared", action="store_true",
-        help="with --cost: alternate blocks of 50 replies without and with prepared statements",
+        help=f"with --cost: alternate blocks of {COMPARE_BLOCK} replies without and with "
+        "prepared statements",
     )  # fmt: skip
     parser.add_argument(
         "--query-costs", action="store_true",
