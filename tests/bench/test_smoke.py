@@ -30,6 +30,7 @@ def test_the_webhook_ingest_benchmark_runs():
 
     assert "Non-2xx answers (status: count, 0 = connection failed): none" in out
     assert "20 KB max: rate" in out and "25 MB: worker memory growth" in out
+    assert "the app, every post deferred" in out and "x the file floor" in out
 
 
 def test_the_database_outage_drill_passes():
