@@ -2,7 +2,9 @@
 while 200 incidents run through both shipped runbooks and their people answer by email,
 every reply delivered three times (one after another for half of them, all three at
 once for the other half). Afterwards: every run finished exactly once, no duplicate
-task, note, email or evidence, one answer per question, no answer lost.
+task, note, email or evidence, one answer per question, no answer lost. Emails go to the
+local mailbox, which keeps one copy per Message-ID (mailflow.localmail); the emails handed
+over again after a kill are counted apart.
 
     uv run python bench/drill_worker_kill.py                  # 200 incidents, ORM broker
     uv run python bench/drill_worker_kill.py --incidents 40   # quicker
@@ -297,16 +299,24 @@ def main() -> None:
         stop_killing.set()
         cluster.stop()
         qt.stop(server)
+    from mailflow.localmail import repeated_hand_overs
+
     results = check(drill, incident_ids, var_dir / "mail")
     failed = [(what, found, expected) for what, found, expected in results if found != expected]
     print(f"\nDrill: kill the worker, {args.broker} broker ({conditions()})")
-    print(f"settled in {time.monotonic() - started:.0f} s; SIGKILLed the cluster {cluster.kills}")
     posts = [s[2] for r in drill.replies.values() for s in r.sends]
-    print(f"times; webhook posts {len(posts)}, of which not 200: {sum(s != 200 for s in posts)}")
+    print(
+        f"settled in {time.monotonic() - started:.0f} s; SIGKILLed the cluster {cluster.kills} "
+        f"times; webhook posts {len(posts)}, of which not 200: {sum(s != 200 for s in posts)}"
+    )
     width = max(len(what) for what, *_ in results)
     for what, found, expected in results:
         mark = "ok" if found == expected else "FAILED"
         print(f"  {what.ljust(width)}  {found:>5}  (expected {expected})  {mark}")
+    print(
+        "  emails handed over again after a kill (same Message-ID, the mailbox kept one): "
+        f"{repeated_hand_overs()}"
+    )
     print(f"duplicates found: {sum(f for w, f, _ in results if w.startswith('duplicate'))}")
     print("PASSED" if not failed else f"FAILED: {len(failed)} check(s)")
     sys.exit(1 if failed else 0)

@@ -1,8 +1,15 @@
 """Email for local use: every message is written to var/mail/ as an .eml file, and staff
-can read them at /dev/mailbox/ to click through the scenarios without an email provider."""
+can read them at /dev/mailbox/ to click through the scenarios without an email provider.
+
+The mailbox keeps one copy per Message-ID, as a provider that takes an idempotency key
+does: a worker killed after handing an email over and before recording it sent hands it
+over again, with the same Message-ID (mailflow.services). Each hand-over is a line in
+var/mail/.handed-over/<digest of the Message-ID>, so the repeats stay countable
+(bench/drill_worker_kill.py)."""
 
 import email
 import email.policy
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -21,13 +28,34 @@ def mail_dir() -> Path:
     return Path(settings.EMAIL_FILE_PATH)
 
 
+def handed_over_dir() -> Path:
+    return mail_dir() / ".handed-over"
+
+
+def repeated_hand_overs() -> int:
+    """How many hand-overs were of an email the mailbox already kept."""
+    folder = handed_over_dir()
+    if not folder.is_dir():
+        return 0
+    return sum(len(marker.read_text().splitlines()) - 1 for marker in folder.iterdir())
+
+
 class EmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages) -> int:
         folder = mail_dir()
-        folder.mkdir(parents=True, exist_ok=True)
+        handed_over_dir().mkdir(parents=True, exist_ok=True)
         for message in email_messages:
-            name = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.eml"
-            (folder / name).write_bytes(message.message().as_bytes())
+            mime = message.message()  # Django gives one without a Message-ID a fresh one
+            digest = hashlib.sha256(str(mime["Message-ID"]).encode()).hexdigest()
+            marker = handed_over_dir() / digest
+            if not marker.exists():
+                name = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.eml"
+                # Renamed into place: a kill while writing leaves no half email behind.
+                partial = folder / f".{name}.partial"
+                partial.write_bytes(mime.as_bytes())
+                partial.rename(folder / name)
+            with marker.open("a") as log:
+                log.write(f"{timezone.now().isoformat()}\n")
         return len(email_messages)
 
 

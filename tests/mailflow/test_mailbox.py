@@ -3,7 +3,7 @@ from django.core import mail
 from django.test import override_settings
 from django.urls import reverse
 
-from mailflow.localmail import BACKEND, stored_emails
+from mailflow.localmail import BACKEND, repeated_hand_overs, stored_emails
 
 
 @pytest.fixture
@@ -35,3 +35,21 @@ def test_the_mailbox_is_for_staff_only_and_only_with_the_local_backend(local_mai
         client.get(reverse("mailbox_email", args=["20260101-000000-deadbeef.eml"])).status_code
         == 404
     )
+
+
+def test_an_email_handed_over_again_is_kept_once_and_the_repeat_counted(local_mail):
+    # What a worker killed between the hand-over and its "sent" commit does: the same
+    # email again, with the same Message-ID (a provider with an idempotency key keeps one).
+    def question(message_id: str) -> mail.EmailMessage:
+        headers = {"Message-ID": message_id}
+        return mail.EmailMessage("[SIR0001001] Did you?", "Yes?", "a@b", ["c@d"], headers=headers)
+
+    question("<q-1@soc.localhost>").send()
+    question("<q-1@soc.localhost>").send()
+    question("<q-2@soc.localhost>").send()
+    mail.send_mail("No Message-ID given", "Django gives each its own", "a@b", ["c@d"])
+    mail.send_mail("No Message-ID given", "Django gives each its own", "a@b", ["c@d"])
+
+    assert len(stored_emails()) == 4
+    assert repeated_hand_overs() == 1
+    assert not list(local_mail.glob(".*.partial"))  # each written whole, then renamed
