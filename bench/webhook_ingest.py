@@ -70,6 +70,11 @@ class Measured:
 DEFERRED = "deferred"
 
 
+def _server_of(target: str) -> str:
+    """The deferred server serves its own target, the app's server all the others."""
+    return DEFERRED if target == DEFERRED else "app"
+
+
 class Bench:
     def __init__(
         self, server: Server, deferred: Server, templates: dict[str, payloads.Template]
@@ -96,12 +101,8 @@ class Bench:
         first, self.next_number = self.next_number, self.next_number + how_many
         return first
 
-    def client(self, target: str) -> Client:
-        """The deferred server's for its target; the app's server serves all the others."""
-        return self.clients[DEFERRED if target == DEFERRED else "app"]
-
     def measure(self, target: str, run: Callable[[], object]) -> Measured:
-        pids = self.servers[DEFERRED if target == DEFERRED else "app"].worker_pids()
+        pids = self.servers[_server_of(target)].worker_pids()
         before = {pid: rss(pid) for pid in pids}
         for pid in pids:
             reset_peak_rss(pid)
@@ -131,7 +132,7 @@ class Bench:
 
         async def run() -> tuple[list, float]:
             return await closed_loop(
-                self.client(target),
+                self.clients[_server_of(target)],
                 self.request(size, target),
                 concurrency=concurrency,
                 duration=seconds,
@@ -145,7 +146,7 @@ class Bench:
 
         async def run() -> tuple[list, float]:
             results = await open_loop(
-                self.client(target),
+                self.clients[_server_of(target)],
                 self.request(size, target),
                 rate=rate,
                 duration=seconds,
@@ -160,8 +161,8 @@ class Bench:
 
         async def run() -> tuple[list, float]:
             return await closed_loop(
-                self.client(target), self.request(size, target), concurrency=1, count=count,
-                first_number=first,
+                self.clients[_server_of(target)], self.request(size, target), concurrency=1,
+                count=count, first_number=first,
             )  # fmt: skip
 
         return self.measure(target, run)

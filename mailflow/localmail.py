@@ -42,12 +42,12 @@ def repeated_hand_overs() -> int:
 
 class EmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages) -> int:
-        folder = mail_dir()
-        handed_over_dir().mkdir(parents=True, exist_ok=True)
+        folder, markers = mail_dir(), handed_over_dir()
+        markers.mkdir(parents=True, exist_ok=True)
         for message in email_messages:
             mime = message.message()  # Django gives one without a Message-ID a fresh one
             digest = hashlib.sha256(str(mime["Message-ID"]).encode()).hexdigest()
-            marker = handed_over_dir() / digest
+            marker = markers / digest
             if not marker.exists():
                 name = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.eml"
                 # Renamed into place: a kill while writing leaves no half email behind.
