@@ -35,7 +35,7 @@ FOLLOW_UPS = {
     "no": "Obtain further information",
 }
 PEOPLE = 500
-APPS = {"incidents", "runbooks", "mailflow"}
+APPS = {"incidents", "runbooks", "mailflow", "soc"}  # soc.enqueue: enqueue_on_commit
 EMAIL_DOMAIN = "corp.example.com"
 
 

@@ -5,18 +5,16 @@ Services in every app call `timeline_record`; it is the only writer of TimelineE
 
 import logging
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from incidents.actors import Actor
 from incidents.models import Evidence, ResponseTask, SecurityIncident, TimelineEntry
-from soc.enqueue import async_task
+from soc.enqueue import async_task, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +49,7 @@ def timeline_record(
         dispatched_at=None if subscribed else timezone.now(),
     )
     if subscribed:
-        transaction.on_commit(partial(timeline_dispatch, entry.pk))
+        enqueue_on_commit("incidents.timeline.timeline_deliver", entry.pk)
     return entry
 
 

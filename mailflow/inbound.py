@@ -52,7 +52,7 @@ from mailflow.services import (
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
 from runbooks.services import advance_inline
-from soc.enqueue import async_task
+from soc.enqueue import async_task, enqueue_on_commit
 from soc.middleware import BAD_INPUT, use_body
 
 logger = logging.getLogger(__name__)
@@ -147,10 +147,10 @@ def _keep(inbound: InboundEmail, written: FieldFile) -> InboundEmail:
     try:
         with transaction.atomic():
             inbound.save()
-            # robust: once the row is committed, a failed enqueue (database or Redis gone
-            # at that instant) must not delete the file below and answer 503; the message
+            # robust: once the row is committed, a failed enqueue after it (Redis gone at
+            # that instant) must not delete the file below and answer 503; the message
             # stays "received" and the sweeper enqueues it.
-            transaction.on_commit(lambda: _enqueue_processing(inbound.pk), robust=True)
+            enqueue_on_commit("mailflow.tasks.process_inbound", inbound.pk, robust=True)
     except IntegrityError:
         # The same message or post was stored first.
         written.delete(save=False)
@@ -188,14 +188,6 @@ def _describe(event: Any) -> tuple[bytes, str, dict[str, Any]]:
         "verdicts": providers.verdicts(event),
     }
     return raw, key[:400], fields
-
-
-def _enqueue_processing(inbound_id: int) -> None:
-    # In a transaction of its own because django-q's ORM broker, called outside one, runs
-    # close_old_connections(): with CONN_MAX_AGE=0 that closes the request's connection and
-    # the webhook opened two more per message, most of its time (bench/webhook_ingest.py).
-    with transaction.atomic():
-        async_task("mailflow.tasks.process_inbound", inbound_id)
 
 
 # --- processing -------------------------------------------------------------------------
@@ -357,7 +349,7 @@ def inbound_reprocess(*, inbound: InboundEmail) -> bool:
         status=Status.RECEIVED, attempts=0, reason=""
     )
     if updated:
-        transaction.on_commit(lambda: async_task("mailflow.tasks.process_inbound", inbound.pk))
+        enqueue_on_commit("mailflow.tasks.process_inbound", inbound.pk)
     return bool(updated)
 
 

@@ -15,7 +15,7 @@ from django.utils.datastructures import MultiValueDict
 
 from mailflow.inbound import inbound_store
 from mailflow.models import ConfirmationRequest, TrackingEvent
-from soc.enqueue import async_task
+from soc.enqueue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +30,7 @@ def store_tracking_event(
         # enqueue was lost (crash after commit) is enqueued again: the task claims the
         # event, so it still runs at most once.
         if created or stored.processed_at is None:
-            transaction.on_commit(
-                lambda: async_task("mailflow.tasks.process_tracking_event", stored.pk)
-            )
+            enqueue_on_commit("mailflow.tasks.process_tracking_event", stored.pk)
     # Ids only: recipients and provider texts stay out of the logs.
     logger.info(
         "Tracking event %s (%s %s) for request %s%s",

@@ -32,7 +32,7 @@ from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
 from runbooks.actions import SUSPICIOUS, UNDELIVERABLE, UNRECOGNISED
 from runbooks.models import RunbookRun
 from runbooks.services import run_resume
-from soc.enqueue import async_task
+from soc.enqueue import async_task, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def request_create(
         if batch is not None:
             transaction.on_commit(lambda: batch.append(request.pk))
         else:
-            transaction.on_commit(lambda: async_task("mailflow.tasks.send_request", request.pk))
+            enqueue_on_commit("mailflow.tasks.send_request", request.pk)
     return request
 
 

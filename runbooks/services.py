@@ -25,7 +25,7 @@ from incidents.timeline import timeline_record
 from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, StepContext
 from runbooks.definitions import guard_matches, runbook_definition, validate_steps
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
-from soc.enqueue import async_task
+from soc.enqueue import async_task, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _enqueue_advance(run_id: int) -> None:
     if pending is not None:
         pending.append(run_id)
         return
-    transaction.on_commit(lambda: async_task("runbooks.tasks.advance_run", run_id))
+    enqueue_on_commit("runbooks.tasks.advance_run", run_id)
 
 
 # --- definitions ------------------------------------------------------------------------
@@ -245,12 +245,8 @@ def runs_start_for_people(
                 "runs": [run_ids[0], run_ids[-1]],
             },
         )
-
-        def enqueue() -> None:
-            for start in range(0, len(run_ids), RUNS_PER_TASK):
-                async_task("runbooks.tasks.advance_runs", run_ids[start : start + RUNS_PER_TASK])
-
-        transaction.on_commit(enqueue)
+        for start in range(0, len(run_ids), RUNS_PER_TASK):
+            enqueue_on_commit("runbooks.tasks.advance_runs", run_ids[start : start + RUNS_PER_TASK])
     return run_ids
 
 

@@ -9,7 +9,9 @@ by itself, so the broker may be built before django-q2 forks its workers.
 
 from functools import cache
 
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django_q.brokers import Broker, get_broker
+from django_q.conf import Conf
 from django_q.tasks import async_task as django_q_async_task
 
 
@@ -21,3 +23,28 @@ def _broker() -> Broker:
 def async_task(func: str, *args: object) -> str:
     """Queue `func(*args)` for the cluster (runs at once in the test settings' sync mode)."""
     return django_q_async_task(func, *args, broker=_broker())
+
+
+def enqueue_on_commit(func: str, *args: object, robust: bool = False) -> None:
+    """Queue `func(*args)` for the workers once the current transaction commits.
+
+    On the ORM broker the task is a row in our own database, so it is written inside the
+    transaction: the workers see it at the commit and not before, as with on_commit, but
+    it costs no commit of its own (a second one per webhook post, bench/webhook_ingest.py)
+    and a crash between the commit and the enqueue can no longer lose it. On Redis, and in
+    the tests' sync mode (where the task would run at once, inside the transaction), it
+    waits for on_commit; `robust` then keeps a failed enqueue from failing the caller (the
+    sweepers bring such work back)."""
+    if Conf.SYNC or Conf.ORM != DEFAULT_DB_ALIAS:
+        # A function, not a partial: a robust hook that fails is logged by its __qualname__.
+        def enqueue() -> None:
+            async_task(func, *args)
+
+        transaction.on_commit(enqueue, robust=robust)
+    elif transaction.get_connection().in_atomic_block:
+        async_task(func, *args)
+    else:
+        # Outside a transaction the ORM broker first closes connections it thinks stale;
+        # with CONN_MAX_AGE=0 that is the request's own, reopened for the next query.
+        with transaction.atomic():
+            async_task(func, *args)

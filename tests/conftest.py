@@ -39,3 +39,18 @@ def laptop(db, bob):
 @pytest.fixture
 def incident(db, bob, laptop):
     return open_incident(affected_user=bob, affected_ci=laptop)
+
+
+@pytest.fixture
+def orm_broker(monkeypatch):
+    """Production's background tasks: the ORM broker, not the tests' sync mode (django-q2
+    reads both once at import, so its Conf is patched)."""
+    from django_q.conf import Conf
+
+    from soc import enqueue
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", "default")
+    enqueue._broker.cache_clear()
+    yield
+    enqueue._broker.cache_clear()
