@@ -83,6 +83,9 @@ class StepOutcome:
     detail: str = ""
     wait: bool = False  # suspend the run until run_resume
     context: dict[str, Any] = field(default_factory=dict)  # merged into the run's context
+    # The step changed the incident through a service (which saved a copy it locked): the
+    # engine reads it again before the next step. Executors that do so must say it.
+    incident_changed: bool = False
 
 
 Executor = Callable[[StepContext], StepOutcome]
@@ -109,7 +112,8 @@ def action(name: str, label: str, help: str, **params: Param) -> Callable[[Execu
 
 
 def register_executor(name: str, executor: Executor) -> None:
-    """Replace an action's executor (keeps its parameters and validation)."""
+    """Replace an action's executor (keeps its parameters and validation). One that
+    changes the incident returns StepOutcome(incident_changed=True)."""
     ACTIONS[name].executor = executor
 
 
@@ -253,7 +257,7 @@ def set_incident_state(ctx: StepContext) -> StepOutcome:
     if ctx.incident.state == state:
         return StepOutcome(detail=f"Already {state}")
     incident_transition(actor=ctx.actor, incident=ctx.incident, to_state=state)
-    return StepOutcome(detail=f"Moved to {state}")
+    return StepOutcome(detail=f"Moved to {state}", incident_changed=True)
 
 
 @action(
@@ -281,7 +285,9 @@ def assign(ctx: StepContext) -> StepOutcome:
     analyst = get_user_model().objects.get(username=username) if username else None
     group = Group.objects.get(name=group_name) if group_name else None
     incident_assign(actor=ctx.actor, incident=ctx.incident, analyst=analyst, group=group)
-    return StepOutcome(detail=f"Assigned to {username or ''} {group_name or ''}".strip())
+    return StepOutcome(
+        detail=f"Assigned to {username or ''} {group_name or ''}".strip(), incident_changed=True
+    )
 
 
 @action(
@@ -387,4 +393,4 @@ def close_incident(ctx: StepContext) -> StepOutcome:
         to_state=SecurityIncident.State.CLOSED,
         reason=ctx.render(ctx.params["reason"]),
     )
-    return StepOutcome(detail="Incident closed")
+    return StepOutcome(detail="Incident closed", incident_changed=True)

@@ -41,10 +41,11 @@ def _runbook_actor(run: RunbookRun) -> Actor:
 
 
 def _locking(*, skip_locked: bool = False) -> QuerySet[RunbookRun]:
-    """Runs locked until the transaction ends, their incident read along (not locked)."""
+    """Runs locked until the transaction ends, their incident and the person they ask read
+    along (not locked; placeholders and questions name the person)."""
     return RunbookRun.objects.select_for_update(
         of=("self",), skip_locked=skip_locked
-    ).select_related("incident", "person")
+    ).select_related("incident__affected_user", "person")
 
 
 def _lock(run_id: int) -> RunbookRun:
@@ -307,16 +308,17 @@ def _execute_steps(run: RunbookRun) -> Exception | None:
     now = timezone.now()
     results: list[StepResult] = []
     failure: Exception | None = None
-    executed = False
+    executed = stale = False
     while run.position < len(run.steps) and run.state == State.RUNNING:
         position = run.position
         step = run.steps[position]
         if not guard_matches(step["guard"], step["outcomes"], run.context.get("outcome")):
             status, outcome = StepResult.Status.SKIPPED, None
         else:
-            if executed:
-                # The step before may have changed the incident through its services.
+            if stale:
+                # The step before changed the incident through a service, on a copy.
                 run.incident.refresh_from_db()
+                stale = False
             try:
                 # The first executed step needs no savepoint: nothing before it in this
                 # transaction is worth keeping, so its failure rolls back the whole
@@ -337,7 +339,7 @@ def _execute_steps(run: RunbookRun) -> Exception | None:
                 run.incident.refresh_from_db()  # undo what the step changed in memory
                 failure = error
                 break
-            executed = True
+            executed, stale = True, outcome.incident_changed
             status = StepResult.Status.WAITING if outcome.wait else StepResult.Status.DONE
         results.append(
             StepResult(

@@ -8,7 +8,7 @@ from incidents.errors import DomainError
 from incidents.models import ResponseTask, SecurityIncident, TimelineEntry
 from incidents.services import incident_transition
 from runbooks import actions
-from runbooks.models import RunbookRun, StepResult
+from runbooks.models import Runbook, RunbookRun, StepResult
 from runbooks.services import (
     MAX_STEP_ATTEMPTS,
     run_advance,
@@ -185,6 +185,35 @@ def test_a_policy_violation_branches_on_the_answer(
         "task.completed" if first_task_state == TaskState.COMPLETED else ("task.marked_incomplete")
     )
     assert kinds[-4:] == ["runbook.resumed", closing_kind, "task.created", "runbook.completed"]
+
+
+def test_a_step_sees_what_the_steps_before_it_changed_on_the_incident(db, open_with_runbooks):
+    # One advance: each step's executor checks the incident before calling its service,
+    # so a step after a change must see it ("already ..."), or its service would refuse.
+    runbook = Runbook.objects.create(name="Twice each")
+    runbook_set_steps(
+        runbook=runbook,
+        steps=[
+            {"action": "set_incident_state", "params": {"state": "analysis"}},
+            {"action": "set_incident_state", "params": {"state": "analysis"}},
+            {"action": "add_note", "params": {"text": "Checked {person_name}"}},
+            {"action": "close_incident", "params": {"reason": "Handled"}},
+            {"action": "close_incident", "params": {"reason": "Handled"}},
+        ],
+    )
+
+    incident = open_with_runbooks("policy-violation")
+
+    run = the_run(incident)
+    assert run.state == State.COMPLETED
+    assert list(run.results.values_list("detail", flat=True)) == [
+        "Moved to analysis", "Already analysis", "Note added", "Incident closed",
+        "Already closed",
+    ]  # fmt: skip
+    assert notes_of(incident) == ["Checked Bob Builder"]
+    incident.refresh_from_db()
+    assert incident.state == SecurityIncident.State.CLOSED
+    assert incident.timeline.filter(kind="incident.state_changed").count() == 2
 
 
 # --- resuming ---------------------------------------------------------------------------
