@@ -152,6 +152,20 @@ def backlog(broker: str, redis_client) -> tuple[int, int, int]:
     return queued, received, running
 
 
+def drain(broker: str, redis_client, limit: float = 300) -> None:
+    """Wait until nothing is queued, received or running: the baseline must start on an
+    idle pipeline (tasks a world's build left behind once made its p95 5 s, not 0.2 s)."""
+    started = time.monotonic()
+    first = backlog(broker, redis_client)
+    while (left := backlog(broker, redis_client)) != (0, 0, 0):
+        if time.monotonic() - started > limit:
+            raise SystemExit(f"[{broker}] the pipeline did not drain before the baseline: {left}")
+        time.sleep(1)
+    if first != (0, 0, 0):
+        waited = time.monotonic() - started
+        print(f"[{broker}] drained a backlog of {first} (q/r/n) in {waited:.0f} s first")
+
+
 def follow_ups_done(phase: Phase) -> int:
     from bench.worlds import FOLLOW_UPS
     from incidents.models import ResponseTask
@@ -422,6 +436,7 @@ def run_broker(broker: str, args: argparse.Namespace, replies: list) -> list[lis
         reply.sends.clear()
     try:
         time.sleep(5)  # the cluster forks its workers and starts polling
+        drain(broker, redis_client)
         for phase in phases:
             print(f"[{broker}] {phase.name}: {len(phase.replies)} replies at {phase.rate:g}/s")
             run_phase(phase, poster, broker, redis_client, args.settle)
