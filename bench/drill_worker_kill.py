@@ -285,6 +285,7 @@ def main() -> None:
         drill.pool.shutdown(wait=True)
         stop_killing.set()
         killer.join()
+        kills_in_flight = cluster.kills
         print(
             f"all {len(drill.replies)} replies posted 3 times, {cluster.kills} kills, "
             f"{time.monotonic() - started:.0f} s; settling"
@@ -318,6 +319,11 @@ def main() -> None:
         f"{repeated_hand_overs()}"
     )
     print(f"duplicates found: {sum(f for w, f, _ in results if w.startswith('duplicate'))}")
+    if not kills_in_flight:
+        # Done before the first kill (a fast machine, a small drill): nothing was proved.
+        print("  no kill landed while the work was in flight (expected at least 1; use a")
+        print("  shorter --kill-every or more --incidents)  FAILED")
+        failed.append(("kills while the work was in flight", 0, 1))
     print("PASSED" if not failed else f"FAILED: {len(failed)} check(s)")
     sys.exit(1 if failed else 0)
 

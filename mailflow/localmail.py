@@ -3,9 +3,11 @@ can read them at /dev/mailbox/ to click through the scenarios without an email p
 
 The mailbox keeps one copy per Message-ID, as a provider that takes an idempotency key
 does: a worker killed after handing an email over and before recording it sent hands it
-over again, with the same Message-ID (mailflow.services). Each hand-over is a line in
-var/mail/.handed-over/<digest of the Message-ID>, so the repeats stay countable
-(bench/drill_worker_kill.py)."""
+over again, with the same Message-ID (mailflow.services). It may also be killed halfway
+through a hand-over, so every step can be done again: the file name an email gets is
+chosen once and kept in var/mail/.handed-over/<digest of the Message-ID>.name, and each file
+is written whole under a temporary name, then renamed into place. Each hand-over is a line
+in <digest>.log beside it, so the repeats stay countable (bench/drill_worker_kill.py)."""
 
 import email
 import email.policy
@@ -37,7 +39,15 @@ def repeated_hand_overs() -> int:
     folder = handed_over_dir()
     if not folder.is_dir():
         return 0
-    return sum(len(marker.read_text().splitlines()) - 1 for marker in folder.iterdir())
+    return sum(len(log.read_text().splitlines()) - 1 for log in folder.glob("*.log"))
+
+
+def _write_whole(path: Path, content: bytes) -> None:
+    """Written under a hidden name, then renamed: a kill while writing leaves no half file
+    where a reader (or the next hand-over) would take it as whole."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(content)
+    partial.rename(path)
 
 
 class EmailBackend(BaseEmailBackend):
@@ -47,14 +57,14 @@ class EmailBackend(BaseEmailBackend):
         for message in email_messages:
             mime = message.message()  # Django gives one without a Message-ID a fresh one
             digest = hashlib.sha256(str(mime["Message-ID"]).encode()).hexdigest()
-            marker = markers / digest
+            marker = markers / f"{digest}.name"
             if not marker.exists():
                 name = f"{timezone.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}.eml"
-                # Renamed into place: a kill while writing leaves no half email behind.
-                partial = folder / f".{name}.partial"
-                partial.write_bytes(mime.as_bytes())
-                partial.rename(folder / name)
-            with marker.open("a") as log:
+                _write_whole(marker, name.encode())
+            email_file = folder / marker.read_text()
+            if not email_file.exists():
+                _write_whole(email_file, mime.as_bytes())
+            with (markers / f"{digest}.log").open("a") as log:
                 log.write(f"{timezone.now().isoformat()}\n")
         return len(email_messages)
 

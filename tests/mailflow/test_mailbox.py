@@ -3,6 +3,7 @@ from django.core import mail
 from django.test import override_settings
 from django.urls import reverse
 
+from mailflow import localmail
 from mailflow.localmail import BACKEND, repeated_hand_overs, stored_emails
 
 
@@ -53,3 +54,33 @@ def test_an_email_handed_over_again_is_kept_once_and_the_repeat_counted(local_ma
     assert len(stored_emails()) == 4
     assert repeated_hand_overs() == 1
     assert not list(local_mail.glob(".*.partial"))  # each written whole, then renamed
+
+
+class Killed(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("kill_after", [1, 2], ids=["the name chosen", "the email written"])
+def test_a_hand_over_killed_halfway_keeps_one_copy_when_done_again(
+    local_mail, monkeypatch, kill_after
+):
+    write_whole = localmail._write_whole
+    writes = []
+
+    def dying(path, content):
+        write_whole(path, content)
+        writes.append(path)
+        if len(writes) == kill_after:
+            raise Killed
+
+    question = mail.EmailMessage(
+        "Did you?", "Yes?", "a@b", ["c@d"], headers={"Message-ID": "<q@x>"}
+    )
+    monkeypatch.setattr(localmail, "_write_whole", dying)
+    with pytest.raises(Killed):
+        question.send()
+    monkeypatch.undo()
+    question.send()  # the worker's retry, after its lease
+
+    assert [email.subject for email in stored_emails()] == ["Did you?"]
+    assert not list(local_mail.glob(".*.partial"))
