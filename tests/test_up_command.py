@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,9 +52,16 @@ def test_stopping_up_stops_its_worker(tmp_path, stop):
                 break
             assert time.monotonic() < deadline, "up did not start its worker"
         assert worker is not None and _alive(worker)
+        # Read on, or a full pipe would block up and its worker (they share it) mid-write.
+        rest: list[str] = []
+        reader = threading.Thread(target=lambda: rest.extend(up.stdout), daemon=True)
+        reader.start()
 
         up.send_signal(stop)
-        up.wait(timeout=45)  # up gives the worker 15 s to stop, then kills it
+        try:
+            up.wait(timeout=45)  # up gives the worker 15 s to stop, then kills it
+        except subprocess.TimeoutExpired:
+            pytest.fail("up did not stop within 45 s; it printed:\n" + "".join(rest)[-3000:])
 
         assert not _alive(worker)  # stopped and reaped by up, not left behind
     finally:
