@@ -28,6 +28,9 @@ FLOORS = {
     "commit": "commit one empty row",
     "row": "keep the post in a row",
     "file": "keep the post in a file + row",
+    "ping": "SELECT 1, then the post in a file",
+    "spool": "the post in a file, no database",
+    "fsync": "the post in a file, fsync, no database",
 }
 FLOOR_PATHS = {name: f"/bench/floor/{name}/" for name in FLOORS}
 FLOOR_TABLE = "bench_floor"

@@ -1,8 +1,12 @@
 """The benchmark server's extra views, beside the app's own URLs: the baseline, and the
 floors that show what part of the gap to it no design that keeps a post before
 acknowledging it can avoid (bench/webhook_ingest.py). None authenticates, parses or
-enqueues; each writes with one statement in autocommit, so one commit per post."""
+enqueues. Those that use the database send one statement in autocommit (plus Django's
+health check of the persistent connection, as every view of the app); the last three
+show what a design that spools posts to disk and leaves the database to a worker would
+wait for."""
 
+import os
 import tempfile
 
 from django.conf import settings
@@ -23,13 +27,17 @@ def baseline(request: HttpRequest) -> HttpResponse:
     """What any Django view must do with a webhook post: read the whole body, answer 200.
     read() rather than .body, which would refuse posts over Django's 2.5 MB limit."""
     request.read()
+    return _ok()
+
+
+def _ok() -> HttpResponse:
     return HttpResponse(b"ok", content_type="text/plain")
 
 
 def _keep(path: str, size: int, body: bytes | None) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, [path, size, body])
-    return HttpResponse(b"ok", content_type="text/plain")
+    return _ok()
 
 
 @csrf_exempt
@@ -51,19 +59,59 @@ FILE_FLOOR_FOLDER = settings.INBOUND_ROOT / "floor"
 FILE_FLOOR_FOLDER.mkdir(parents=True, exist_ok=True)
 
 
-@csrf_exempt
-def file_floor(request: HttpRequest) -> HttpResponse:
-    """Keep the post the app's way: copy the body to a file in 64 KB chunks, commit one
-    row naming it."""
+def _copy(request: HttpRequest, *, fsync: bool = False) -> tuple[str, int]:
+    """Copy the body to a new file in 64 KB chunks, as the app does; its name and size."""
     size = 0
     with tempfile.NamedTemporaryFile(dir=FILE_FLOOR_FOLDER, delete=False) as file:
         while chunk := request.read(64 * 1024):
             file.write(chunk)
             size += len(chunk)
-    return _keep(file.name, size, None)
+        if fsync:
+            file.flush()
+            os.fsync(file.fileno())
+    return file.name, size
 
 
-_FLOOR_VIEWS = {"commit": commit_floor, "row": row_floor, "file": file_floor}
+@csrf_exempt
+def file_floor(request: HttpRequest) -> HttpResponse:
+    """Keep the post the app's way: a file, and a committed row naming it."""
+    return _keep(*_copy(request), None)
+
+
+@csrf_exempt
+def ping_floor(request: HttpRequest) -> HttpResponse:
+    """Ask the database one question, keep the post in a file: the least a webhook does
+    that must answer non-2xx while the database is down (RELIABILITY), write or not."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    _copy(request)
+    return _ok()
+
+
+@csrf_exempt
+def spool_floor(request: HttpRequest) -> HttpResponse:
+    """Keep the post in a file only, left in the page cache: it survives the process, not
+    the machine, and the webhook cannot notice the database is down."""
+    _copy(request)
+    return _ok()
+
+
+@csrf_exempt
+def fsync_floor(request: HttpRequest) -> HttpResponse:
+    """Keep the post in a file only, flushed to disk before answering: a spool that
+    survives the machine, as a database commit does."""
+    _copy(request, fsync=True)
+    return _ok()
+
+
+_FLOOR_VIEWS = {
+    "commit": commit_floor,
+    "row": row_floor,
+    "file": file_floor,
+    "ping": ping_floor,
+    "spool": spool_floor,
+    "fsync": fsync_floor,
+}
 
 urlpatterns = [
     path(BASELINE_PATH.strip("/") + "/", baseline),

@@ -62,6 +62,23 @@ class Measured:
     peak_rss: int = 0  # the largest worker VmHWM during the case
     growth: int = 0  # the largest worker's VmHWM minus its RSS before the case
     statuses: dict[int, int] = field(default_factory=dict)
+    results: list = field(default_factory=list, repr=False)
+    elapsed: float = 0.0
+
+    def __add__(self, other: "Measured") -> "Measured":
+        """Two rounds of the same target as one measurement."""
+        results, elapsed = self.results + other.results, self.elapsed + other.elapsed
+        statuses = dict(self.statuses)
+        for status, count in other.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+        return Measured(
+            summarise(results, elapsed),
+            peak_rss=max(self.peak_rss, other.peak_rss),
+            growth=max(self.growth, other.growth),
+            statuses=statuses,
+            results=results,
+            elapsed=elapsed,
+        )
 
 
 # The app as configured for throughput (INBOUND_DEFER_BYTES=0): a second server, idle
@@ -120,6 +137,8 @@ class Bench:
             summarise(results, elapsed),
             peak_rss=max(peaks.values()),
             growth=max(peaks[pid] - before[pid] for pid in pids),
+            results=results,
+            elapsed=elapsed,
         )
         for r in results:
             measured.statuses[r.status] = measured.statuses.get(r.status, 0) + 1
@@ -194,6 +213,12 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--seconds", type=float, help="length of each timed case")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="rounds the throughput cases take their time in, every target once per round "
+        "(3; 1 with --quick)",
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="messages/s of the 20 KB case")
     parser.add_argument(
         "--conn-max-age",
@@ -210,6 +235,7 @@ def _arguments() -> argparse.Namespace:
     args = parser.parse_args()
     args.cases = [case for case in CASES if case in args.cases.split(",")]
     args.seconds = args.seconds or (3.0 if args.quick else 15.0)
+    args.rounds = max(1, args.rounds or (1 if args.quick else 3))
     args.large_count = 1 if args.quick else 5
     return args
 
@@ -242,11 +268,11 @@ CASES = ("20KB", "rate", "2MB", "25MB")
 def _run_cases(bench: Bench, args: argparse.Namespace) -> dict[tuple[str, str], Measured]:
     plan: dict[str, tuple[str, str, Callable[[str], Measured]]] = {
         "20KB": ("20 KB max", "20 KB, as fast as possible (4 senders)",
-                 lambda t: bench.throughput("20 KB", t, 4, args.seconds)),
+                 lambda t: bench.throughput("20 KB", t, 4, args.seconds / args.rounds)),
         "rate": ("20 KB rate", f"20 KB at {args.rate:g}/s",
                  lambda t: bench.fixed_rate("20 KB", t, args.rate, args.seconds)),
         "2MB": ("2 MB max", "2 MB, as fast as possible (4 senders)",
-                lambda t: bench.throughput("2 MB", t, 4, args.seconds)),
+                lambda t: bench.throughput("2 MB", t, 4, args.seconds / args.rounds)),
         "25MB": ("25 MB", f"25 MB, {args.large_count} one after another",
                  lambda t: bench.one_by_one("25 MB", t, args.large_count)),
     }  # fmt: skip
@@ -255,10 +281,16 @@ def _run_cases(bench: Bench, args: argparse.Namespace) -> dict[tuple[str, str], 
         label, description, run = plan[case]
         # Only the 20 KB posts differ: posts past 1 MB are deferred by the app already.
         targets = ["app", "baseline", *([DEFERRED] if case == "20KB" else ())]
-        targets += FLOORS if case in ("20KB", "2MB") else ()
-        for target in targets:
-            print(f"{description}, {target} ...", flush=True)
-            results[label, target] = run(target)
+        throughput = case in ("20KB", "2MB")
+        targets += FLOORS if throughput else ()
+        # The machine's speed drifts within minutes: the throughput cases take their time
+        # in rounds, every target once per round, so each ratio compares the same minutes.
+        for number in range(args.rounds if throughput else 1):
+            for target in targets:
+                print(f"{description}, {target}, round {number + 1} ...", flush=True)
+                measured = run(target)
+                earlier = results.get((label, target))
+                results[label, target] = earlier + measured if earlier else measured
         # Each case starts from the same state: without this, the checkpoint that the
         # floors' writes call for (hundreds of MB of WAL for posts kept in rows) lands in
         # the next case and shows as its worst latencies.
@@ -336,9 +368,11 @@ def _report(
     print(
         "rate: acknowledged (2xx) messages/s; p50/p99/max: latency from when a post was due "
         "(fixed rate) or sent (as fast as possible) to the end of its answer.\n"
-        "Floors: bare views on the same server that do only what they say, one commit per "
-        "post (bench/urls.py). A floor under 0.5x the baseline: no design that keeps the "
-        "post that way before acknowledging it can reach 0.5x.\n"
+        "Floors: bare views on the same server that do only what they say (bench/urls.py); "
+        "those with the database send one statement per post, plus Django's health check "
+        "of the connection. A floor under 0.5x the baseline: no design that keeps the post "
+        "that way before acknowledging it can reach 0.5x. Throughput cases: "
+        f"{args.rounds} rounds, every target once per round.\n"
         "Memory: per worker, VmHWM after the case minus VmRSS before it (VmHWM reset "
         "through clear_refs), the larger of the two workers; message = raw MIME size "
         f"{mb(templates['25 MB'].message_size)}, post {mb(templates['25 MB'].size)}."
