@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import dataclasses
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from bench.common import (
     Client,
     Environment,
     Request,
+    Result,
     Server,
     closed_loop,
     conditions,
@@ -56,28 +58,29 @@ DEFAULT_INBOUND_MAX_BYTES = 80 * MB  # soc/settings.py
 
 @dataclass
 class Measured:
-    """One case for one target: its load summary and worker memory."""
+    """One case for one target: what the load generator saw, and worker memory."""
 
-    summary: dict[str, float]
+    results: list[Result] = field(repr=False)
+    elapsed: float
     peak_rss: int = 0  # the largest worker VmHWM during the case
     growth: int = 0  # the largest worker's VmHWM minus its RSS before the case
-    statuses: dict[int, int] = field(default_factory=dict)
-    results: list = field(default_factory=list, repr=False)
-    elapsed: float = 0.0
+
+    @property
+    def summary(self) -> dict[str, float]:
+        return summarise(self.results, self.elapsed)
+
+    @property
+    def statuses(self) -> dict[int, int]:
+        return dict(Counter(r.status for r in self.results))
 
     def __add__(self, other: "Measured") -> "Measured":
-        """Two rounds of the same target as one measurement."""
-        results, elapsed = self.results + other.results, self.elapsed + other.elapsed
-        statuses = dict(self.statuses)
-        for status, count in other.statuses.items():
-            statuses[status] = statuses.get(status, 0) + count
+        """Two rounds of the same target as one measurement: every post of both, over the
+        time both took."""
         return Measured(
-            summarise(results, elapsed),
+            self.results + other.results,
+            self.elapsed + other.elapsed,
             peak_rss=max(self.peak_rss, other.peak_rss),
             growth=max(self.growth, other.growth),
-            statuses=statuses,
-            results=results,
-            elapsed=elapsed,
         )
 
 
@@ -134,14 +137,11 @@ class Bench:
         results, elapsed = asyncio.run(wrapped())
         peaks = {pid: peak_rss(pid) for pid in pids}
         measured = Measured(
-            summarise(results, elapsed),
+            results,
+            elapsed,
             peak_rss=max(peaks.values()),
             growth=max(peaks[pid] - before[pid] for pid in pids),
-            results=results,
-            elapsed=elapsed,
         )
-        for r in results:
-            measured.statuses[r.status] = measured.statuses.get(r.status, 0) + 1
         if target in ("app", DEFERRED):  # both keep what they acknowledge
             self.app_ok += int(measured.summary["ok"])
         return measured

@@ -13,6 +13,7 @@ from django.http.multipartparser import MultiPartParser
 from bench import payloads
 from bench.common import (
     Client,
+    Result,
     Retry,
     closed_loop,
     cpu_seconds,
@@ -20,6 +21,7 @@ from bench.common import (
     percentile,
     summarise,
 )
+from bench.webhook_ingest import Measured
 
 
 def test_percentiles_are_values_that_were_observed():
@@ -29,6 +31,22 @@ def test_percentiles_are_values_that_were_observed():
     assert percentile(values, 99) == 99.0
     assert percentile(values, 100) == 100.0
     assert percentile([7.0], 99) == 7.0
+
+
+def test_rounds_of_a_case_add_up_to_one_measurement_over_their_whole_time():
+    def result(number: int, latency: float, status: int = 200) -> Result:
+        return Result(number, start=0.0, latency=latency, status=status)
+
+    first = Measured([result(1, 0.01), result(2, 0.03, 503)], 1.0, peak_rss=50, growth=5)
+    second = Measured([result(3, 0.02), result(4, 0.04)], 0.5, peak_rss=70, growth=1)
+
+    both = first + second
+
+    assert both.summary["sent"] == 4 and both.summary["ok"] == 3
+    assert both.summary["rate"] == 2.0  # 3 acknowledged in 1.5 s, not the mean of 1/s and 4/s
+    assert both.summary["max"] == 0.04
+    assert both.statuses == {200: 3, 503: 1}
+    assert (both.peak_rss, both.growth) == (70, 5)
 
 
 def test_cpu_time_counts_work_and_not_sleep():
