@@ -7,12 +7,12 @@ Models hold data and small derived properties only. Every write goes through
 import secrets
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from incidents.sniffing import PREVIEWABLE_IMAGE_TYPES
+from soc.storage import DurableFileSystemStorage
 
 
 class ActorKind(models.TextChoices):
@@ -250,9 +250,9 @@ class ResponseTask(models.Model):
 # --- Evidence ---------------------------------------------------------------------------
 
 
-def evidence_storage() -> FileSystemStorage:
+def evidence_storage() -> DurableFileSystemStorage:
     # No base_url: evidence has no public URL; only the staff download view reads it.
-    return FileSystemStorage(location=settings.EVIDENCE_ROOT, base_url=None)
+    return DurableFileSystemStorage(location=settings.EVIDENCE_ROOT, base_url=None)
 
 
 def evidence_upload_path(instance: "Evidence", filename: str) -> str:

@@ -4,13 +4,13 @@ delivery events email providers report about them."""
 import secrets
 
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from incidents.models import Person, ResponseTask, SecurityIncident
 from runbooks.models import RunbookRun
+from soc.storage import DurableFileSystemStorage
 
 
 class ConfirmationRequest(models.Model):
@@ -175,9 +175,9 @@ class TrackingEvent(models.Model):
         return f"{self.provider} {self.event_type}"
 
 
-def inbound_storage() -> FileSystemStorage:
+def inbound_storage() -> DurableFileSystemStorage:
     # Raw messages are hostile and may be large: on disk, outside any web root.
-    return FileSystemStorage(location=settings.INBOUND_ROOT, base_url=None)
+    return DurableFileSystemStorage(location=settings.INBOUND_ROOT, base_url=None)
 
 
 def inbound_upload_path(instance: "InboundEmail", filename: str) -> str:
