@@ -5,11 +5,13 @@ acknowledgement only) on 127.0.0.1; a load generator in this process posts a rea
 reply (20 KB of text; 2 MB and 25 MB with a screenshot attached) as the provider does.
 The baseline is a bare Django view on the same server that reads the same body and
 answers 200 (bench/urls.py). Each case runs app and baseline back to back; the two
-throughput cases also run three floors, bare views that show what part of the gap no
-design that keeps a post before acknowledging it can avoid: one commits an empty row, one
-keeps the post in a row, one keeps it as the app does (a file, and a row naming it). The
-20 KB case also runs the app with every post deferred (INBOUND_DEFER_BYTES=0, a second
-server), which shows what of the rest is anymail's parse in the request.
+throughput cases also run floors, bare views that show what part of the gap no design that
+keeps a post before acknowledging it can avoid: they commit an empty row, keep the post in
+a row, in a file and a row naming it, or in a file alone (flushed with fsync, left in the
+page cache, or left there after one SELECT 1), and take their time in rounds, every target
+once a round. The 20 KB case also runs the app with every post deferred
+(INBOUND_DEFER_BYTES=0, a second server), which shows what of the rest is anymail's parse
+in the request.
 
     uv run python bench/webhook_ingest.py [--quick]
         [--provider postmark|postmark-parsed|mailgun|sendgrid]

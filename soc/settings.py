@@ -18,12 +18,15 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+    # Empty counts as unset, as in env_int: `.env.example` lists every setting as `NAME=`
+    # for its default, and an environment file copied from it must not turn VAR_DIR or
+    # EVIDENCE_ROOT into the working directory.
+    return os.environ.get(name, "").strip() or default
 
 
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
-    if raw is None:
+    if raw is None or not raw.strip():
         return default
     value = raw.strip().lower()
     if value in _TRUE:

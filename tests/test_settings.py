@@ -76,6 +76,24 @@ def test_a_malformed_value_names_the_variable(tmp_path):
     assert "Q_BROKER must be one of orm, redis, not 'rabbit'" in result.stderr
 
 
+def test_a_variable_left_empty_as_in_the_example_file_takes_its_default(tmp_path):
+    # `.env.example` lists every setting as `NAME=`; used as an environment file, the
+    # empty paths must not become the working directory.
+    empty = dict.fromkeys(["EVIDENCE_ROOT", "INBOUND_ROOT", "STATIC_ROOT", "EMAIL_BACKEND",
+                           "TIME_ZONE", "SECURE_COOKIES"], "")  # fmt: skip
+    env = {**PRODUCTION, **empty, "DJANGO_SETTINGS_MODULE": "soc.settings"}
+    names = ["EVIDENCE_ROOT", "INBOUND_ROOT", "STATIC_ROOT", "EMAIL_BACKEND", "TIME_ZONE",
+             "SESSION_COOKIE_SECURE"]  # fmt: skip
+    show = f"from django.conf import settings; print([str(getattr(settings, n)) for n in {names}])"
+    result = run(["-c", f"import django; django.setup(); {show}"], tmp_path, **env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(
+        [f"{tmp_path}/evidence", f"{tmp_path}/inbound", f"{tmp_path}/static",
+         "mailflow.localmail.EmailBackend", "UTC", "True"]
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("setting", "options"),
     [
