@@ -214,6 +214,9 @@ class ResponseTask(models.Model):
         related_name="assigned_tasks",
     )
     due_at = models.DateTimeField(null=True, blank=True, verbose_name="due")
+    # Set on tasks a service keeps one of per incident while open (e.g. emails to verify):
+    # later occurrences join the open task instead of each making a new one.
+    topic = models.CharField(max_length=40, blank=True, editable=False)
     created_by_kind = models.CharField(
         max_length=20, choices=ActorKind.choices, editable=False, verbose_name="created by"
     )
@@ -237,6 +240,13 @@ class ResponseTask(models.Model):
             models.Index(fields=["state"], name="task_state_idx"),
             # The task list, newest first: without it each page sorts every task.
             models.Index(fields=["created_at", "id"], name="task_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "topic"],
+                condition=~Q(topic="") & Q(state__in=["open", "in_progress", "awaiting_user"]),
+                name="one_open_task_per_topic",
+            )
         ]
 
     def __str__(self) -> str:

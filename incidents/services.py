@@ -401,6 +401,32 @@ def task_create(
     return task
 
 
+def task_open_for_topic(
+    *,
+    actor: Actor,
+    incident: SecurityIncident,
+    topic: str,
+    title: str,
+    description: str = "",
+) -> tuple[ResponseTask, bool]:
+    """The incident's open task on `topic`, or a new one when none is open; returns it and
+    whether it was created. Something that happens again and again (a flood of emails to
+    verify) gives an analyst one task to work through, not one task each.
+
+    The incident is locked first, so two workers never both create the task."""
+    with transaction.atomic():
+        incident = _locked(SecurityIncident, incident.pk)
+        task = ResponseTask.objects.filter(
+            incident=incident, topic=topic, state__in=_OPEN_TASK_STATES
+        ).first()
+        if task is not None:
+            return task, False
+        task = task_create(actor=actor, incident=incident, title=title, description=description)
+        ResponseTask.objects.filter(pk=task.pk).update(topic=topic)
+        task.topic = topic
+    return task, True
+
+
 def task_update(*, actor: Actor, task: ResponseTask, **changes: Any) -> ResponseTask:
     with transaction.atomic():
         task = _locked_task(task.pk)

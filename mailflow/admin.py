@@ -9,12 +9,15 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from incidents.admin_helpers import ReadOnlyMixin
+from incidents.actors import Actor
+from incidents.admin_helpers import ReadOnlyMixin, call_service, object_button_url
+from mailflow import parsing
 from mailflow.admin_ask_people import ask_people_view
 from mailflow.inbound import inbound_reprocess
+from mailflow.inbound_review import inbound_accept_as_answer
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
 from mailflow.parsing import ParsedMessage, parse_message
 from soc.logging import redact_reply_tokens
@@ -187,6 +190,7 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
     fields = [
         "status",
         "reason",
+        "accept_as_answer",
         "classification",
         "correlation",
         "request",
@@ -289,6 +293,62 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if parsed is None:
             return _unreadable()
         return "; ".join(parsed.problems) or self.get_empty_value_display()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: InboundEmail | None = None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is None or not self._acceptable(request, obj):
+            fields.remove("accept_as_answer")
+        return fields
+
+    def get_fields(self, request: HttpRequest, obj: InboundEmail | None = None):
+        return self.get_readonly_fields(request, obj)
+
+    def _acceptable(self, request: HttpRequest, obj: InboundEmail) -> bool:
+        return (
+            obj.status == InboundEmail.Status.FLAGGED
+            and obj.classification == parsing.REPLY
+            and obj.request_id is not None
+            and self.has_reprocess_permission(request)
+        )
+
+    @admin.display(description="accept as the answer")
+    def accept_as_answer(self, obj: InboundEmail) -> str:
+        # Buttons of the page's own form (its CSRF token goes along), posted elsewhere.
+        url = reverse("admin:mailflow_inboundemail_accept", args=[obj.pk])
+        buttons = format_html_join(
+            " ",
+            '<button type="submit" class="button" formaction="{}" formmethod="post" '
+            'name="option" value="{}">Accept as “{}”</button>',
+            ((url, option["key"], option["label"]) for option in obj.request.options),
+        )
+        return format_html(
+            "<p>{}</p>{}",
+            "Only after you have verified with the person, through another channel, that "
+            "they sent it: the runbook then continues on this answer, in your name.",
+            buttons,
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            object_button_url(
+                self,
+                "accept",
+                self._accept,
+                allowed=self._acceptable,
+                back_to=lambda obj: reverse("admin:mailflow_inboundemail_change", args=[obj.pk]),
+            ),
+            *super().get_urls(),
+        ]
+
+    def _accept(self, request: HttpRequest, obj: InboundEmail) -> None:
+        option = request.POST.get("option", "")
+        call_service(
+            request,
+            lambda: inbound_accept_as_answer(
+                inbound=obj, option_key=option, actor=Actor.analyst(request.user)
+            ),
+            f"Accepted as the answer “{obj.request.label_of(option)}”.",
+        )
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         # Changing is otherwise off for everyone; reprocessing is the one change allowed.

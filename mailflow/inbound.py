@@ -4,7 +4,9 @@ the request, or a large post as it came, read here first), then process it (a ta
 Processing, in order (pure reading in mailflow.parsing, every write through a service):
 1. Classify: our own mail looping back, bounce, read receipt, auto-reply, or a reply.
 2. Correlate: the reply+TOKEN address, then In-Reply-To/References against the
-   Message-IDs we sent, then the [SIR…] subject tag. Never free subject text.
+   Message-IDs we sent, then the [SIR…] subject tag. Never free subject text. Only the
+   first two carry a secret of ours: a reply or bounce matched by the tag alone is held
+   for an analyst to verify (mailflow.inbound_review) and moves nothing by itself.
 3. Verify the sender: From must be the person asked; the provider's spam and
    SPF/DKIM/DMARC verdicts must not fail.
 4. Read the answer from the reply without its quoted part; file the attachments.
@@ -42,13 +44,11 @@ from incidents.models import SecurityIncident
 from incidents.services import task_create
 from incidents.timeline import timeline_record
 from mailflow import parsing, providers
+from mailflow.inbound_review import unverified_email_hold
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.parsing.headers import domain_of, normalise_message_id
-from mailflow.services import (
-    UploadedFile,
-    answer_record,
-    request_mark_undeliverable,
-)
+from mailflow.reply_files import evidence_files
+from mailflow.services import answer_record, request_mark_undeliverable
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
 from runbooks.services import advance_inline
@@ -61,8 +61,6 @@ Status = InboundEmail.Status
 MAX_ATTEMPTS = 3
 # Retries run after 1 and 2 minutes; a message still "received" well after that was lost.
 STUCK_AFTER = timedelta(minutes=10)
-# Inline images smaller than this are signature logos, not evidence.
-SIGNATURE_IMAGE_BYTES = 10 * 1024
 _CHUNK = 64 * 1024
 # Verdict headers providers add: Postmark's Received-SPF, Mailgun's X-Mailgun-*.
 _VERDICT_HEADERS = {
@@ -380,10 +378,16 @@ def _finish(inbound: InboundEmail, status: str, reason: str, **fields: Any) -> N
     )
 
 
+# Correlations that prove the sender had our email: the reply token is a secret, and so
+# are our Message-IDs (random). Anyone can write "[SIR0001234]" in a subject.
+TIED_TO_OUR_EMAIL = ("reply address", "message id")
+
+
 def _correlate(
     inbound: InboundEmail, msg: parsing.ParsedMessage, kind: str
 ) -> tuple[ConfirmationRequest | None, SecurityIncident | None, str]:
-    """The request (and incident) a message belongs to, and how we know."""
+    """The request (and incident) a message belongs to, and how we know: one of
+    TIED_TO_OUR_EMAIL, "subject tag" or "none"."""
     requests = ConfirmationRequest.objects.select_related("incident")
     tokens = parsing.reply_tokens(
         msg,
@@ -436,33 +440,14 @@ def _verdict_failures(inbound: InboundEmail, msg: parsing.ParsedMessage) -> list
     return list(dict.fromkeys(failures))
 
 
-# Machine parts of reports, never evidence a person attached.
-_REPORT_PARTS = {
-    "message/delivery-status",
-    "message/disposition-notification",
-    "text/rfc822-headers",
-}
-
-
-def _evidence_files(msg: parsing.ParsedMessage) -> tuple[list[UploadedFile], list[str]]:
-    """The attachments to file as evidence, and what could not be filed and why (too
-    large). Report parts and small images embedded by Content-ID (signature logos) are
-    not evidence at all. The original message keeps everything either way."""
-    files, skipped = [], []
-    for a in msg.attachments:
-        if a.content_type in _REPORT_PARTS or (
-            a.inline and a.content_type.startswith("image/") and a.size < SIGNATURE_IMAGE_BYTES
-        ):
-            continue
-        name = a.filename or "attachment"
-        if a.size > settings.EVIDENCE_MAX_BYTES or (a.size and not a.content):
-            skipped.append(f"{name} ({filesizeformat(a.size)})")
-        elif a.content:
-            files.append(UploadedFile(a.content, name, a.content_type))
-    return files, skipped
-
-
-def _note(incident: SecurityIncident | None, kind: str, summary: str, body: str = "") -> None:
+def _note(
+    incident: SecurityIncident | None,
+    kind: str,
+    summary: str,
+    body: str = "",
+    *,
+    inbound: InboundEmail | None = None,
+) -> None:
     if incident is None:
         return
     with transaction.atomic():
@@ -472,6 +457,7 @@ def _note(incident: SecurityIncident | None, kind: str, summary: str, body: str 
             actor=Actor.email_provider("Inbound email"),
             summary=summary,
             body=body,
+            data={"inbound_email": inbound.pk} if inbound else None,
         )
 
 
@@ -500,12 +486,29 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
     if kind == parsing.LOOP:
         return _finish(inbound, Status.IGNORED, "Our own email came back.", **links)
     if kind == parsing.BOUNCE:
-        if request is not None:
-            request_mark_undeliverable(
-                request=request,
-                actor=Actor.email_provider(inbound.provider),
-                reason=f"Bounce received: {msg.subject}",
+        if request is None or how not in TIED_TO_OUR_EMAIL:
+            # Anyone can write a bounce naming an incident: without our secret it only
+            # tells an analyst, and the question stays open.
+            _note(
+                incident,
+                "bounce.unverified",
+                f"A bounce from {sender} names this incident but not our email: nothing changed",
+                f"Subject: {msg.subject}\n{classification.reason}. It carries neither a "
+                "reply address nor a Message-ID of ours, so it cannot end a question.",
+                inbound=inbound,
             )
+            return _finish(
+                inbound,
+                Status.FLAGGED,
+                f"Bounce not tied to our email (matched by: {how}); nothing changed. "
+                f"{classification.reason}",
+                **links,
+            )
+        request_mark_undeliverable(
+            request=request,
+            actor=Actor.email_provider(inbound.provider),
+            reason=f"Bounce received: {msg.subject}",
+        )
         return _finish(inbound, Status.IGNORED, f"Bounce: {classification.reason}", **links)
     if kind in (parsing.AUTO_REPLY, parsing.READ_RECEIPT):
         what = "Read receipt" if kind == parsing.READ_RECEIPT else "Automatic reply"
@@ -514,19 +517,29 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
             "reply.automatic",
             f"{what} from {sender}: not an answer",
             f"Subject: {msg.subject}\n{classification.reason}",
+            inbound=inbound,
         )
         return _finish(inbound, Status.FLAGGED, f"{what}: {classification.reason}", **links)
 
-    if request is None:
-        reason = "No question matches this reply (unknown or expired reply address)."
-        _note(incident, "reply.unmatched", f"Unmatched reply from {sender}", msg.subject)
-        _analyst_task(
-            incident,
-            f"Look at an unmatched email from {sender}",
-            f"It names {incident.number if incident else ''} in its subject but matches none "
-            f"of our questions. Subject: {msg.subject}",
+    if request is None or how not in TIED_TO_OUR_EMAIL:
+        reading = parsing.read_answer(msg.text, request.options if request else [])
+        why = (
+            "it names the incident in its subject but carries neither our reply address nor "
+            "a Message-ID of ours"
+            if incident
+            else "it matches none of our questions (unknown or expired reply address)"
         )
-        return _finish(inbound, Status.FLAGGED, reason, **links)
+        unverified_email_hold(inbound=inbound, incident=incident, sender=sender,
+                              subject=msg.subject, text=reading.text, why=why)  # fmt: skip
+        readable = (
+            f" It reads as “{request.label_of(reading.key)}”."
+            if request and reading.key != parsing.UNRECOGNISED
+            else ""
+        )
+        return _finish(
+            inbound, Status.FLAGGED, f"Not taken as the answer: {why}.{readable}",
+            reply_text=reading.text, **links,
+        )  # fmt: skip
 
     # read_answer strips the quoted part itself (the quote contains every option).
     reading = parsing.read_answer(
@@ -534,7 +547,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
     )
     mismatch = not parsing.address_matches(msg.from_address, request.recipient_email)
     failures = _verdict_failures(inbound, msg)
-    files, skipped = _evidence_files(msg)
+    files, skipped = evidence_files(msg)
     answer = answer_record(
         request=request,
         option_key=reading.key,

@@ -113,6 +113,16 @@ class Answer(models.Model):
     is_revision = models.BooleanField(default=False)
     late = models.BooleanField(default=False, help_text="Arrived after the request closed.")
     counted = models.BooleanField(default=False, help_text="This answer resumed the runbook.")
+    # An analyst who verified a reply the app could not tie to our email and took it as
+    # the answer; empty when the person's own answer counted by itself.
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
     ip_hash = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
 

@@ -464,6 +464,7 @@ def answer_record(
     user_agent: str = "",
     files: list[UploadedFile] | None = None,
     provenance: dict | None = None,
+    accepted_by: Actor | None = None,
 ) -> Answer:
     """Record an answer, from the page or an email reply, and decide what it means:
 
@@ -474,6 +475,9 @@ def answer_record(
     4. After the request closed (deadline, cancelled, undeliverable): stored as late.
     5. Otherwise it is *the* answer: the request is answered and the run resumes.
     Files are filed as evidence in every case but the first.
+
+    `accepted_by` is the analyst who verified a reply the app could not tie to our email
+    and took it as the answer: they are the actor of what it records.
     """
     valid = {o["key"] for o in request.options} | {SUSPICIOUS, UNRECOGNISED}
     if option_key not in valid:
@@ -500,8 +504,9 @@ def answer_record(
             counted=not counted and not flagged and request.state in OPEN_STATES,
             ip_hash=ip_hash,
             user_agent=user_agent[:400],
+            accepted_by=accepted_by.user if accepted_by else None,
         )
-        _record_answer_on_timeline(request, answer, counted)
+        _record_answer_on_timeline(request, answer, counted, accepted_by)
         for file in files or []:
             _file_evidence(request, answer, file, provenance or {})
         if answer.counted:
@@ -512,19 +517,22 @@ def answer_record(
                 outcome=option_key,
                 answer_label=request.label_of(option_key),
                 channel=CHANNEL_LABELS[channel],
-                actor=Actor.end_user(sender or _recipient_name(request)),
+                actor=accepted_by or Actor.end_user(sender or _recipient_name(request)),
             )
     return answer
 
 
 def _record_answer_on_timeline(
-    request: ConfirmationRequest, answer: Answer, counted: Answer | None
+    request: ConfirmationRequest,
+    answer: Answer,
+    counted: Answer | None,
+    accepted_by: Actor | None = None,
 ) -> None:
     who = answer.sender or _recipient_name(request)
     label = request.label_of(answer.option_key)
     via = CHANNEL_LABELS[answer.channel]
     at = f"{timezone.localtime(answer.received_at):%Y-%m-%d %H:%M:%S %Z}"
-    actor = Actor.end_user(who)
+    actor = accepted_by or Actor.end_user(who)
     common = {"incident": request.incident, "task": request.task, "actor": actor}
     data = {
         "request": request.pk,
@@ -537,15 +545,17 @@ def _record_answer_on_timeline(
         line
         for line in (
             f"Answered by {who} via {via} at {at}.",
+            f"Verified and accepted as the answer by {accepted_by.name}." if accepted_by else "",
             f"Comment: {answer.comment}" if answer.comment else "",
             f"User agent: {answer.user_agent}" if answer.user_agent else "",
         )
         if line
     )
     if answer.counted:
+        accepted = f" (accepted by {accepted_by.name})" if accepted_by else ""
         timeline_record(
             kind="answer.received",
-            summary=f"{who} answered “{label}” by {via}",
+            summary=f"{who} answered “{label}” by {via}{accepted}",
             body=details,
             data=data,
             **common,

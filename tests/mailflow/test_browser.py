@@ -1,6 +1,7 @@
 """A real browser (the system Chromium, driven by Playwright) against a live server: a
 person answering from the email's link, and a robot that only loads the links."""
 
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -117,3 +118,56 @@ def test_a_scanner_that_loads_both_links_without_clicking_answers_nothing(
     assert request_for_download.state == ConfirmationRequest.State.SENT
     assert request_for_download.scanner_hits >= 1
     assert request_for_download.incident.timeline.filter(kind="request.link_checked").count() == 1
+
+
+def test_an_analyst_finds_a_held_reply_on_the_incident_and_accepts_it(
+    browser, live_server, settings, analyst, tmp_path
+):
+    """A reply naming the incident only by its subject tag waits for an analyst: the
+    incident's timeline leads to the email, whose page accepts it with one click."""
+    import json
+
+    from django.test import Client
+    from playwright.sync_api import expect
+
+    from tests.mailflow.test_forged_mail import spoofed
+    from tests.mailflow.test_inbound_smoke import AUTH
+
+    settings.SITE_URL = live_server.url
+    settings.ANYMAIL = {"WEBHOOK_SECRET": "user:pass"}
+    import_shipped_runbooks()
+    incident = open_incident(
+        category=category("failed-login"),
+        affected_user=PersonFactory(
+            first_name="Bob", last_name="Builder", email="bob@corp.example.com"
+        ),
+    )
+    request = ConfirmationRequest.objects.get(incident=incident)
+    payload = {
+        "FromFull": {"Email": "x@example.com"},
+        "Headers": [],
+        "RawEmail": spoofed(request, body="No"),
+    }
+    Client().post("/anymail/postmark/inbound/", json.dumps(payload), "application/json", **AUTH)
+    shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", analyst.username)
+    page.fill("#id_password", "pw")
+    page.get_by_role("button", name="Log in").click()
+
+    page.goto(f"{live_server.url}/admin/incidents/securityincident/{incident.pk}/change/")
+    held = page.locator("li", has_text="Email 1 to verify")
+    held.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "held-reply-on-incident.png"), full_page=True)
+    held.get_by_role("link", name="the email").click()
+    accept = page.get_by_role("button", name="Accept as “No, that was not me”")
+    accept.scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "held-reply-accept.png"), full_page=True)
+    accept.click()
+
+    expect(page.get_by_text("Accepted as the answer “No, that was not me”.")).to_be_visible()
+    page.screenshot(path=str(shots / "held-reply-accepted.png"), full_page=True)
+    answer = Answer.objects.get()
+    assert (answer.option_key, answer.counted, answer.accepted_by) == ("no", True, analyst)
+    assert "Reset the credentials of Bob Builder" in incident.tasks.values_list("title", flat=True)

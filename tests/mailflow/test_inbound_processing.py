@@ -67,15 +67,22 @@ def test_a_reply_is_matched_by_in_reply_to_when_the_reply_address_is_gone(asked,
     assert titles(request) == ["Reset the credentials of Bob Builder"]
 
 
-def test_a_reply_is_matched_by_the_subject_tag_as_a_last_resort(asked, deliver):
+def test_a_reply_matched_by_the_subject_tag_alone_is_held_not_taken(asked, deliver):
     request = asked("failed-login")
 
     inbound = deliver(
         message(to="soc@example.com", subject=f"Re: [{request.incident.number}] Please confirm")
     )
 
-    assert inbound.correlation == "subject tag"
-    assert Answer.objects.get().option_key == "no"
+    assert (inbound.status, inbound.correlation, inbound.request) == (
+        "flagged",
+        "subject tag",
+        request,
+    )
+    assert not Answer.objects.exists()
+    request.refresh_from_db()
+    assert request.state == ConfirmationRequest.State.SENT
+    assert request.incident.timeline.filter(kind="reply.unverified").count() == 1
 
 
 def test_an_unknown_reply_address_naming_an_open_incident_gets_an_analyst_task(asked, deliver):
@@ -91,8 +98,9 @@ def test_an_unknown_reply_address_naming_an_open_incident_gets_an_analyst_task(a
 
     assert (inbound.status, inbound.correlation) == ("flagged", "subject tag")
     assert not Answer.objects.exists()
-    assert titles(request) == ["Look at an unmatched email from bob@corp.example.com"]
-    assert request.incident.timeline.filter(kind="reply.unmatched").count() == 1
+    number = request.incident.number
+    assert titles(request) == [f"Verify emails that name {number} without our reply address"]
+    assert request.incident.timeline.filter(kind="reply.unverified").count() == 1
 
 
 def test_a_reply_matching_nothing_is_kept_and_flagged(asked, deliver):
