@@ -264,10 +264,11 @@ def sent_headers(email) -> tuple[str, list[str]]:
     return str(parsed["Subject"]), [line.decode("ascii", "replace") for line in lines]
 
 
+# NUL is refused by PostgreSQL before any email is built (removed at the edges).
 @pytest.mark.parametrize(
     "character",
-    ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\r", "\n", "\t", "\x00", "\x7f"],
-    ids=["VT", "FF", "FS", "GS", "RS", "US", "CR", "LF", "TAB", "NUL", "DEL"],
+    ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\r", "\n", "\t", "\x7f"],
+    ids=["VT", "FF", "FS", "GS", "RS", "US", "CR", "LF", "TAB", "DEL"],
 )
 def test_it_collapses_c0_controls_and_del_in_a_title_to_one_space(titled, character):
     request, email = titled(f"Invoice{character}Reply-To : attacker@evil.example")
