@@ -65,7 +65,7 @@ def _env(database_url: str) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": database_url,
         "DEBUG": "false",
-        "SECRET_KEY": "bench-analyst-pages-not-a-secret",
+        "SECRET_KEY": "bench-analyst-pages-not-a-secret-used-by-the-benchmark-only",
         "SITE_URL": "http://testserver",
         "ALLOWED_HOSTS": "testserver",
         "ANYMAIL_WEBHOOK_SECRET": "bench:bench",

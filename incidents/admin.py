@@ -17,6 +17,7 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from incidents.actors import Actor
 from incidents.admin_helpers import (
+    InvisibleCharactersHintMixin,
     LargeTableAdminMixin,
     ReadOnlyMixin,
     StaffListFilter,
@@ -103,7 +104,7 @@ def _incident_word_search(queryset: QuerySet, search_term: str) -> QuerySet:
 
 
 @admin.register(Person)
-class PersonAdmin(CsvImportAdminMixin, admin.ModelAdmin):
+class PersonAdmin(InvisibleCharactersHintMixin, CsvImportAdminMixin, admin.ModelAdmin):
     csv_importer = directory_import_people
     csv_columns_help = (
         "Columns: email, first_name (required); last_name, department, title, manager_email, "
@@ -169,7 +170,7 @@ class TaskInline(admin.TabularInline):
 
 
 @admin.register(SecurityIncident)
-class SecurityIncidentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, admin.ModelAdmin):
     list_display = [
         "number",
         "short_description",
@@ -520,7 +521,7 @@ class SecurityIncidentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ResponseTask)
-class ResponseTaskAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class ResponseTaskAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ["number", "title", "incident", "state", "assignee", "due_at", "created_by_kind"]
     list_display_links = ["number", "title"]
     list_select_related = ["incident", "assignee"]

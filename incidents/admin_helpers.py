@@ -13,8 +13,10 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
 from incidents.errors import DomainError
+from incidents.text import has_invisible
 
 
 class ReadOnlyMixin:
@@ -29,6 +31,23 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class InvisibleCharactersHintMixin:
+    """An input obeys a right-to-left override in its value, and the value must stay as
+    stored (saving the form saves it). Under such a field, say so and show the value with
+    its invisible characters marked (by incidents.middleware)."""
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        for name, field in form.base_fields.items():
+            value = getattr(obj, name, None) if obj is not None else None
+            if isinstance(value, str) and has_invisible(value):
+                # Admin templates print help_text unescaped: format_html escapes the value.
+                field.help_text = format_html(
+                    "{} Contains invisible characters: {}", field.help_text, value
+                )
+        return form
 
 
 def call_service(request: HttpRequest, call: Callable[[], object], success: str) -> bool:

@@ -23,7 +23,8 @@ def display_filename(raw: str | None) -> str:
         name = f"_{name}"
     if len(name) > MAX_LENGTH:
         stem, dot, ext = name.rpartition(".")
-        if dot and 0 < len(ext) <= 16:
+        # Long enough for ".settingcontent-ms": the extension decides the quarantine.
+        if dot and 0 < len(ext) <= 24:
             name = f"{stem[: MAX_LENGTH - len(ext) - 1]}.{ext}"
         else:
             name = name[:MAX_LENGTH]

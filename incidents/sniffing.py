@@ -68,11 +68,14 @@ def _is_text(head: bytes) -> bool:
 HARMLESS_TYPES = frozenset(
     {*PREVIEWABLE_IMAGE_TYPES, "image/heic", "application/pdf", "text/plain"}
 )
-# Names Windows, macOS or an office suite would execute (or open with macros) on a double
-# click, whatever the bytes look like: a script is plain text to the sniffer.
+# Names Windows, macOS, a Linux desktop or an office suite would execute (or open with
+# macros) on a double click, whatever the bytes look like: a script, a shortcut or a
+# Windows shell file (.library-ms points Explorer at an attacker's share) is plain text
+# or XML to the sniffer. Disk images mount and show their files as if they were local.
 DANGEROUS_EXTENSIONS = frozenset(
     """
     exe com scr pif bat cmd msi msp msc dll cpl sys drv ocx lnk url scf inf reg
+    library-ms searchconnector-ms appref-ms settingcontent-ms website desktop
     js jse vbs vbe wsf wsh ps1 psm1 psd1 hta htm html xhtml shtml svg mht mhtml xml xsl
     jar class py pl rb sh bash zsh command app dmg pkg deb rpm apk iso img vhd vhdx
     docm dotm xlsm xltm xlam pptm potm ppam sldm one chm rtf
@@ -81,10 +84,18 @@ DANGEROUS_EXTENSIONS = frozenset(
 )
 
 
+def file_extension(filename: str) -> str:
+    """The extension the operating system acts on, lower-case ("" for none). Windows
+    ignores trailing dots and spaces, so "evil.lnk. ." opens as a shortcut; only the last
+    extension counts, so "invoice.pdf.lnk" is one too."""
+    name = filename.rstrip(". ")
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
 def quarantine_reason(detected_content_type: str, filename: str) -> str:
     """Why a file should only ever be downloaded, never opened or previewed ("" when it
     is harmless): its bytes are not a known harmless type, or its name would run it."""
-    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    extension = file_extension(filename)
     if extension in DANGEROUS_EXTENSIONS:
         return f"a .{extension} file can run code when opened"
     if detected_content_type not in HARMLESS_TYPES:

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.template.loader import select_template
 from django.utils import timezone
 
+from incidents.text import header_text
 from mailflow.models import ConfirmationRequest
 from mailflow.tokens import page_token, reply_token
 from runbooks.actions import SUSPICIOUS
@@ -51,9 +52,11 @@ def build_request_email(request: ConfirmationRequest, *, reminder: bool = False)
         "deadline": timezone.localtime(request.deadline_at),
         "reminder": reminder,
     }
-    subject = f"{subject_tag(request)} {request.subject}"
+    # The subject carries titles and names outsiders wrote: one clean line, or a VT makes
+    # a header line of its own and a CR or FF makes every send fail.
+    subject = f"{subject_tag(request)} {header_text(request.subject)}"
     if reminder:
-        subject = f"{subject_tag(request)} Reminder: {request.subject}"
+        subject = f"{subject_tag(request)} Reminder: {header_text(request.subject)}"
     headers = {
         # RFC 3834: we are automated; ask auto-responders (Exchange too) to stay quiet.
         "Auto-Submitted": "auto-generated",
@@ -65,7 +68,7 @@ def build_request_email(request: ConfirmationRequest, *, reminder: bool = False)
     else:
         headers["Message-ID"] = request.message_id
     message = AnymailMessage(
-        subject=subject.replace("\n", " ")[:300],
+        subject=subject[:300],
         body=_template(request, "request", "txt").render(context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[request.recipient_email],

@@ -6,6 +6,21 @@ entry points (see `soc.startup`) refuse to start until they are fixed.
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
+
+
+def _strong_secret_key(key: str) -> bool:
+    """What `check --deploy` asks of SECRET_KEY (security.W009), as an error: the key signs
+    sessions and derives every answer token."""
+    return (
+        len(key) >= SECRET_KEY_MIN_LENGTH
+        and len(set(key)) >= SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        and not key.startswith((SECRET_KEY_INSECURE_PREFIX, "insecure"))
+    )
 
 
 @register("soc")
@@ -13,11 +28,15 @@ def check_production_settings(app_configs=None, **kwargs) -> list[Error]:
     if settings.DEBUG:
         return []
     errors = []
-    if len(settings.SECRET_KEY) < 32 or settings.SECRET_KEY.startswith("insecure"):
+    if not _strong_secret_key(settings.SECRET_KEY):
         errors.append(
             Error(
-                "SECRET_KEY is too short or is the development key.",
-                hint="Set SECRET_KEY to a long random value (at least 32 characters).",
+                f"SECRET_KEY is too weak: it needs at least {SECRET_KEY_MIN_LENGTH} characters, "
+                f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} of them different, and must not be a "
+                f"development key (it has {len(settings.SECRET_KEY)} characters, "
+                f"{len(set(settings.SECRET_KEY))} different).",
+                hint="Set SECRET_KEY to a long random value: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(50))'",
                 id="soc.E001",
             )
         )

@@ -123,6 +123,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the admin's pages as the views made them.
+    "incidents.middleware.RevealInvisibleInAdminMiddleware",
 ]
 
 ROOT_URLCONF = "soc.urls"

@@ -1,7 +1,9 @@
 """Startup behaviour under production settings, each in a fresh interpreter, since
 settings are read once at import."""
 
+import ast
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -109,3 +111,65 @@ def test_postgresql_prepares_repeated_statements_unless_turned_off(tmp_path, set
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == options
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        (secrets.token_urlsafe(64)[:49], "49 characters"),  # check --deploy warns below 50
+        ("ab" * 30, "2 different"),
+        ("insecure-" + secrets.token_urlsafe(64), "development key"),
+        ("django-insecure-" + secrets.token_urlsafe(64), "development key"),
+    ],
+    ids=["49-characters", "2-different-characters", "insecure-prefix", "django-insecure-prefix"],
+)
+def test_it_refuses_a_secret_key_that_check_deploy_would_warn_about(tmp_path, key, problem):
+    result = run(["manage.py", "check"], tmp_path, **{**PRODUCTION, "SECRET_KEY": key})
+
+    assert result.returncode != 0
+    assert "soc.E001" in result.stderr
+    assert "SECRET_KEY is too weak: it needs at least 50 characters, 5 of them different" in (
+        result.stderr
+    )
+    assert problem in result.stderr.replace("\n", " ")
+    assert key not in result.stderr
+
+
+def test_it_accepts_a_random_secret_key_of_50_characters(tmp_path):
+    key = secrets.token_urlsafe(64)[:50]
+    result = run(["manage.py", "check", "--deploy"], tmp_path, **{**PRODUCTION, "SECRET_KEY": key})
+
+    assert result.returncode == 0, result.stderr
+    assert "soc.E001" not in result.stderr and "security.W009" not in result.stderr
+
+
+def _example_values() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return {name: value for name, value in pairs}
+
+
+def test_the_example_file_and_the_readme_give_the_defaults_the_settings_use(tmp_path):
+    # Sizes, counts and limits: a number in .env.example or the README's table is the
+    # default, and an operator sizing a proxy or a disk reads it from there.
+    numbers = {name: value for name, value in _example_values().items() if value.isdigit()}
+    assert "INBOUND_MAX_BYTES" in numbers and "EVIDENCE_MAX_BYTES" in numbers
+    env = {**PRODUCTION, "DJANGO_SETTINGS_MODULE": "soc.settings"}
+    for name in numbers:
+        env.pop(name, None)
+    # Only the variables read into a setting of the same name (not DB_CONN_MAX_AGE...).
+    show = (
+        "from django.conf import settings; "
+        f"print({{n: str(getattr(settings, n)) for n in {sorted(numbers)} "
+        "if hasattr(settings, n)})"
+    )
+    result = run(["-c", f"import django; django.setup(); {show}"], tmp_path, **env)
+
+    assert result.returncode == 0, result.stderr
+    defaults = ast.literal_eval(result.stdout.strip())
+    assert {"INBOUND_MAX_BYTES", "EVIDENCE_MAX_BYTES", "ANSWER_MAX_FILE_BYTES"} <= defaults.keys()
+    assert defaults == {name: numbers[name] for name in defaults}
+    readme = (ROOT / "README.md").read_text()
+    for name, value in numbers.items():
+        row = re.search(rf"^\| `{name}` \| `(\d+)`", readme, re.MULTILINE)
+        assert row is None or row.group(1) == value, name

@@ -12,6 +12,8 @@ import inspect
 import re
 import unicodedata
 
+from incidents.text import INVISIBLE
+
 # Python gained getaddresses(strict=...) in security releases (3.11.10, 3.12.6); older
 # interpreters get the same checks from _strict_enough below.
 _HAS_STRICT = "strict" in inspect.signature(email.utils.getaddresses).parameters
@@ -27,7 +29,6 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 ADDRESS_RE = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z][A-Za-z0-9-]{{1,62}}")
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]*)\?=")
-_BIDI_CONTROLS = set("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _MESSAGE_ID = re.compile(r"<([^<>\s]{1,900})>")
 
 
@@ -100,10 +101,11 @@ def decode_header_value(raw: str) -> str:
 
 
 def clean_text(value: str, *, limit: int = 2_000) -> str:
-    """One line of display text: no control or bidi characters, collapsed white space."""
+    """One line of display text: no control, bidi or zero-width characters, collapsed
+    white space."""
     characters = []
     for char in value:
-        if char in _BIDI_CONTROLS:
+        if char in INVISIBLE:
             continue
         category = unicodedata.category(char)
         if category == "Cc" or char in "\u2028\u2029":

@@ -1,3 +1,6 @@
+import html
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -6,7 +9,9 @@ from django.urls import reverse
 from incidents.actors import Actor
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from incidents.services import evidence_add, incident_add_note, task_create
-from tests.factories import AnalystFactory, UserFactory, category, open_incident
+from mailflow.models import ConfirmationRequest, InboundEmail
+from runbooks.files import import_shipped_runbooks
+from tests.factories import AnalystFactory, PersonFactory, UserFactory, category, open_incident
 
 State = SecurityIncident.State
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -355,3 +360,124 @@ def test_the_analyst_group_can_work_incidents_but_not_delete_them(client, incide
     delete = reverse("admin:incidents_securityincident_delete", args=[incident.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 403
     assert SecurityIncident.objects.filter(pk=incident.pk).exists()
+
+
+# --- invisible characters ---------------------------------------------------------------
+
+RLO, ZWSP = "\u202e", "\u200b"
+TITLE = f"Payment for invoice{RLO}fdp.exe"
+SHOWN_TITLE = "Payment for invoice⟨U+202E⟩fdp.exe"
+SHOWN_NAME = "Eve⟨U+200B⟩ Mallory"
+
+
+@pytest.fixture
+def disguised(db, django_capture_on_commit_callbacks, as_analyst):
+    """An incident, its person, task, question, evidence and a reply, whose title and
+    names carry a right-to-left override and a zero-width space."""
+    import_shipped_runbooks()
+    eve = PersonFactory(email="eve@corp.example.com", first_name=f"Eve{ZWSP}", last_name="Mallory")
+    with django_capture_on_commit_callbacks(execute=True):
+        incident = open_incident(
+            category=category("failed-login"), affected_user=eve, short_description=TITLE
+        )
+    task_create(actor=as_analyst, incident=incident, title=f"Call Eve{ZWSP} about {TITLE}")
+    evidence_add(
+        actor=as_analyst, incident=incident, content=b"hello", filename="notes.txt",
+        source=Evidence.Source.ANALYST_UPLOAD,
+    )  # fmt: skip
+    InboundEmail.objects.create(
+        provider="postmark", dedupe_key="disguised", from_header=f'"Eve{ZWSP}" <{eve.email}>',
+        subject=f"Re: {TITLE}", incident=incident,
+    )  # fmt: skip
+    return incident
+
+
+def visible_text(page: str) -> str:
+    """The page without the values of its form fields (kept as stored, see below)."""
+    return re.sub(r"<input[^>]*>|<textarea.*?</textarea>", "", page, flags=re.DOTALL)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "incidents_securityincident_changelist", "incidents_securityincident_change",
+        "incidents_securityincident_timeline", "incidents_person_changelist",
+        "incidents_person_change", "incidents_responsetask_changelist",
+        "incidents_responsetask_change", "incidents_evidence_changelist",
+        "incidents_evidence_change", "incidents_timelineentry_changelist",
+        "mailflow_confirmationrequest_changelist", "mailflow_confirmationrequest_change",
+        "mailflow_inboundemail_changelist", "mailflow_inboundemail_change",
+    ],
+)  # fmt: skip
+def test_analyst_pages_show_bidi_and_zero_width_characters_instead_of_obeying_them(
+    client_as_analyst, disguised, page
+):
+    objects = {
+        "securityincident": disguised,
+        "person": disguised.affected_user,
+        "responsetask": disguised.tasks.get(created_by_kind="analyst"),
+        "evidence": disguised.evidence.get(),
+        "confirmationrequest": ConfirmationRequest.objects.get(),
+        "inboundemail": InboundEmail.objects.get(),
+    }
+    model = page.split("_")[1]
+    args = [] if page.endswith("changelist") else [objects[model].pk]
+
+    response = client_as_analyst.get(reverse(f"admin:{page}", args=args))
+
+    assert response.status_code == 200
+    text = visible_text(response.content.decode())
+    assert RLO not in text and ZWSP not in text
+    assert SHOWN_TITLE in text or SHOWN_NAME in text
+
+
+def test_the_incident_page_marks_the_title_and_name_but_keeps_the_form_value_intact(
+    client_as_analyst, disguised
+):
+    page = client_as_analyst.get(change_url(disguised)).content.decode()
+
+    assert f'value="{TITLE}"' in page  # the form edits what is stored
+    assert f"Contains invisible characters: {SHOWN_TITLE}" in page  # under the field
+    assert f"{SHOWN_NAME} &lt;eve@corp.example.com&gt;" in page  # the directory details
+    assert f"{disguised.number} {SHOWN_TITLE}" in page  # the heading
+
+
+def test_saving_the_incident_form_unchanged_keeps_the_invisible_characters(
+    client_as_analyst, disguised
+):
+    page = client_as_analyst.get(change_url(disguised)).content.decode()
+    fields = dict(re.findall(r'<input type="text" name="(\w+)" value="([^"]*)"', page))
+
+    response = client_as_analyst.post(
+        change_url(disguised),
+        {
+            "short_description": html.unescape(fields["short_description"]),
+            "description": disguised.description,
+            "category": disguised.category.pk,
+            "priority": disguised.priority,
+            "affected_user": disguised.affected_user.pk,
+            "external_reference": "",
+            "responsetask_set-TOTAL_FORMS": "0",
+            "responsetask_set-INITIAL_FORMS": "0",
+            "tasks-TOTAL_FORMS": "0",
+            "tasks-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302, visible_text(response.content.decode())[-3000:]
+    disguised.refresh_from_db()
+    assert disguised.short_description == TITLE
+    assert not disguised.timeline.filter(kind="incident.updated").exists()
+
+
+def test_the_person_autocomplete_shows_markers(client_as_analyst, disguised):
+    response = client_as_analyst.get(
+        reverse("admin:autocomplete"),
+        {"term": "Mallory", "app_label": "incidents", "model_name": "securityincident",
+         "field_name": "affected_user"},
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert [r["text"] for r in response.json()["results"]] == [
+        f"{SHOWN_NAME} <eve@corp.example.com>"
+    ]

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from email import message_from_bytes, policy
 
 import pytest
 from django.utils import timezone
@@ -16,7 +17,7 @@ from mailflow.services import (
     requests_process_due,
 )
 from runbooks.models import RunbookRun
-from tests.factories import category, open_incident
+from tests.factories import PersonFactory, category, open_incident
 
 State = ConfirmationRequest.State
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -228,3 +229,122 @@ def test_a_repeated_answer_with_new_files_adds_them_as_more_information(asked, c
     assert list(Evidence.objects.values_list("filename", flat=True)) == ["first.png", "second.png"]
     more = request.incident.timeline.get(kind="answer.additional")
     assert more.body == "Here is another one"
+
+
+# --- outsider-written text in the email's headers ---------------------------------------
+
+
+@pytest.fixture
+def titled(shipped, committed, outbox):
+    """Open a failed-sign-in incident whose question's subject is the incident's title and
+    the person's name; returns (request, the email sent)."""
+    step = shipped["Failed sign-ins"].steps.get(action="ask_user")
+    step.params["subject"] = "{incident_short_description} for {person_name}"
+    step.save()
+
+    def open_(title: str, last_name: str = "Builder"):
+        person = PersonFactory(email="eve@corp.example.com", first_name="Eve", last_name=last_name)
+        incident = committed(
+            open_incident,
+            category=category("failed-login"),
+            affected_user=person,
+            short_description=title,
+        )
+        request = ConfirmationRequest.objects.get(incident=incident)
+        return request, outbox[-1] if outbox else None
+
+    return open_
+
+
+def sent_headers(email) -> tuple[str, list[str]]:
+    """The Subject as a mail client decodes it, and every raw header line sent."""
+    raw = email.message().as_bytes()
+    parsed = message_from_bytes(raw, policy=policy.default)
+    lines = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].split(b"\n")
+    return str(parsed["Subject"]), [line.decode("ascii", "replace") for line in lines]
+
+
+# NUL is refused by PostgreSQL before any email is built (removed at the edges).
+@pytest.mark.parametrize(
+    "character",
+    ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\r", "\n", "\t", "\x7f"],
+    ids=["VT", "FF", "FS", "GS", "RS", "US", "CR", "LF", "TAB", "DEL"],
+)
+def test_it_collapses_c0_controls_and_del_in_a_title_to_one_space(titled, character):
+    request, email = titled(f"Invoice{character}Reply-To : attacker@evil.example")
+
+    subject, lines = sent_headers(email)
+    assert subject == (
+        f"[{request.incident.number}] Invoice Reply-To : attacker@evil.example for Eve Builder"
+    )
+    assert not [line for line in lines if line.lower().startswith("reply-to :")]
+    request.refresh_from_db()
+    assert request.state == State.SENT
+
+
+@pytest.mark.parametrize(
+    "character", ["\x85", "\x80", "\x9b", "\x9f"], ids=["NEL", "PAD", "CSI", "APC"]
+)
+def test_it_collapses_c1_controls_in_a_title_to_one_space(titled, character):
+    request, email = titled(f"Invoice{character}{character}paid")
+
+    subject, _ = sent_headers(email)
+    assert subject == f"[{request.incident.number}] Invoice paid for Eve Builder"
+
+
+@pytest.mark.parametrize("character", ["\u2028", "\u2029"], ids=["LS", "PS"])
+def test_it_collapses_unicode_line_and_paragraph_separators_to_one_space(titled, character):
+    request, email = titled(f"Invoice{character}paid")
+
+    subject, _ = sent_headers(email)
+    assert subject == f"[{request.incident.number}] Invoice paid for Eve Builder"
+
+
+@pytest.mark.parametrize(
+    "character",
+    ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
+     "\u200e", "\u200f", "\u061c"],
+)  # fmt: skip
+def test_it_removes_bidi_overrides_isolates_and_marks_from_the_subject(titled, character):
+    request, email = titled(f"invoice{character}fdp.exe")
+
+    subject, _ = sent_headers(email)
+    assert subject == f"[{request.incident.number}] invoicefdp.exe for Eve Builder"
+
+
+@pytest.mark.parametrize("character", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"])
+def test_it_removes_zero_width_characters_from_the_subject(titled, character):
+    request, email = titled(f"Pay{character}pal")
+
+    subject, _ = sent_headers(email)
+    assert subject == f"[{request.incident.number}] Paypal for Eve Builder"
+
+
+def test_it_cleans_the_person_name_in_the_subject_too(titled):
+    request, email = titled("Sign-ins", last_name="Builder\x0bBcc: x@evil.example\u202e")
+
+    subject, lines = sent_headers(email)
+    assert subject == f"[{request.incident.number}] Sign-ins for Eve Builder Bcc: x@evil.example"
+    assert not [line for line in lines if line.lower().startswith("bcc")]
+
+
+def test_a_title_with_vt_cr_ff_and_fs_is_sent_not_undeliverable(titled, outbox):
+    request, _ = titled("Invoice\x0b\r\x0c\x1cpaid")
+
+    request.refresh_from_db()
+    assert (request.state, request.send_attempts, request.last_error) == (State.SENT, 1, "")
+    assert len(outbox) == 1
+    sent = request.incident.timeline.get(kind="request.sent")
+    assert sent.summary == (
+        f"Email sent to Eve Builder: [{request.incident.number}] Invoice paid for Eve Builder"
+    )
+    assert not request.incident.timeline.filter(kind="request.undeliverable").exists()
+
+
+def test_the_reminder_subject_is_cleaned_too(titled, committed, outbox):
+    request, _ = titled("Invoice\x0bpaid\u202e")
+
+    committed(requests_process_due, timezone.now() + timedelta(hours=5))
+
+    subject, _ = sent_headers(outbox[-1])
+    assert subject == f"[{request.incident.number}] Reminder: Invoice paid for Eve Builder"

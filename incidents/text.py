@@ -1,0 +1,51 @@
+"""Outsider-written text (titles, names, subjects) made safe for an email header, and its
+invisible characters made visible for an analyst."""
+
+import re
+
+
+def _chars(*ranges: tuple[int, int]) -> frozenset[str]:
+    return frozenset(chr(code) for start, end in ranges for code in range(start, end + 1))
+
+
+# Format characters that draw nothing yet change what the text around them looks like:
+# bidi overrides, embeddings, isolates and marks make "invoice\u202efdp.exe" read as
+# "invoiceexe.pdf"; zero-width characters split or join words unseen (a name that looks
+# like another, a keyword a filter misses); Unicode tags hide ASCII text.
+INVISIBLE = _chars(
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x061C, 0x061C),  # Arabic letter mark
+    (0x180E, 0x180E),  # Mongolian vowel separator
+    (0x200B, 0x200F),  # zero-width space, non-joiner, joiner; left-to-right, right-to-left marks
+    (0x202A, 0x202E),  # bidi embeddings and overrides
+    (0x2060, 0x2064),  # word joiner, invisible operators
+    (0x2066, 0x206F),  # bidi isolates, deprecated format characters
+    (0xFEFF, 0xFEFF),  # zero-width no-break space (byte order mark)
+    (0xFFF9, 0xFFFB),  # interlinear annotation
+    (0xE0000, 0xE007F),  # tags
+)
+_INVISIBLE = re.compile("[" + "".join(sorted(INVISIBLE)) + "]")
+
+# Characters that end a header line or that mail libraries treat as one: C0 (CR, LF, VT,
+# FF, FS...), DEL, C1 (NEL among them), and the Unicode line and paragraph separators.
+# Python's str.splitlines() breaks at VT, FF, FS, GS, RS and NEL, so one of these in a
+# subject can start a header line of its own.
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def header_text(value: str) -> str:
+    """One line fit for an email header: control characters and line separators become
+    one space, invisible format characters go, white space is collapsed."""
+    value = _INVISIBLE.sub("", value)
+    value = _LINE_BREAKING.sub(" ", value)
+    return re.sub(r"\s+", " ", value).strip()
+
+
+def reveal_invisible(value: str) -> str:
+    """The text with each invisible format character written out as ⟨U+202E⟩, so an
+    analyst sees it instead of the browser obeying it."""
+    return _INVISIBLE.sub(lambda match: f"\u27e8U+{ord(match.group()):04X}\u27e9", value)
+
+
+def has_invisible(value: str) -> bool:
+    return _INVISIBLE.search(value) is not None

@@ -1,0 +1,58 @@
+"""The analyst's view in a real browser (the system Chromium, driven by Playwright): a
+title and a name carrying a right-to-left override and a zero-width space read as what
+they are, not as what they pretend to be."""
+
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from tests.factories import AnalystFactory, PersonFactory, category, open_incident
+from tests.mailflow.test_browser import CHROMIUM, browser  # noqa: F401 (the fixture)
+
+SHOTS = Path("/work/notes/shots/headers")
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium (.ci/run)"),
+    pytest.mark.skipif(connection.vendor != "sqlite", reason="runs in the SQLite pass"),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def test_an_analyst_sees_markers_for_a_right_to_left_override_and_a_zero_width_space(
+    browser,  # noqa: F811
+    live_server,
+):
+    AnalystFactory(username="alice")
+    eve = PersonFactory(email="eve@corp.example.com", first_name="Eve\u200b", last_name="Mallory")
+    incident = open_incident(
+        category=category("failed-login"),
+        affected_user=eve,
+        short_description="Payment for invoice\u202efdp.exe",
+    )
+    page = browser.new_page()
+    page.goto(f"{live_server.url}{reverse('admin:login')}")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
+
+    page.goto(f"{live_server.url}{reverse('admin:incidents_securityincident_changelist')}")
+    listed = page.inner_text("#result_list")
+    page.goto(
+        f"{live_server.url}{reverse('admin:incidents_securityincident_change', args=[incident.pk])}"
+    )
+    shown = page.inner_text("#content")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "incident-page.png"), full_page=True)
+
+    assert "Payment for invoice⟨U+202E⟩fdp.exe" in listed
+    assert "Eve⟨U+200B⟩ Mallory <eve@corp.example.com>" in listed
+    assert f"{incident.number} Payment for invoice⟨U+202E⟩fdp.exe" in shown  # the heading
+    assert "Eve⟨U+200B⟩ Mallory <eve@corp.example.com>" in shown  # the user's details
+    assert "Contains invisible characters: Payment for invoice⟨U+202E⟩fdp.exe" in shown
+    assert "\u202e" not in shown and "\u200b" not in shown
+    # The form field holds the title as stored: saving it changes nothing.
+    title = page.input_value("#id_short_description")
+    assert title == "Payment for invoice\u202efdp.exe"
