@@ -7,6 +7,8 @@ entry points (see `soc.startup`) refuse to start until they are fixed.
 from django.conf import settings
 from django.core.checks import Error, register
 
+from mailflow.localmail import BACKEND
+
 
 @register("soc")
 def check_production_settings(app_configs=None, **kwargs) -> list[Error]:
@@ -47,3 +49,19 @@ def check_production_settings(app_configs=None, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+@register("soc")
+def check_local_mailbox(app_configs=None, **kwargs) -> list[Error]:
+    if settings.DEBUG or settings.EMAIL_BACKEND != BACKEND or settings.ALLOW_LOCAL_MAILBOX:
+        return []
+    return [
+        Error(
+            "EMAIL_BACKEND is the local mailbox, which sends no email and shows every "
+            "question with its live answer links at /dev/mailbox/.",
+            hint="Set EMAIL_BACKEND to your provider's backend, e.g. "
+            "anymail.backends.postmark.EmailBackend. For a demo that should send nothing, "
+            "set ALLOW_LOCAL_MAILBOX=true.",
+            id="soc.E005",
+        )
+    ]

@@ -261,6 +261,9 @@ ANSWER_HIT_LIMIT = env_int("ANSWER_HIT_LIMIT", 60, minimum=1)
 # each message to var/mail/ and shows them to staff at /dev/mailbox/, so the demo needs no
 # mail server.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "mailflow.localmail.EmailBackend")
+# With DEBUG off the local mailbox is refused at startup (soc.E005): it sends nothing and
+# shows every live answer link to whoever may read it. A public demo turns this on.
+ALLOW_LOCAL_MAILBOX = env_bool("ALLOW_LOCAL_MAILBOX", False)
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SOC <soc@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
