@@ -10,6 +10,9 @@ admin.site.site_header = "SOC incident response"
 admin.site.site_title = "SOC"
 admin.site.index_title = "Incidents, tasks and runbooks"
 
+# The answer page's style and headers for a person; machine answers on /anymail/ and /api/.
+handler500 = "mailflow.error_pages.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Inbound posts kept as they came for the worker, ahead of anymail's own views. A
