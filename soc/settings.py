@@ -6,6 +6,7 @@ production is a crash on deploy rather than a surprise at 3 a.m.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -99,6 +100,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "anymail",
     "django_q",
     "rest_framework",
@@ -123,6 +125,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "soc.urls"
@@ -183,6 +187,28 @@ DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication, i18n, time ---------------------------------------------------------
+
+# django-axes first: it refuses a locked-out sign-in before any password is checked. It
+# only sees authenticate(), the admin's login form: the API's tokens and the answer page
+# never call it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in guesses: after this many failures for one account, or from one client address,
+# within the cool-off, both are refused until the cool-off has passed since the last try.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+AXES_LOCKOUT_CALLABLE = "soc.login_limits.lockout_response"
+# The address the answer page's rate limits use: behind the proxy only with
+# TRUST_X_FORWARDED_FOR, otherwise the connection's.
+AXES_CLIENT_IP_CALLABLE = "soc.login_limits.client_ip"
+# Axes logs each failure and the lockout with the address, user agent and path; the user
+# name, which may be an email address, is masked there and in the stored form data (the
+# password always is). The admin's "Access attempts" show the names.
+AXES_SENSITIVE_PARAMETERS = ["username"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
