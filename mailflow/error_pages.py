@@ -25,6 +25,7 @@ from soc.middleware import WEBHOOK_PREFIX
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+ANSWER_PREFIX = "/respond/"
 RETRY_AFTER_SECONDS = 60
 # A lock held past the busy timeout, a refused or dropped connection. Not DataError or
 # IntegrityError: those are the request's, and retrying them changes nothing.
@@ -69,7 +70,11 @@ def _api_answer(status: int) -> HttpResponse:
 def _page(http: HttpRequest, status: int) -> HttpResponse:
     languages = browser_languages(http)
     try:
-        body = get_template(f"{status}.html").render({"languages": languages})
+        # The answer page's people came from an email; analysts get the same page without
+        # the email's instructions.
+        answering = http.path_info.startswith(ANSWER_PREFIX)
+        context = {"languages": languages, "answering": answering}
+        body = get_template(f"{status}.html").render(context)
     except Exception:  # the error page itself must never fail
         logger.exception("The %s error page could not be rendered", status)
         return HttpResponse(FALLBACK[status], status=status, content_type="text/plain")

@@ -134,6 +134,16 @@ def test_any_other_failure_shows_the_500_page(asked, outbox, browser):
     assert "Retry-After" not in response
 
 
+def test_an_analyst_gets_the_page_without_the_emails_instructions(analyst, browser):
+    browser.force_login(analyst)
+
+    with database_failing(LOCKED):
+        response = browser.get("/admin/incidents/securityincident/")
+
+    html = assert_styled(response, 503, "Temporarily unavailable", "try again in a minute")
+    assert "link in the email" not in html
+
+
 def test_the_api_keeps_a_json_answer_and_the_webhooks_a_plain_one(analyst):
     _, token = token_create(actor=Actor.system("tests"), name="SIEM", user=analyst)
     machine = Client(raise_request_exception=False)
