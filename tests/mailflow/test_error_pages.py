@@ -67,13 +67,14 @@ def assert_styled(response, status: int, *words: str) -> str:
     return html
 
 
+@pytest.mark.parametrize("writes_only", [False, True], ids=["reading", "saving the session"])
 def test_a_locked_database_while_a_person_opens_their_link_shows_the_503_page(
-    asked, outbox, browser
+    asked, outbox, browser, writes_only
 ):
     asked("policy-violation")
     link = links(outbox[0])["yes"]
 
-    with database_failing(LOCKED):
+    with database_failing(LOCKED, writes_only=writes_only):
         response = browser.get(link)
 
     html = assert_styled(response, 503, "Temporarily unavailable", "try again in a minute")
