@@ -65,6 +65,7 @@ def _env(database_url: str) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": database_url,
         "DEBUG": "false",
+        "ALLOW_LOCAL_MAILBOX": "true",  # nothing is sent here (soc.E005 otherwise)
         "SECRET_KEY": "bench-analyst-pages-not-a-secret-used-by-the-benchmark-only",
         "SITE_URL": "http://testserver",
         "ALLOWED_HOSTS": "testserver",

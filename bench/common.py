@@ -147,6 +147,8 @@ class Environment:
         }
         env.update(
             DEBUG="false",
+            # The drills read what was "sent" in the local mailbox (soc.E005 otherwise).
+            ALLOW_LOCAL_MAILBOX="true",
             SECRET_KEY=self.secret_key,
             SITE_URL=f"http://127.0.0.1:{port}",
             ALLOWED_HOSTS="127.0.0.1,localhost",

@@ -59,6 +59,7 @@ def app_env(
         "DATABASE_URL": database,
         "VAR_DIR": str(var_dir),
         "EMAIL_BACKEND": "mailflow.localmail.EmailBackend",
+        "ALLOW_LOCAL_MAILBOX": "true",  # with DEBUG off, soc.E005 otherwise
         "Q_BROKER": broker,
         "LOG_LEVEL": "warning",
     }

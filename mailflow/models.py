@@ -68,6 +68,8 @@ class ConfirmationRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Not staff alone: the local mailbox shows every question with its live answer links.
+        permissions = [("view_local_mailbox", "Can read the local mailbox (/dev/mailbox/)")]
         constraints = [
             # One question per run step: re-running the ask_user step asks nothing new.
             models.UniqueConstraint(fields=["run", "step_position"], name="request_per_step")

@@ -12,6 +12,8 @@ from django.core.checks.security.base import (
     SECRET_KEY_MIN_UNIQUE_CHARACTERS,
 )
 
+from mailflow.localmail import BACKEND
+
 
 def _strong_secret_key(key: str) -> bool:
     """What `check --deploy` asks of SECRET_KEY (security.W009), as an error: the key signs
@@ -66,3 +68,19 @@ def check_production_settings(app_configs=None, **kwargs) -> list[Error]:
             )
         )
     return errors
+
+
+@register("soc")
+def check_local_mailbox(app_configs=None, **kwargs) -> list[Error]:
+    if settings.DEBUG or settings.EMAIL_BACKEND != BACKEND or settings.ALLOW_LOCAL_MAILBOX:
+        return []
+    return [
+        Error(
+            "EMAIL_BACKEND is the local mailbox, which sends no email and shows every "
+            "question with its live answer links at /dev/mailbox/.",
+            hint="Set EMAIL_BACKEND to your provider's backend, e.g. "
+            "anymail.backends.postmark.EmailBackend. For a demo that should send nothing, "
+            "set ALLOW_LOCAL_MAILBOX=true.",
+            id="soc.E005",
+        )
+    ]

@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
 from incidents import groups
@@ -33,6 +33,7 @@ from incidents.services import (
     task_create,
     task_transition,
 )
+from mailflow.mailbox_views import PERMISSION
 from runbooks.files import import_shipped_runbooks
 
 # email, first, last, department, title, manager email, language
@@ -119,6 +120,7 @@ def load_demo() -> DemoReport:
     report.runbooks = [runbook.name for runbook in import_shipped_runbooks()]
     with transaction.atomic():
         _directory()
+        _analysts_read_the_local_mailbox()
         analyst = _login(report, "analyst", "Ana", "Lyst", groups.SOC_ANALYST)
         _login(report, "author", "Rune", "Book", groups.RUNBOOK_AUTHOR)
     for reference, build in _INCIDENTS.items():
@@ -155,6 +157,15 @@ def _directory() -> None:
                 "owner": Person.objects.get(email=owner),
             },
         )
+
+
+def _analysts_read_the_local_mailbox() -> None:
+    # Only the demo grants it: the mailbox shows live answer links, and in production it
+    # is refused anyway (soc.E005).
+    app_label, codename = PERMISSION.split(".")
+    Group.objects.get(name=groups.SOC_ANALYST).permissions.add(
+        Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    )
 
 
 def _login(report: DemoReport, username: str, first: str, last: str, group: str):

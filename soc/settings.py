@@ -6,6 +6,7 @@ production is a crash on deploy rather than a surprise at 3 a.m.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -99,6 +100,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "anymail",
     "django_q",
     "rest_framework",
@@ -123,8 +125,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, so it sees the admin's pages as the views made them.
+    # Near the end, so it sees the admin's pages as the views made them.
     "incidents.middleware.RevealInvisibleInAdminMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "soc.urls"
@@ -185,6 +189,28 @@ DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication, i18n, time ---------------------------------------------------------
+
+# django-axes first: it refuses a locked-out sign-in before any password is checked. It
+# only sees authenticate(), the admin's login form: the API's tokens and the answer page
+# never call it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sign-in guesses: after this many failures for one account, or from one client address,
+# within the cool-off, both are refused until the cool-off has passed since the last try.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+AXES_LOCKOUT_CALLABLE = "soc.login_limits.lockout_response"
+# The address the answer page's rate limits use: behind the proxy only with
+# TRUST_X_FORWARDED_FOR, otherwise the connection's.
+AXES_CLIENT_IP_CALLABLE = "soc.login_limits.client_ip"
+# Axes logs each failure and the lockout with the address, user agent and path; the user
+# name, which may be an email address, is masked there and in the stored form data (the
+# password always is). The admin's "Access attempts" show the names.
+AXES_SENSITIVE_PARAMETERS = ["username"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -263,6 +289,9 @@ ANSWER_HIT_LIMIT = env_int("ANSWER_HIT_LIMIT", 60, minimum=1)
 # each message to var/mail/ and shows them to staff at /dev/mailbox/, so the demo needs no
 # mail server.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "mailflow.localmail.EmailBackend")
+# With DEBUG off the local mailbox is refused at startup (soc.E005): it sends nothing and
+# shows every live answer link to whoever may read it. A public demo turns this on.
+ALLOW_LOCAL_MAILBOX = env_bool("ALLOW_LOCAL_MAILBOX", False)
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SOC <soc@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL

@@ -1,17 +1,24 @@
+from anymail import urls as anymail_urls
 from django.contrib import admin
 from django.urls import include, path
 
+from mailflow import webhooks
+from mailflow.configured_providers import configured_urls
 from mailflow.mailbox_views import mailbox, mailbox_email
 
 admin.site.site_header = "SOC incident response"
 admin.site.site_title = "SOC"
 admin.site.index_title = "Incidents, tasks and runbooks"
 
+# The answer page's style and headers for a person; machine answers on /anymail/ and /api/.
+handler500 = "mailflow.error_pages.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # Inbound posts kept as they came for the worker, ahead of anymail's own views.
-    path("", include("mailflow.webhooks")),
-    path("anymail/", include("anymail.urls")),
+    # Inbound posts kept as they came for the worker, ahead of anymail's own views. A
+    # provider that is not configured answers 404 on all of them.
+    path("", include(configured_urls(webhooks.urlpatterns))),
+    path("anymail/", include((configured_urls(anymail_urls.urlpatterns), "anymail"))),
     path("api/", include("api.urls")),
     # Only with the local email backend (404 otherwise): read what the demo "sent".
     path("dev/mailbox/", mailbox, name="mailbox"),

@@ -1,5 +1,6 @@
+import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from incidents.models import Evidence, Person, ResponseTask, SecurityIncident, TimelineEntry
 
@@ -11,7 +12,12 @@ def counts() -> tuple[int, ...]:
     )
 
 
-def test_the_demo_loads_a_directory_logins_and_incidents_and_can_run_again(db, capsys):
+@pytest.fixture
+def debug(settings):
+    settings.DEBUG = True  # pytest-django runs every test with DEBUG off
+
+
+def test_the_demo_loads_a_directory_logins_and_incidents_and_can_run_again(db, debug, capsys):
     call_command("demo")
     first = counts()
     first_output = capsys.readouterr().out
@@ -29,3 +35,20 @@ def test_the_demo_loads_a_directory_logins_and_incidents_and_can_run_again(db, c
     assert phishing.evidence.filter(detected_content_type="image/png").exists()
     hanna = Person.objects.get(email="hanna.schmidt@example.com")
     assert hanna.manager.email == "grace.hopper@example.com"
+
+
+def test_the_demo_refuses_to_create_its_logins_with_debug_off(db, capsys):
+    with pytest.raises(CommandError, match="runs with DEBUG=true only"):
+        call_command("demo")
+
+    assert not get_user_model().objects.exists()
+    assert not SecurityIncident.objects.exists()
+    assert "password" not in capsys.readouterr().out
+
+
+def test_the_demo_analyst_reads_the_local_mailbox_and_the_author_does_not(db, debug):
+    call_command("demo")
+    users = get_user_model().objects
+
+    assert users.get(username="analyst").has_perm("mailflow.view_local_mailbox")
+    assert not users.get(username="author").has_perm("mailflow.view_local_mailbox")

@@ -30,6 +30,7 @@ PRODUCTION = {
     "SITE_URL": "https://soc.example.com",
     "ALLOWED_HOSTS": "soc.example.com",
     "ANYMAIL_WEBHOOK_SECRET": "provider:" + secrets.token_urlsafe(16),
+    "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
 }
 
 
@@ -61,6 +62,21 @@ def test_a_missing_production_setting_is_a_check_error(tmp_path, missing, error_
 
     assert result.returncode != 0
     assert error_id in result.stderr
+
+
+def test_the_local_mailbox_with_debug_off_is_a_check_error_that_says_what_to_set(tmp_path):
+    result = run(["manage.py", "check"], tmp_path, **{**PRODUCTION, "EMAIL_BACKEND": ""})
+
+    assert result.returncode != 0
+    assert "soc.E005" in result.stderr
+    assert "set ALLOW_LOCAL_MAILBOX=true" in result.stderr
+
+
+def test_a_demo_may_allow_the_local_mailbox_with_debug_off(tmp_path):
+    env = {**PRODUCTION, "EMAIL_BACKEND": "", "ALLOW_LOCAL_MAILBOX": "true"}
+    result = run(["manage.py", "check"], tmp_path, **env)
+
+    assert result.returncode == 0, result.stderr
 
 
 def test_the_wsgi_entry_point_refuses_to_start_without_the_webhook_secret(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.core import mail
-from django.db import connection
+from django.db import OperationalError, connection
 
 from incidents.models import Evidence
 from mailflow.models import Answer, ConfirmationRequest
@@ -171,3 +171,76 @@ def test_an_analyst_finds_a_held_reply_on_the_incident_and_accepts_it(
     answer = Answer.objects.get()
     assert (answer.option_key, answer.counted, answer.accepted_by) == ("no", True, analyst)
     assert "Reset the credentials of Bob Builder" in incident.tasks.values_list("title", flat=True)
+
+
+SHOTS = Path("/work/notes/shots/guard")
+PAGE_BACKGROUND = "rgb(244, 245, 247)"  # respond.css: the answer page's style applied
+
+
+def test_a_locked_database_shows_the_styled_error_pages_with_their_headers(
+    browser, request_for_download, monkeypatch
+):
+    from mailflow import page_services, views
+
+    def locked(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(user_agent=DESKTOP_UA)
+    refused = []  # anything the Content-Security-Policy blocked
+    page.on(
+        "console",
+        lambda message: refused.append(message.text) if "Security Policy" in message.text else 0,
+    )
+    links = links_in_email()
+
+    # The person opens their link while the database is locked.
+    with monkeypatch.context() as patch:
+        patch.setattr(page_services, "request_for_token", locked)
+        opened = page.goto(links["yes"])
+    page.screenshot(path=str(SHOTS / "503-link-en.png"), full_page=True)
+
+    assert opened.status == 503
+    assert page.get_by_role("heading", level=1).inner_text() == "Temporarily unavailable"
+    assert "try again in a minute" in page.content()
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == PAGE_BACKGROUND
+    headers = opened.headers
+    assert headers["content-security-policy"].startswith("default-src 'none'")
+    assert (headers["cache-control"], headers["referrer-policy"]) == ("no-store", "no-referrer")
+    assert (headers["x-frame-options"], headers["x-content-type-options"]) == ("DENY", "nosniff")
+
+    # A minute later the link works; the answer is sent while the database is locked again.
+    ConfirmationRequest.objects.filter(pk=request_for_download.pk).update(
+        sent_at=request_for_download.sent_at - timedelta(minutes=2)
+    )
+    page.goto(links["yes"])
+    with monkeypatch.context() as patch:
+        patch.setattr(views, "answer_record", locked)
+        with page.expect_response("**/respond/") as posted:
+            page.get_by_role("button", name="Send answer").click()
+    page.screenshot(path=str(SHOTS / "503-answer-en.png"), full_page=True)
+
+    assert posted.value.status == 503
+    assert "Server Error (500)" not in page.content()
+    assert "please send it again" in page.content()
+    assert not Answer.objects.exists()
+    assert refused == []
+
+
+def test_the_500_page_comes_in_the_browsers_language(browser, request_for_download, monkeypatch):
+    from mailflow import page_services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(page_services, "request_for_token", broken)
+    page = browser.new_page(user_agent=DESKTOP_UA, locale="de-DE")
+
+    opened = page.goto(links_in_email()["no"])
+    page.screenshot(path=str(SHOTS / "500-link-de.png"), full_page=True)
+
+    assert opened.status == 500
+    assert page.get_by_role("heading", level=1).inner_text() == "Ein Fehler ist aufgetreten"
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == PAGE_BACKGROUND
+    assert opened.headers["cache-control"] == "no-store"

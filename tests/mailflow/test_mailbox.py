@@ -1,10 +1,12 @@
 import pytest
+from django.contrib.auth.models import Permission
 from django.core import mail
 from django.test import override_settings
 from django.urls import reverse
 
 from mailflow import localmail
 from mailflow.localmail import BACKEND, repeated_hand_overs, stored_emails
+from tests.factories import UserFactory
 
 
 @pytest.fixture
@@ -13,7 +15,15 @@ def local_mail(tmp_path):
         yield tmp_path
 
 
-def test_the_local_backend_keeps_each_email_for_staff_to_read(local_mail, client, analyst):
+@pytest.fixture
+def reader(analyst):
+    """An analyst who may read the local mailbox, as the demo's are."""
+    analyst.user_permissions.add(Permission.objects.get(codename="view_local_mailbox"))
+    return analyst
+
+
+def test_the_local_backend_keeps_each_email_for_staff_to_read(local_mail, client, reader):
+    analyst = reader
     mail.send_mail("[SIR0001001] Did you?", "Yes: http://x/respond/t/?choice=yes", "a@b", ["c@d"])
     [stored] = stored_emails()
     assert stored.subject == "[SIR0001001] Did you?"
@@ -26,9 +36,9 @@ def test_the_local_backend_keeps_each_email_for_staff_to_read(local_mail, client
     assert '<a href="http://x/respond/t/?choice=yes"' in page.content.decode()
 
 
-def test_the_mailbox_is_for_staff_only_and_only_with_the_local_backend(local_mail, client, analyst):
+def test_the_mailbox_is_for_staff_only_and_only_with_the_local_backend(local_mail, client, reader):
     assert client.get(reverse("mailbox")).status_code == 302  # to the admin login
-    client.force_login(analyst)
+    client.force_login(reader)
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
         assert client.get(reverse("mailbox")).status_code == 404
     assert client.get(reverse("mailbox_email", args=["..%2F..%2Fetc%2Fpasswd"])).status_code == 404
@@ -36,6 +46,27 @@ def test_the_mailbox_is_for_staff_only_and_only_with_the_local_backend(local_mai
         client.get(reverse("mailbox_email", args=["20260101-000000-deadbeef.eml"])).status_code
         == 404
     )
+
+
+def test_it_refuses_the_mailbox_to_staff_without_the_mailbox_permission(
+    local_mail, client, analyst
+):
+    # Every question's live answer links are in it: staff status alone is not enough.
+    mail.send_mail("[SIR0001001] Did you?", "Yes: http://x/respond/t/?choice=yes", "a@b", ["c@d"])
+    [stored] = stored_emails()
+    client.force_login(analyst)
+
+    listing = client.get(reverse("mailbox"))
+    page = client.get(reverse("mailbox_email", args=[stored.name]))
+
+    assert (listing.status_code, page.status_code) == (403, 403)
+    assert "respond/t/" not in listing.content.decode() + page.content.decode()
+
+
+def test_a_superuser_reads_the_mailbox_without_being_given_the_permission(local_mail, client, db):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    assert client.get(reverse("mailbox")).status_code == 200
 
 
 def test_an_email_handed_over_again_is_kept_once_and_the_repeat_counted(local_mail):

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from soc.demo import load_demo
 
@@ -8,6 +8,14 @@ class Command(BaseCommand):
     help = "Load demo data (idempotent) and print the demo logins."
 
     def handle(self, *args, **options) -> None:
+        if not settings.DEBUG:
+            # Well-known user names with passwords printed to a terminal or a log: for a
+            # laptop, never for a server.
+            raise CommandError(
+                "The demo creates logins and prints their passwords, so it runs with "
+                "DEBUG=true only. For a server, create accounts with `manage.py "
+                "createsuperuser` and the admin."
+            )
         report = load_demo()
         created = ", ".join(report.incidents_created) or "none (already loaded)"
         self.stdout.write(f"Runbooks: {', '.join(report.runbooks)}")
