@@ -12,6 +12,7 @@ from mailflow import parsing
 from mailflow.parsing import (
     AUTO_REPLY,
     BOUNCE,
+    DELAY,
     LOOP,
     READ_RECEIPT,
     REPLY,
@@ -708,14 +709,14 @@ def test_a_bounce_wins_over_its_auto_reply_headers():
     assert kind(headers, body=FAILED, content_type="") == BOUNCE
 
 
-def test_a_report_that_delivery_is_only_delayed_is_no_bounce():
+def test_a_report_that_delivery_is_only_delayed_is_a_delay():
     delayed = report(
         "delivery-status",
         "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
         "Final-Recipient: rfc822; a@example.org\nAction: delayed\n",
     )
 
-    assert kind(body=delayed, content_type="") == AUTO_REPLY
+    assert kind(body=delayed, content_type="") == DELAY
 
 
 @pytest.mark.parametrize(
