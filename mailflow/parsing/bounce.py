@@ -84,6 +84,8 @@ _WILL_RETRY = re.compile(
     r"|do not need to resend|no action is required|action: delayed|retry for \d"
     r"|awaits? (?:the )?moderator|moderator'?s? approval|pending (?:moderator )?approval"
     r"|awaiting approval|held for (?:moderation|approval)|requires approval"
+    r"|gmail will retry|wird es (?:noch |erneut |weiter )?.{0,30}versuchen|va réessayer"
+    r"|réessaiera|volverá a intentar|reintentará|probeert het (?:nog|opnieuw)|riproverà"
     r"|noch nicht zugestellt|wird (?:weiterhin|erneut) versucht|erneut zugestellt"
     r"|zustellung verzögert|nur eine warnung|wartet auf (?:die )?(?:genehmigung|freigabe)"
     r"|pas encore été (?:remis|distribué|délivré)|sera (?:retenté|réessayé)"
@@ -104,7 +106,7 @@ _FAILED = re.compile(
     r"|user unknown|unknown user|no such (?:user|mailbox|recipient)|does(?: not|n't) exist"
     r"|mailbox (?:unavailable|not found|does not exist)|recipient rejected|address rejected"
     r"|address not found|unrouteable address|host unknown|not listed in|message rejected"
-    r"|rejected your message|was rejected|returned to (?:the )?sender"
+    r"|rejected your message|was (?:automatically )?rejected|returned to (?:the )?sender"
     r"|konnte nicht zugestellt werden|nicht zugestellt|unzustellbar|zustellung fehlgeschlagen"
     r"|empfänger unbekannt|benutzer unbekannt|existiert nicht|wurde abgelehnt"
     r"|n'a pas pu être (?:remis|délivré|distribué)|non remis|échec de (?:la )?remise"
@@ -211,10 +213,12 @@ def _outcome(msg: ParsedMessage, text: str, signals: list[str]) -> tuple[str, st
         return PERMANENT, "Action: failed"
     if actions & _DELAYED_ACTIONS:
         return DELAYED, "Action: delayed"
-    if _GIVEN_UP.search(text):
-        return PERMANENT, "the server gave up"
+    # Retry words first: a delay warning promises to say when delivery "fails
+    # permanently" (Gmail), which a final failure never needs to.
     if _WILL_RETRY.search(text) or "a delay subject" in signals:
         return DELAYED, "the server will try again or waits for approval"
+    if _GIVEN_UP.search(text):
+        return PERMANENT, "the server gave up"
     report_classes = {s[0] for s in msg.delivery_statuses} | set(_STATUS_LINE.findall(text))
     if "5" in report_classes:
         return PERMANENT, "a permanent status (5.x.x)"

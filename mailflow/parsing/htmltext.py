@@ -21,7 +21,7 @@ _BLOCKS = {
 # Spark's reply section, Yahoo's quoted original, Thunderbird's "... wrote:" line.
 _VOID = {"br", "hr", "img", "wbr", "input", "meta", "link", "col", "area", "base", "source"}
 _QUOTE_NAMES = {"messagereplysection"}
-_QUOTE_CLASSES = {"yahoo_quoted", "moz-cite-prefix"}
+_QUOTE_CLASSES = {"moz-cite-prefix"}
 # Outlook's header block ("From: ... Sent: ...") stands before the original, which is not
 # inside it: everything from the block onwards is the quote.
 _QUOTE_REST_IDS = {"divrplyfwdmsg"}
@@ -35,11 +35,13 @@ def _quote_marker(attrs: list) -> str | None:
     ident = values.get("id", "")
     if ident in _QUOTE_REST_IDS or classes & _QUOTE_REST_CLASSES:
         return "rest"
-    # Yahoo numbers its id ("yahoo_quoted_0123456789") and keeps the class.
+    # Yahoo numbers its id ("yahoo_quoted_0123456789") and may prefix both
+    # ("ydp3f2a1b0cyahoo_quoted").
     if (
         values.get("name") in _QUOTE_NAMES
         or classes & _QUOTE_CLASSES
-        or ident.startswith("yahoo_quoted")
+        or "yahoo_quoted" in ident
+        or any(c.endswith("yahoo_quoted") for c in classes)
     ):
         return "element"
     return None
