@@ -19,9 +19,6 @@ PERMANENT = "permanent"
 DELAYED = "delayed"
 INFORMATIONAL = "informational"  # a report that something was relayed or delivered
 
-# "Re:", "AW:", "[EXTERNAL]" and the like that clients and gateways put in front.
-_PREFIXES = r"(?:(?:re|aw|sv|antw|wg|fw|fwd|tr|rv|rif|r)\s*:\s*|\[[^\]]{0,40}\]\s*)*"
-
 # Who writes notices: local parts of mailer daemons and the system mailboxes of servers
 # that do not call themselves that (MDaemon, Trend Micro InterScan, Exchange).
 _DAEMON_LOCAL_PARTS = re.compile(
@@ -41,27 +38,36 @@ _DAEMON_IN_HEADER = re.compile(
 )
 _EMPTY_ADDRESS = re.compile(r"<\s*>")
 
-_FAILURE_SUBJECT = re.compile(
-    rf"^\s*{_PREFIXES}.*?(?:undeliver(?:ed|able)\b|returned mail\b|delivery failure"
-    r"|delivery (?:has )?failed|mail delivery failed|failure notice|permanent delivery failure"
+# Server words in the subject. At its start (after "Re:", "AW:", "[EXTERNAL]" and the
+# like, but not our own "[SIR…]" tag) they are a server's: "Unzustellbar: AW: [SIR…] …".
+# Later in it they may be a person's reply to a question whose own subject has such
+# words ("Re: [SIR…] Undelivered parcel notices"); they count only with more evidence.
+_PREFIXES = r"(?:(?:re|aw|sv|antw|wg|fw|fwd|tr|rv|rif|r)\s*:\s*|\[(?!\s*sir\d)[^\]]{0,40}\]\s*)*"
+_FAILURE_WORDS = (
+    r"(?:undeliver(?:ed|able)\b|returned mail\b|delivery failure|delivery (?:has )?failed"
+    r"|mail delivery failed|failure notice|permanent delivery failure"
     r"|(?:mail|message) could not be delivered|could not be delivered|non-delivery"
     r"|\bmail error\b|message not delivered|not delivered\b|delivery problem"
+    r"|message status - undeliverable"
     r"|delivery status notification(?!\s*\((?:delay|delayed|success|relay|relayed)\))"
     r"|unzustellbar|nicht zustellbar|non remis|échec de (?:la )?remise"
     r"|no se puede entregar|no entregado|onbestelbaar|niet bezorgd|non recapitabile"
-    r"|mancato recapito)",
-    re.IGNORECASE,
+    r"|mancato recapito)"
 )
-_DELAY_SUBJECT = re.compile(
-    rf"^\s*{_PREFIXES}.*?(?:delayed mail|delivery delayed|delivery (?:has been )?delayed"
+_DELAY_WORDS = (
+    r"(?:delayed mail|delivery delayed|delivery (?:has been )?delayed"
     r"|delivery status notification \((?:delay|delayed)\)|warning: .{0,80}delayed"
     r"|message delayed|still being retried|temporary delivery failure|delivery still pending"
-    r"|awaits moderator approval|pending (?:moderator )?approval|held for moderation"
+    r"|your message to .{0,80}awaits moderator approval|awaits moderator approval"
+    r"|pending (?:moderator )?approval|held for moderation"
     r"|requires (?:moderator )?approval|approval required"
     r"|zustellung verzögert|verzögert|remise (?:différée|retardée)|entrega retrasada"
-    r"|bezorging vertraagd|consegna ritardata)",
-    re.IGNORECASE,
+    r"|bezorging vertraagd|consegna ritardata)"
 )
+_FAILURE_SUBJECT_START = re.compile(rf"\s*{_PREFIXES}{_FAILURE_WORDS}", re.IGNORECASE)
+_DELAY_SUBJECT_START = re.compile(rf"\s*{_PREFIXES}{_DELAY_WORDS}", re.IGNORECASE)
+_FAILURE_SUBJECT = re.compile(_FAILURE_WORDS, re.IGNORECASE)
+_DELAY_SUBJECT = re.compile(_DELAY_WORDS, re.IGNORECASE)
 
 # What a notice says, in the six languages the app reads. The server has given up:
 _GIVEN_UP = re.compile(
@@ -129,6 +135,7 @@ _STATUS_LINE = re.compile(r"(?im)^\s*status:\s*([245])\.\d{1,3}\.\d{1,3}")
 _FAILED_ACTIONS = {"failed", "failure", "fail", "bounced", "bounce", "rejected", "undeliverable"}
 _DELAYED_ACTIONS = {"delayed", "delay", "deferred", "transient", "retrying"}
 _BODY_CHARS = 20_000  # notices say what happened at the top; the original follows
+_REPORT_CHARS = 100_000  # all parts read together, however many a sender attaches
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,20 @@ def _report_text(msg: ParsedMessage) -> str:
             "message/disposition-notification",
         ):
             parts.append(attachment.content[:_BODY_CHARS].decode("ascii", "replace"))
-    return "\n".join(parts)
+    return "\n".join(parts)[:_REPORT_CHARS]
+
+
+def _subject_signal(subject: str) -> tuple[str | None, bool]:
+    """The subject's signal, if any, and whether it stands at the subject's start."""
+    if _FAILURE_SUBJECT_START.match(subject):
+        return "a failure subject", True
+    if _DELAY_SUBJECT_START.match(subject):
+        return "a delay subject", True
+    if _FAILURE_SUBJECT.search(subject):
+        return "a failure subject", False
+    if _DELAY_SUBJECT.search(subject):
+        return "a delay subject", False
+    return None, False
 
 
 def _statuses(text: str) -> set[str]:
@@ -190,18 +210,20 @@ def read_notice(msg: ParsedMessage) -> Notice | None:
     signals = _sender_signals(msg)
     if report:
         signals.insert(0, "a delivery-status report")
-    if _FAILURE_SUBJECT.match(msg.subject):
-        signals.append("a failure subject")
-    elif _DELAY_SUBJECT.match(msg.subject):
-        signals.append("a delay subject")
+    subject, subject_at_start = _subject_signal(msg.subject)
+    if subject and subject_at_start:
+        signals.append(subject)
     text = _report_text(msg)
     if not signals:
-        # Weak signals alone (a null return path, an automatic header) mark auto-replies
-        # too; only with a server's words about delivery do they make a notice.
-        automatic = _null_return_path(msg) or msg.header("auto-submitted") not in (None, "no")
-        if not (automatic and (_FAILED.search(text) or _WILL_RETRY.search(text))):
+        # Weak signals alone (a null return path, an automatic header, server words late
+        # in the subject) mark auto-replies and replies too; only with a server's words
+        # about delivery in the body do they make a notice.
+        hints = [subject] if subject else []
+        if _null_return_path(msg) or msg.header("auto-submitted") not in (None, "no"):
+            hints.append("an automatic message")
+        if not (hints and (_FAILED.search(text) or _WILL_RETRY.search(text))):
             return None
-        signals.append("an automatic message about delivery")
+        signals += [*hints, "words about delivery"]
     outcome, why = _outcome(msg, text, signals)
     return Notice(outcome, f"{why} ({', '.join(signals)})")
 

@@ -874,15 +874,30 @@ def test_precedence_on_a_bounce_keeps_it_a_bounce(precedence):
         "Mail could not be delivered",
         "Non-Delivery: [SIR0001234] Did you download this file?",
         "Mail Error",
-        "[SIR0001234] Avez-vous téléchargé ce fichier ? - non remis (delivery failed)",
         "Delivery status notification",
         "RE: Undeliverable: [SIR0001234]",
         "AW: Unzustellbar: [SIR0001234]",
         "[EXTERNAL] Message status - undeliverable",
     ],
 )
-def test_a_failure_subject_anywhere_after_prefixes_makes_a_bounce(subject):
+def test_a_failure_subject_after_prefixes_makes_a_bounce(subject):
     assert kind(replacing("Subject", f"Subject: {subject}")) == BOUNCE
+
+
+def test_failure_words_late_in_the_subject_make_a_bounce_with_failure_words_in_the_body():
+    subject = (
+        "Subject: [SIR0001234] Avez-vous téléchargé ce fichier ? - non remis (delivery failed)"
+    )
+    body = "Votre message n'a pas pu être remis à bob@corp.example.com.\n"
+
+    assert kind(replacing("Subject", subject), body=body) == BOUNCE
+
+
+def test_a_reply_to_a_question_whose_subject_has_failure_words_stays_a_reply():
+    # Our question's own subject may name bounces; the person's reply quotes it.
+    subject = "Subject: Re: [SIR0001234] Undelivered mail notices in your inbox"
+
+    assert kind(replacing("Subject", subject), body="No\n") == REPLY
 
 
 def dsn(inner: str, report_type: str = "; report-type=delivery-status") -> str:
@@ -991,6 +1006,17 @@ def test_failure_words_in_the_six_languages_with_a_null_return_path_make_a_bounc
 )
 def test_delay_words_in_the_six_languages_make_a_delay(body):
     assert kind(replacing("From", DAEMON), body=body + "\n") == DELAY
+
+
+def test_a_hostile_notice_is_classified_in_bounded_time():
+    subject = "Subject: " + "Re: [x] AW:" * 150 + "warning: " * 50
+    body = ("Action: x\n" + "will not " * 50 + "550 " * 200 + "\n") * 3_000
+    message = parsed(replacing("Subject", subject, replacing("From", DAEMON)), body=body)
+    started = time.monotonic()
+
+    classify(message, our_domains=OURS)
+
+    assert time.monotonic() - started < 1
 
 
 def test_a_persons_reply_that_mentions_a_failed_delivery_stays_a_reply():
