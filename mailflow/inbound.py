@@ -395,7 +395,7 @@ def _correlate(
         extra_addresses=[inbound.envelope_recipient, *inbound.extra_addresses],
     )
     message_ids = parsing.referenced_message_ids(msg)
-    if kind == parsing.BOUNCE:
+    if kind in (parsing.BOUNCE, parsing.DELAY):
         tokens += parsing.original_reply_tokens(msg, reply_domain=settings.REPLY_DOMAIN)
         message_ids += parsing.original_message_ids(msg)
     for token in tokens:
@@ -471,6 +471,25 @@ def _analyst_task(incident: SecurityIncident | None, title: str, description: st
         )
 
 
+def _delay_noted(
+    inbound: InboundEmail,
+    msg: parsing.ParsedMessage,
+    classification: parsing.Classification,
+    links: dict[str, Any],
+) -> None:
+    """A delay, a moderation hold or a retry notice: the email may still arrive, so the
+    question stays open. Noted on the incident only when tied to our email by a secret
+    (the reply token or our Message-ID): a subject tag is guessable."""
+    if links["request"] is not None and links["correlation"] in ("reply address", "message id"):
+        _note(
+            links["incident"],
+            "request.delayed",
+            "Delivery of the question delayed or held: it stays open",
+            f"Subject: {msg.subject}\n{classification.reason}",
+        )
+    _finish(inbound, Status.IGNORED, f"Delay: {classification.reason}", **links)
+
+
 def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
     classification = parsing.classify(msg, our_domains=_our_domains())
     kind = classification.kind
@@ -510,6 +529,8 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
             reason=f"Bounce received: {msg.subject}",
         )
         return _finish(inbound, Status.IGNORED, f"Bounce: {classification.reason}", **links)
+    if kind == parsing.DELAY:
+        return _delay_noted(inbound, msg, classification, links)
     if kind in (parsing.AUTO_REPLY, parsing.READ_RECEIPT):
         what = "Read receipt" if kind == parsing.READ_RECEIPT else "Automatic reply"
         _note(

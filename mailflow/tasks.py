@@ -46,3 +46,10 @@ def sweep_inbound() -> tuple[int, int]:
     from mailflow.inbound import inbound_sweep
 
     return inbound_sweep()
+
+
+def sweep_tracking_events() -> int:
+    """Scheduled every 5 minutes: delivery events left unprocessed by a lost enqueue."""
+    from mailflow.tracking import tracking_sweep
+
+    return tracking_sweep()

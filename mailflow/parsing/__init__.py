@@ -7,6 +7,7 @@ from mailflow.parsing.answer import UNRECOGNISED, AnswerReading, read_answer, st
 from mailflow.parsing.classify import (
     AUTO_REPLY,
     BOUNCE,
+    DELAY,
     LOOP,
     READ_RECEIPT,
     REPLY,
@@ -27,6 +28,7 @@ from mailflow.parsing.message import Attachment, ParsedMessage, parse_message
 __all__ = [
     "AUTO_REPLY",
     "BOUNCE",
+    "DELAY",
     "LOOP",
     "READ_RECEIPT",
     "REPLY",

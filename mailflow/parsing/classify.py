@@ -1,26 +1,29 @@
 """What kind of inbound mail this is: a person's reply, or something automatic.
 
 Only a "reply" may ever be read as an answer. Everything else is flagged (auto-replies,
-read receipts, loops) or makes the request undeliverable (bounces). When in doubt the
+read receipts, loops), noted (delays: the mail may still arrive) or makes the request
+undeliverable (bounces; mailflow.parsing.bounce weighs what makes one). When in doubt the
 rules lean towards "automatic": a real answer flagged for an analyst costs a minute, an
 out-of-office read as "yes" sends a runbook down the wrong branch."""
 
 import re
 from dataclasses import dataclass
 
+from mailflow.parsing.bounce import DELAYED, INFORMATIONAL, read_notice
 from mailflow.parsing.headers import domain_of, message_id_domain
 from mailflow.parsing.message import ParsedMessage
 
 REPLY = "reply"
 AUTO_REPLY = "auto_reply"
 BOUNCE = "bounce"
+DELAY = "delay"  # a delay, a moderation hold, a retry: never ends the question
 READ_RECEIPT = "read_receipt"
 LOOP = "loop"
 
 
 @dataclass(frozen=True)
 class Classification:
-    kind: str  # one of REPLY, AUTO_REPLY, BOUNCE, READ_RECEIPT, LOOP
+    kind: str  # one of REPLY, AUTO_REPLY, BOUNCE, DELAY, READ_RECEIPT, LOOP
     reason: str
 
 
@@ -33,22 +36,11 @@ _OUT_OF_OFFICE = re.compile(
     r"|automatisch antwoord|afwezig|risposta automatica|fuori ufficio)\b",
     re.IGNORECASE,
 )
-_BOUNCE_SUBJECT = re.compile(
-    r"^\s*(?:undelivered mail returned to sender|undeliverable\b|undelivered\b"
-    r"|delivery status notification \(failure\)|mail delivery failed|delivery (?:has )?failed"
-    r"|delivery failure|failure notice|returned mail\b|message not delivered"
-    r"|unzustellbar|nicht zustellbar|non remis|no se puede entregar|onbestelbaar"
-    r"|non recapitabile)",
-    re.IGNORECASE,
-)
 _RECEIPT_SUBJECT = re.compile(
     r"^\s*(?:read|not read|gelesen|nicht gelesen|lu|non lu|le[íi]do|no le[íi]do|gelezen"
     r"|niet gelezen|letto|non letto)\s*:",
     re.IGNORECASE,
 )
-_BOUNCE_LOCAL_PARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
-# For From headers too odd to parse as one address, e.g. a bare "MAILER-DAEMON".
-_BOUNCE_SENDER = re.compile(r"(?:^|[\s<\"])(?:mailer-daemon|postmaster)(?:@|>|\s*\(|\s*$)", re.I)
 # The Message-IDs mailflow.services gives our questions: 32 hex digits at our host. The
 # form matters as much as the domain: Thunderbird and others put the sender's own domain in
 # their Message-IDs, so a colleague replying from the company domain must not look like us.
@@ -69,18 +61,12 @@ def _on_domains(domain: str, ours: set[str]) -> bool:
 
 
 def classify(msg: ParsedMessage, *, our_domains: set[str]) -> Classification:
-    """Classify inbound mail; bounces first, then our own mail, receipts, auto-replies.
+    """Classify inbound mail: our own mail, delivery notices, receipts, auto-replies.
 
     `our_domains` are the hosts this app sends from and names its Message-IDs after. A
     Message-ID counts as ours only in the form we generate (32 hex digits), so the
     company's own mail domain may be among them."""
     ours = {d.strip().strip(".").lower() for d in our_domains if d and d.strip()}
-
-    if msg.report_type == "delivery-status":
-        if msg.delivery_actions and "failed" not in msg.delivery_actions:
-            # "delayed" or "relayed": the mail may still arrive, so nothing is undeliverable.
-            return Classification(AUTO_REPLY, "delivery report without a failure")
-        return Classification(BOUNCE, "multipart/report; report-type=delivery-status")
 
     suppress = {
         t.strip().lower() for t in (msg.header("x-auto-response-suppress") or "").split(",")
@@ -96,12 +82,15 @@ def classify(msg: ParsedMessage, *, our_domains: set[str]) -> Classification:
     ):
         return Classification(LOOP, "our Message-ID, on our domain")
 
-    if msg.from_address and msg.from_address.split("@")[0] in _BOUNCE_LOCAL_PARTS:
-        return Classification(BOUNCE, "sent by a mailer daemon or postmaster")
-    if not msg.from_address and _BOUNCE_SENDER.search(msg.header("from") or ""):
-        return Classification(BOUNCE, "sent by a mailer daemon or postmaster")
-    if _BOUNCE_SUBJECT.match(msg.subject):
-        return Classification(BOUNCE, "bounce subject")
+    # Before receipts and auto-replies: a notice carries their headers too (Precedence,
+    # a null return path, a disposition-notification shape for a rejection).
+    notice = read_notice(msg)
+    if notice is not None:
+        if notice.outcome == DELAYED:
+            return Classification(DELAY, f"Not a final failure: {notice.reason}")
+        if notice.outcome == INFORMATIONAL:
+            return Classification(AUTO_REPLY, f"Delivery report: {notice.reason}")
+        return Classification(BOUNCE, f"Permanent failure: {notice.reason}")
 
     if msg.report_type == "disposition-notification":
         return Classification(READ_RECEIPT, "multipart/report; disposition-notification")

@@ -5,6 +5,7 @@ gives up (None, an empty list). Nothing raises on hostile input."""
 
 import base64
 import binascii
+import codecs
 import email.policy
 import email.quoprimime
 import email.utils
@@ -32,14 +33,39 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]*)\?=")
 _MESSAGE_ID = re.compile(r"<([^<>\s]{1,900})>")
 
 
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Bytes to text: the declared charset if it works, else UTF-8, else Latin-1.
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
-    UTF-8 with replacement characters is kept when only a few bytes are broken (a cut or
-    damaged UTF-8 body); when many are, the text was probably a legacy 8-bit charset, which
-    Latin-1 shows more readably. Latin-1 decodes anything, so this never fails."""
+
+def _ascii_compatible(name: str) -> bool:
+    # UTF-16 and UTF-32 text of plain letters is valid UTF-8 too (letters and NULs), and
+    # UTF-7 is plain ASCII: for those the declared charset is the only reading.
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        return True
+    return not codec.startswith(("utf-16", "utf-32", "utf-7"))
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Bytes to text: UTF-8 when non-ASCII bytes are valid UTF-8, else the declared
+    charset if it works, else UTF-8 with replacements, else Latin-1.
+
+    Valid UTF-8 wins over a declared legacy charset because such a label is usually wrong
+    (a client or gateway that labels every body with the user's locale, Big5 or
+    windows-1252) and a legacy text is almost never valid UTF-8 by chance; mail clients
+    read it the same way. UTF-8 with replacement characters is kept when only a few bytes
+    are broken (a cut or damaged UTF-8 body); when many are, the text was probably a
+    legacy 8-bit charset, which Latin-1 shows more readably. Latin-1 decodes anything, so
+    this never fails."""
     if charset:
         name = charset.strip().strip("\"'")[:64]
+        if not data.isascii() and _ascii_compatible(name) and _valid_utf8(data):
+            return data.decode("utf-8")
         try:
             return data.decode(name)
         except (LookupError, UnicodeError, ValueError):

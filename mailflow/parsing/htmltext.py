@@ -17,6 +17,34 @@ _BLOCKS = {
     "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "td", "tfoot",
     "th", "thead", "tr", "ul",
 }  # fmt: skip
+# Quotes that clients mark without a <blockquote>. The element itself is the quote:
+# Spark's reply section, Yahoo's quoted original, Thunderbird's "... wrote:" line.
+_VOID = {"br", "hr", "img", "wbr", "input", "meta", "link", "col", "area", "base", "source"}
+_QUOTE_NAMES = {"messagereplysection"}
+_QUOTE_CLASSES = {"moz-cite-prefix"}
+# Outlook's header block ("From: ... Sent: ...") stands before the original, which is not
+# inside it: everything from the block onwards is the quote.
+_QUOTE_REST_IDS = {"divrplyfwdmsg"}
+_QUOTE_REST_CLASSES = {"outlookmessageheader"}
+
+
+def _quote_marker(attrs: list) -> str | None:
+    """ "element" or "rest" when the attributes mark a quote, else None."""
+    values = {name: (value or "").lower() for name, value in attrs if name}
+    classes = set(values.get("class", "").split())
+    ident = values.get("id", "")
+    if ident in _QUOTE_REST_IDS or classes & _QUOTE_REST_CLASSES:
+        return "rest"
+    # Yahoo numbers its id ("yahoo_quoted_0123456789") and may prefix both
+    # ("ydp3f2a1b0cyahoo_quoted").
+    if (
+        values.get("name") in _QUOTE_NAMES
+        or classes & _QUOTE_CLASSES
+        or "yahoo_quoted" in ident
+        or any(c.endswith("yahoo_quoted") for c in classes)
+    ):
+        return "element"
+    return None
 
 
 class _TextExtractor(HTMLParser):
@@ -27,8 +55,36 @@ class _TextExtractor(HTMLParser):
         self.skipping = 0
         self.quote_depth = 0
         self.pre_depth = 0
+        # Open quote-marking elements: [tag, how many of that tag are open inside it].
+        self.marked: list[list] = []
+        self.rest_quoted = False
+
+    def _open_marked(self, tag: str, attrs: list) -> None:
+        for marked in self.marked:
+            if marked[0] == tag:
+                marked[1] += 1
+        marker = _quote_marker(attrs)
+        if marker == "rest" and not self.rest_quoted:
+            self._end_line()
+            self.rest_quoted = True
+            self.quote_depth += 1
+        elif marker == "element":
+            self._end_line()
+            self.marked.append([tag, 1])
+            self.quote_depth += 1
+
+    def _close_marked(self, tag: str) -> None:
+        for marked in list(self.marked):
+            if marked[0] == tag:
+                marked[1] -= 1
+                if marked[1] == 0:
+                    self._end_line()
+                    self.marked.remove(marked)
+                    self.quote_depth = max(0, self.quote_depth - 1)
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in _SKIPPED and tag not in _VOID:
+            self._open_marked(tag, attrs)
         if tag in _SKIPPED:
             self.skipping += 1
         elif tag == "br":
@@ -50,6 +106,7 @@ class _TextExtractor(HTMLParser):
             self.handle_starttag(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
+        self._close_marked(tag)
         if tag in _SKIPPED:
             self.skipping = max(0, self.skipping - 1)
         elif tag in _BLOCKS:

@@ -67,6 +67,7 @@ class ParsedMessage:
     is_multipart_report: bool = False
     report_type: str | None = None  # "delivery-status", "disposition-notification", ...
     delivery_actions: list[str] = field(default_factory=list)  # "failed", "delayed", ...
+    delivery_statuses: list[str] = field(default_factory=list)  # "5.1.1", "4.4.7", ...
     problems: list[str] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
@@ -237,7 +238,8 @@ def _walk(part: Message, depth: int, walk: _Walk) -> None:
         report_type = _safe(lambda: part.get_param("report-type"), None)
         if isinstance(report_type, tuple):  # RFC 2231 encoded parameter
             report_type = email.utils.collapse_rfc2231_value(report_type)
-        walk.parsed.report_type = clean_text(str(report_type), limit=100).lower() or None
+        if report_type is not None:
+            walk.parsed.report_type = clean_text(str(report_type), limit=100).lower() or None
     if content_type.startswith("multipart/"):
         if depth >= MAX_DEPTH:
             walk.parsed.problems.append(f"MIME nesting deeper than {MAX_DEPTH}: not read")
@@ -262,9 +264,12 @@ def _leaf(part: Message, content_type: str, walk: _Walk) -> None:
         # Attached mail (a bounce's original, a forward) is evidence, never the body: its
         # text was written by someone else.
         content = _message_bytes(part, walk.parsed.problems)
+        if walk.parsed.is_multipart_report and walk.parsed.report_type is None:
+            # A multipart/report without its report-type parameter: the machine part says
+            # what kind of report it is.
+            walk.parsed.report_type = _REPORT_TYPES.get(content_type)
         if content_type == "message/delivery-status":
-            actions = re.findall(rb"(?im)^action:\s*([a-z]+)", content)
-            walk.parsed.delivery_actions.extend(a.decode().lower() for a in actions[:50])
+            _read_delivery_status(content, walk.parsed)
         _attach(walk, filename, content_type, content, disposition, content_id, len(content))
         return
     encoded = _safe(part.get_payload, "")
@@ -288,6 +293,21 @@ def _leaf(part: Message, content_type: str, walk: _Walk) -> None:
         walk.parsed.problems.append(f"part {filename or content_type} too large: not kept")
         data = b""
     _attach(walk, filename, content_type, data, disposition, content_id, size)
+
+
+_REPORT_TYPES = {
+    "message/delivery-status": "delivery-status",
+    "message/disposition-notification": "disposition-notification",
+}
+
+
+def _read_delivery_status(content: bytes, parsed: ParsedMessage) -> None:
+    # Words as the server wrote them: some write "failure" or "Failed" where RFC 3464 says
+    # "failed"; the classification decides what they mean.
+    actions = re.findall(rb"(?im)^action:\s*([a-z-]+)", content)
+    parsed.delivery_actions.extend(a.decode().lower() for a in actions[:50])
+    statuses = re.findall(rb"(?im)^status:\s*([245]\.\d{1,3}\.\d{1,3}|[245]\d\d)\b", content)
+    parsed.delivery_statuses.extend(s.decode() for s in statuses[:50])
 
 
 def _body_text(text: str) -> str:

@@ -1,5 +1,8 @@
 """The hand-written mail corpus: every file classified, read and counted as expected.json
-says, with the question's real options. No database: parsing is pure."""
+says, with the question's real options. No database: parsing is pure.
+
+test_the_corpus_meets_the_bounce_and_reply_goals prints the rates the issue sets as
+goals (run with -s to see them)."""
 
 import json
 import re
@@ -8,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mailflow.parsing import (
+    BOUNCE,
     REPLY,
     classify,
     original_message_ids,
@@ -31,6 +35,8 @@ FILES = sorted(path.name for path in CORPUS.glob("*.eml"))
 def test_every_corpus_file_has_an_expectation_and_every_expectation_a_file():
     assert sorted(EXPECTED) == FILES
     assert len(FILES) >= 18
+    notices = [name for name, e in EXPECTED.items() if e["kind"] in ("bounce", "delay")]
+    assert len(notices) >= 40
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -44,9 +50,40 @@ def test_the_corpus_file_is_classified_read_and_counted_as_expected(name):
     if classification.kind == REPLY:
         reading = read_answer(message.text, OPTIONS)
         assert reading.key == expected["answer"], (reading.reason, reading.text)
+        if "text" in expected:
+            # The person's own words, without the quote, as the analyst sees them.
+            assert reading.text == expected["text"]
     else:
         assert expected["answer"] is None
     assert len(message.attachments) == expected["attachments"]
+
+
+def _outcome(name: str) -> tuple[str, str | None]:
+    message = parse_message((CORPUS / name).read_bytes())
+    kind = classify(message, our_domains=OUR_DOMAINS).kind
+    answer = read_answer(message.text, OPTIONS).key if kind == REPLY else None
+    return kind, answer
+
+
+def test_the_corpus_meets_the_bounce_and_reply_goals():
+    outcomes = {name: _outcome(name) for name in FILES}
+    permanent = [name for name in FILES if EXPECTED[name]["kind"] == BOUNCE]
+    others = [name for name in FILES if EXPECTED[name]["kind"] != BOUNCE]
+    replies = [name for name in FILES if EXPECTED[name]["kind"] == REPLY]
+
+    caught = [name for name in permanent if outcomes[name][0] == BOUNCE]
+    false_bounces = [name for name in others if outcomes[name][0] == BOUNCE]
+    misread = [name for name in replies if outcomes[name] != (REPLY, EXPECTED[name]["answer"])]
+    rate = len(caught) / len(permanent)
+    print(
+        f"\nCorpus: {len(caught)} of {len(permanent)} permanent failures classified as bounce "
+        f"({rate:.1%}); {len(false_bounces)} of {len(others)} delays and other mail "
+        f"classified as bounce; {len(misread)} of {len(replies)} replies misread."
+    )
+
+    assert rate >= 0.97, sorted(set(permanent) - set(caught))
+    assert false_bounces == []
+    assert misread == []
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -179,6 +179,55 @@ def test_a_bounce_makes_the_request_undeliverable_and_the_runbook_takes_that_bra
     assert titles(request) == ["Contact Bob Builder directly"]
 
 
+def exim_delay_warning(returned_headers: str, subject: str = "Warning: message delayed") -> str:
+    """Exim's delay warning: plain text, no report part, the original's headers below."""
+    return (
+        "Return-Path: <>\r\n"
+        "From: Mail Delivery System <Mailer-Daemon@mx.corp.example.com>\r\n"
+        f"To: soc@example.com\r\nSubject: {subject}\r\n"
+        "Message-ID: <E1delay-0001@mx.corp.example.com>\r\nAuto-Submitted: auto-replied\r\n"
+        "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+        "This message was created automatically by mail delivery software.\r\n"
+        "A message that you sent has not yet been delivered to one or more of its\r\n"
+        "recipients after more than 24 hours on the queue on mx.corp.example.com.\r\n\r\n"
+        "  bob@corp.example.com\r\n    Delay reason: SMTP error from remote mail server\r\n"
+        "    452 4.2.2 Mailbox full\r\n\r\n"
+        "No action is required on your part. Delivery attempts will continue for some time.\r\n"
+        f"\r\n------ This is a copy of the message's headers. ------\r\n\r\n{returned_headers}"
+    )
+
+
+def test_a_delay_warning_is_noted_and_never_ends_the_question(asked, deliver):
+    request = asked("failed-login")
+
+    inbound = deliver(
+        exim_delay_warning(f"Message-ID: {request.message_id}\r\nSubject: Please confirm\r\n")
+    )
+
+    assert (inbound.status, inbound.classification) == ("ignored", "delay")
+    assert inbound.request == request and "Delay:" in inbound.reason
+    request.refresh_from_db()
+    assert request.state == ConfirmationRequest.State.SENT
+    assert titles(request) == []
+    entry = request.incident.timeline.get(kind="request.delayed")
+    assert entry.actor_kind == "email_provider" and "stays open" in entry.summary
+    assert not request.incident.timeline.filter(kind="request.undeliverable").exists()
+
+
+def test_a_delay_warning_tied_only_by_the_subject_tag_notes_nothing(asked, deliver):
+    request = asked("failed-login")
+    number = request.incident.number
+
+    inbound = deliver(
+        exim_delay_warning("Subject: x\r\n", subject=f"Warning: message delayed [{number}]")
+    )
+
+    assert (inbound.status, inbound.classification) == ("ignored", "delay")
+    assert not request.incident.timeline.filter(kind="request.delayed").exists()
+    request.refresh_from_db()
+    assert request.state == ConfirmationRequest.State.SENT
+
+
 # --- attachments ------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from mailflow import parsing
 from mailflow.parsing import (
     AUTO_REPLY,
     BOUNCE,
+    DELAY,
     LOOP,
     READ_RECEIPT,
     REPLY,
@@ -329,6 +330,40 @@ def test_a_charset_that_is_no_text_encoding_is_not_used(charset):
     assert message.text == "yes"
 
 
+def test_valid_utf8_wins_over_a_wrongly_declared_legacy_charset():
+    # These bytes also decode as Big5, into nonsense: "S穩, lo descargu矇".
+    message = parsed(
+        body="Sí, lo descargué", content_type="Content-Type: text/plain; charset=big5\n"
+    )
+
+    assert message.text == "Sí, lo descargué"
+
+
+def test_a_declared_legacy_charset_still_reads_bytes_that_are_not_utf8():
+    body = "Nein, Gr\udcfc\udcdfe"  # Latin-1 bytes: not valid UTF-8
+
+    message = parse_message(
+        raw_mail(body=body, content_type="Content-Type: text/plain; charset=iso-8859-1\n")
+    )
+
+    assert message.text == "Nein, Grüße"
+
+
+def test_a_utf16_body_is_read_as_declared_although_its_bytes_are_valid_utf8():
+    body = (
+        "\n".join(
+            ["Content-Type: text/plain; charset=utf-16-le", "Content-Transfer-Encoding: base64", ""]
+        )
+        + "\n"
+        + base64.b64encode("Yes é".encode("utf-16-le")).decode()
+        + "\n"
+    )
+
+    message = parsed(body=body, content_type="")
+
+    assert message.text == "Yes é"
+
+
 def test_nul_and_control_characters_are_removed_from_the_body():
     message = parsed(body="ye\x00s\x1b[31m\r\nline two\x7f")
 
@@ -574,6 +609,51 @@ def test_html_to_text_marks_blockquotes_as_quoted():
     assert html_to_text(html) == "No\n> Yes, I did\n> > x"
 
 
+@pytest.mark.parametrize(
+    "html",
+    [
+        # Spark
+        '<div name="messageBodySection">No</div><div name="messageReplySection">Em 5 de jan., '
+        "X escreveu:<br><div>Yes, I downloaded this file</div><div>No, I did not</div></div>",
+        # Yahoo, with its prefixed id and class
+        '<div>No</div><div id="ydp1a2byahoo_quoted_123" class="ydp1a2byahoo_quoted"><div>'
+        "Em segunda-feira, X escreveu:</div><div>Yes, I downloaded this file</div></div>",
+        '<div>No</div><div class="yahoo_quoted"><div>Yes, I downloaded this file</div></div>',
+    ],
+)
+def test_html_to_text_marks_spark_and_yahoo_quotes_as_quoted(html):
+    text = html_to_text(html)
+
+    assert text.split("\n")[0] == "No"
+    assert all(line.startswith("> ") for line in text.split("\n")[1:])
+
+
+@pytest.mark.parametrize(
+    "marker", ['<div id="divRplyFwdMsg" dir="ltr">', '<div class="OutlookMessageHeader">']
+)
+def test_html_to_text_quotes_everything_from_outlooks_header_block_on(marker):
+    html = (
+        f"<div>No</div><hr>{marker}<b>Från:</b> X<br><b>Skickat:</b> y</div>"
+        "<p>Yes, I downloaded this file</p><p>No, I did not</p>"
+    )
+
+    assert html_to_text(html) == (
+        "No\n> Från: X\n> Skickat: y\n> Yes, I downloaded this file\n> No, I did not"
+    )
+
+
+def test_html_to_text_quotes_thunderbirds_cite_prefix_and_keeps_a_bottom_posted_answer():
+    html = (
+        '<div class="moz-cite-prefix">Den 2026-01-05 kl. 09:58, skrev X:<br></div>'
+        '<blockquote type="cite"><p>Yes, I downloaded this file</p></blockquote><p>No</p>'
+    )
+
+    text = html_to_text(html)
+
+    assert text == "> Den 2026-01-05 kl. 09:58, skrev X:\n> Yes, I downloaded this file\nNo"
+    assert read_answer(text, OPTIONS).key == "no"
+
+
 def test_html_to_text_keeps_link_text_but_never_urls_or_images():
     html = (
         '<a href="javascript:alert(1)">click</a> <img src="https://tracker.example.net/p.gif" '
@@ -708,14 +788,14 @@ def test_a_bounce_wins_over_its_auto_reply_headers():
     assert kind(headers, body=FAILED, content_type="") == BOUNCE
 
 
-def test_a_report_that_delivery_is_only_delayed_is_no_bounce():
+def test_a_report_that_delivery_is_only_delayed_is_a_delay():
     delayed = report(
         "delivery-status",
         "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
         "Final-Recipient: rfc822; a@example.org\nAction: delayed\n",
     )
 
-    assert kind(body=delayed, content_type="") == AUTO_REPLY
+    assert kind(body=delayed, content_type="") == DELAY
 
 
 @pytest.mark.parametrize(
@@ -745,6 +825,204 @@ def test_mail_from_a_mailer_daemon_or_postmaster_is_a_bounce(from_header):
 )
 def test_a_bounce_subject_makes_a_bounce(subject):
     assert kind(replacing("Subject", f"Subject: {subject}")) == BOUNCE
+
+
+SERVER_SENDERS = [
+    "From: MDaemon@mail.example.org",
+    'From: "MDaemon at mail.example.org" <MDaemon@mail.example.org>',
+    'From: "InterScan MSS for SMTP" <interscan@imss.example.org>',
+    "From: Trend Micro Email Security <noreply@tmes.example.org>",
+    "From: Mail Delivery System <delivery@mx.example.org>",
+    'From: "Mail Delivery Subsystem" <>',
+    'From: "GroupWise Internet Agent" <>',
+]
+
+
+@pytest.mark.parametrize("from_header", SERVER_SENDERS)
+def test_mail_from_a_mail_server_is_a_bounce(from_header):
+    body = "Your message could not be delivered.\n"
+
+    assert kind(replacing("From", from_header), body=body) == BOUNCE
+
+
+def test_a_mailer_daemon_return_path_makes_a_bounce():
+    headers = with_header("Return-Path: <MAILER-DAEMON@mx.example.org>")
+
+    assert kind(headers, body="Delivery to bob@corp.example.com failed.\n") == BOUNCE
+
+
+def test_a_null_return_path_and_failure_words_make_a_bounce():
+    headers = replacing("Subject", "Subject: Notice", with_header("Return-Path: <>"))
+
+    assert kind(headers, body="550 5.1.1 User unknown: the message was not delivered\n") == BOUNCE
+
+
+@pytest.mark.parametrize("precedence", ["bulk", "junk"])
+def test_precedence_on_a_bounce_keeps_it_a_bounce(precedence):
+    headers = replacing(
+        "From", "From: Mail Delivery System <delivery@mx.example.org>",
+        with_header(f"Precedence: {precedence}"),
+    )  # fmt: skip
+
+    assert kind(headers, body="550 5.1.1 User unknown\n") == BOUNCE
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Permanent Delivery Failure",
+        "Mail could not be delivered",
+        "Non-Delivery: [SIR0001234] Did you download this file?",
+        "Mail Error",
+        "Delivery status notification",
+        "RE: Undeliverable: [SIR0001234]",
+        "AW: Unzustellbar: [SIR0001234]",
+        "[EXTERNAL] Message status - undeliverable",
+    ],
+)
+def test_a_failure_subject_after_prefixes_makes_a_bounce(subject):
+    assert kind(replacing("Subject", f"Subject: {subject}")) == BOUNCE
+
+
+def test_failure_words_late_in_the_subject_make_a_bounce_with_failure_words_in_the_body():
+    subject = (
+        "Subject: [SIR0001234] Avez-vous téléchargé ce fichier ? - non remis (delivery failed)"
+    )
+    body = "Votre message n'a pas pu être remis à bob@corp.example.com.\n"
+
+    assert kind(replacing("Subject", subject), body=body) == BOUNCE
+
+
+def test_a_reply_to_a_question_whose_subject_has_failure_words_stays_a_reply():
+    # Our question's own subject may name bounces; the person's reply quotes it.
+    subject = "Subject: Re: [SIR0001234] Undelivered mail notices in your inbox"
+
+    assert kind(replacing("Subject", subject), body="No\n") == REPLY
+
+
+def dsn(inner: str, report_type: str = "; report-type=delivery-status") -> str:
+    return (
+        f"Content-Type: multipart/report{report_type}; boundary=r\n\n"
+        "--r\nContent-Type: text/plain\n\nReport.\n"
+        f"--r\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+        f"Final-Recipient: rfc822; a@example.org\n{inner}\n--r--\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "inner",
+    ["Action: failure\n", "Action: error\nStatus: 5.1.1\n", "Action: x-rejected\nStatus: 553\n"],
+)
+def test_non_standard_actions_and_numeric_statuses_are_failures(inner):
+    assert kind(body=dsn(inner), content_type="") == BOUNCE
+
+
+def test_a_report_without_report_type_is_read_by_its_delivery_status_part():
+    message = parsed(body=dsn("Action: delayed\nStatus: 4.4.1\n", report_type=""), content_type="")
+
+    assert message.report_type == "delivery-status"
+    assert message.delivery_statuses == ["4.4.1"]
+    assert classify(message, our_domains=OURS).kind == DELAY
+
+
+def test_a_report_that_only_relayed_is_no_bounce_and_no_delay():
+    assert kind(body=dsn("Action: relayed\nStatus: 2.0.0\n"), content_type="") == AUTO_REPLY
+
+
+def test_a_rejection_sent_as_a_disposition_notification_is_a_bounce():
+    headers = (
+        replacing("Subject", "Subject: Automatically rejected mail")
+        + "Return-Path: <MAILER-DAEMON@mx.example.org>\n"
+        + "Auto-Submitted: auto-replied (rejected)\n"
+    )
+    body = report(
+        "disposition-notification",
+        "Content-Type: message/disposition-notification\n\n"
+        "Final-Recipient: rfc822; bob@corp.example.com\n"
+        "Disposition: automatic-action/MDN-sent-automatically; deleted\n",
+    )
+
+    assert kind(headers, body=body, content_type="") == BOUNCE
+
+
+DAEMON = "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Action: delayed\nStatus: 4.4.7\n",
+        "Remote server said: 451 4.7.1 Greylisted, try again later\n",
+        "Your message will be retried for 5 days.\n",
+        "Your message has not yet been delivered to bob@corp.example.com.\n",
+        "Your message to Team awaits moderator approval.\n",
+        "452 4.2.2 Mailbox full. Delivery attempts will continue; the server will retry.\n",
+        "Delivery incomplete. Gmail will retry for 46 more hours. You'll be notified if the "
+        "delivery fails permanently.\n",
+    ],
+)
+def test_a_delay_or_hold_outside_a_report_is_a_delay(body):
+    headers = replacing(
+        "Subject", "Subject: Delivery Status Notification", replacing("From", DAEMON)
+    )
+
+    assert kind(headers, body=body) == DELAY
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Your message could not be delivered to one or more recipients.",  # en
+        "Ihre Nachricht konnte nicht zugestellt werden.",  # de
+        "Votre message n'a pas pu être remis aux destinataires suivants.",  # fr
+        "No se pudo entregar el mensaje a los destinatarios.",  # es
+        "Uw bericht kan niet worden bezorgd.",  # nl
+        "Impossibile recapitare il messaggio.",  # it
+    ],
+)
+def test_failure_words_in_the_six_languages_with_a_null_return_path_make_a_bounce(body):
+    headers = (
+        replacing(
+            "Subject",
+            "Subject: Notification",
+            with_header("Return-Path: <>", replacing("From", None)),
+        )
+        + 'From: "Postfach" <>\n'
+    )
+
+    assert kind(headers, body=body + "\n") == BOUNCE
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Your message has not yet been delivered. Delivery will be retried.",  # en
+        "Ihre Nachricht wurde noch nicht zugestellt. Es wird weiterhin versucht.",  # de
+        "Votre message n'a pas encore été remis. Une nouvelle tentative aura lieu.",  # fr
+        "Su mensaje aún no se ha entregado. Se volverá a intentar.",  # es
+        "Uw bericht is nog niet bezorgd; er wordt opnieuw geprobeerd.",  # nl
+        "Il messaggio non è ancora stato recapitato. Nuovo tentativo tra un'ora.",  # it
+    ],
+)
+def test_delay_words_in_the_six_languages_make_a_delay(body):
+    assert kind(replacing("From", DAEMON), body=body + "\n") == DELAY
+
+
+def test_a_hostile_notice_is_classified_in_bounded_time():
+    subject = "Subject: " + "Re: [x] AW:" * 150 + "warning: " * 50
+    body = ("Action: x\n" + "will not " * 50 + "550 " * 200 + "\n") * 3_000
+    message = parsed(replacing("Subject", subject, replacing("From", DAEMON)), body=body)
+    started = time.monotonic()
+
+    classify(message, our_domains=OURS)
+
+    assert time.monotonic() - started < 1
+
+
+def test_a_persons_reply_that_mentions_a_failed_delivery_stays_a_reply():
+    body = "No. It could not be delivered to my laptop anyway, error 550.\n"
+
+    assert kind(body=body) == REPLY
 
 
 def test_a_disposition_notification_is_a_read_receipt():

@@ -4,19 +4,22 @@ those providers post them, authenticated as anymail checks them."""
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
+from django_q.models import Schedule
 
 from incidents.models import TimelineEntry
 from mailflow.models import Answer, ConfirmationRequest, TrackingEvent
 from mailflow.services import answer_record
-from mailflow.tracking import tracking_event_process
+from mailflow.tracking import tracking_event_process, tracking_sweep
 from runbooks.models import RunbookRun
 from tests.factories import UserFactory
 
@@ -26,6 +29,8 @@ SIGNING_KEY = "key-xyz"
 BOB = "bob@corp.example.com"
 POSTMARK_URL = "/anymail/postmark/tracking/"
 MAILGUN_URL = "/anymail/mailgun/tracking/"
+SENDGRID_URL = "/anymail/sendgrid/tracking/"
+SES_URL = "/anymail/amazon_ses/tracking/"
 
 pytestmark = pytest.mark.usefixtures("webhook_settings")
 
@@ -143,6 +148,84 @@ def mailgun_failed(request: ConfirmationRequest, severity: str = "permanent") ->
     }
     return mailgun_event(
         request, "failed", severity=severity, reason="bounce", **{"delivery-status": status}
+    )
+
+
+def sendgrid_bounce(request: ConfirmationRequest, bounce_type: str) -> list[dict]:
+    # SendGrid posts a list of events; "type" tells a bounce from a block.
+    return [
+        {
+            "email": BOB,
+            "timestamp": 1741083330,
+            "smtp-id": "<wrfRRvF7Q0GgwUo2CvDmEA@ismtpd0006p1sjc2.sendgrid.net>",
+            "event": "bounce",
+            "category": [],
+            "sg_event_id": f"lC0Rc-FuQmKbnxCWxX1jR{bounce_type[0]}",
+            "sg_message_id": "Lli-03HcQ5-JLybO9fXsJg.filter0077p1las1.21536.5717FC482.0",
+            "reason": "421 4.7.0 Try again later, closing connection.",
+            "status": "4.7.0",
+            "type": bounce_type,
+            "tls": 1,
+            "ip": "192.0.2.17",
+            "anymail_id": "de212213-bb66-4302-8f3f-20acdb7a104e",
+            "request_id": str(request.pk),
+        }
+    ]
+
+
+def ses_bounce(request: ConfirmationRequest, bounce_type: str, sub_type: str) -> dict:
+    """An SES bounce as SNS posts it: the event JSON inside the notification's Message."""
+    event = {
+        "eventType": "Bounce",
+        "bounce": {
+            "bounceType": bounce_type,
+            "bounceSubType": sub_type,
+            "bouncedRecipients": [
+                {
+                    "emailAddress": BOB,
+                    "action": "failed",
+                    "status": "4.2.2" if bounce_type == "Transient" else "5.1.1",
+                    "diagnosticCode": "smtp; 452 4.2.2 Mailbox full",
+                }
+            ],
+            "timestamp": "2025-03-04T10:15:31.000Z",
+            "feedbackId": "0102017e-transient-bounce",
+            "reportingMTA": "dsn; a8-70.smtp-out.amazonses.com",
+        },
+        "mail": {
+            "timestamp": "2025-03-04T10:15:30.000Z",
+            "source": "soc@soc.example.com",
+            "messageId": "0102017e-0000-4000-8000-000000000001",
+            "destination": [BOB],
+            "headersTruncated": False,
+            "headers": [
+                {"name": "X-Metadata", "value": json.dumps({"request_id": str(request.pk)})}
+            ],
+        },
+    }
+    return {
+        "Type": "Notification",
+        "MessageId": f"19ba9823-d7f2-53c1-860e-cb10e0d13dfc-{bounce_type}",
+        "TopicArn": "arn:aws:sns:eu-west-1:111111111111:soc-tracking",
+        "Message": json.dumps(event),
+        "Timestamp": "2025-03-04T10:15:32.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE==",
+        "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-x.pem",
+        "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+    }
+
+
+def post_ses(client, committed, notification: dict):
+    return committed(
+        client.post,
+        SES_URL,
+        data=json.dumps(notification),
+        content_type="text/plain; charset=UTF-8",  # what SNS sends
+        HTTP_X_AMZ_SNS_MESSAGE_TYPE="Notification",
+        HTTP_X_AMZ_SNS_MESSAGE_ID=notification["MessageId"],
+        HTTP_X_AMZ_SNS_TOPIC_ARN=notification["TopicArn"],
+        **basic_auth(),
     )
 
 
@@ -270,6 +353,130 @@ def test_a_mailgun_temporary_failure_is_only_stored(asked, client, committed):
     assert kinds(request) == before
     event = TrackingEvent.objects.get()
     assert event.event_type == "deferred" and event.processed_at is not None
+
+
+def assert_noted_and_still_open(request: ConfirmationRequest, provider: str) -> None:
+    request.refresh_from_db()
+    assert request.state == State.SENT
+    assert titles(request) == []
+    assert "request.undeliverable" not in kinds(request)
+    entry = request.incident.timeline.get(kind="request.delayed")
+    assert entry.actor_name == provider and "not reached yet" in entry.summary
+    assert TrackingEvent.objects.get().processed_at is not None
+
+
+def test_a_postmark_soft_bounce_is_noted_and_keeps_the_question_open(asked, client, committed):
+    request = asked("failed-login")
+    payload = postmark_bounce(
+        request,
+        Type="SoftBounce",
+        TypeCode=4096,
+        Name="Soft bounce",
+        Description="Unable to temporarily deliver this email.",
+        Details="smtp;452 4.2.2 The email account that you tried to reach is over quota.",
+        Inactive=False,
+    )
+
+    response = post(client, committed, POSTMARK_URL, payload)
+
+    assert response.status_code == 200
+    assert TrackingEvent.objects.get().event_type == "bounced"  # as anymail maps it
+    assert_noted_and_still_open(request, "Postmark")
+    entry = request.incident.timeline.get(kind="request.delayed")
+    assert "SoftBounce" in entry.summary and "over quota" in entry.body
+
+
+def test_a_sendgrid_block_is_noted_and_keeps_the_question_open(asked, client, committed):
+    request = asked("failed-login")
+
+    response = post(client, committed, SENDGRID_URL, sendgrid_bounce(request, "blocked"))
+
+    assert response.status_code == 200
+    assert_noted_and_still_open(request, "SendGrid")
+
+
+def test_a_sendgrid_hard_bounce_still_takes_the_undeliverable_branch(asked, client, committed):
+    request = asked("failed-login")
+
+    post(client, committed, SENDGRID_URL, sendgrid_bounce(request, "bounce"))
+
+    assert_took_the_undeliverable_branch(request)
+
+
+def test_an_amazon_ses_transient_bounce_is_noted_and_keeps_the_question_open(
+    asked, client, committed
+):
+    request = asked("failed-login")
+
+    response = post_ses(client, committed, ses_bounce(request, "Transient", "MailboxFull"))
+
+    assert response.status_code == 200
+    assert_noted_and_still_open(request, "Amazon SES")
+
+
+def test_an_amazon_ses_permanent_bounce_takes_the_undeliverable_branch(asked, client, committed):
+    request = asked("failed-login")
+
+    post_ses(client, committed, ses_bounce(request, "Permanent", "NoEmail"))
+
+    assert_took_the_undeliverable_branch(request)
+
+
+# --- a lost enqueue ---------------------------------------------------------------------
+
+
+def _lost_bounce(asked, client) -> tuple[ConfirmationRequest, TrackingEvent]:
+    """A bounce stored by the webhook whose enqueue after commit never happened (the
+    on-commit callbacks are not run), made older than the sweep's threshold."""
+    request = asked("failed-login")
+    response = client.post(
+        POSTMARK_URL, postmark_bounce(request), content_type="application/json", **basic_auth()
+    )
+    assert response.status_code == 200
+    TrackingEvent.objects.update(received_at=timezone.now() - timedelta(minutes=6))
+    return request, TrackingEvent.objects.get()
+
+
+def test_the_sweep_processes_an_event_whose_enqueue_was_lost(asked, client, committed):
+    request, event = _lost_bounce(asked, client)
+    assert event.processed_at is None and request.state == State.SENT
+
+    assert committed(tracking_sweep) == 1
+
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert_took_the_undeliverable_branch(request)
+
+
+def test_the_sweep_run_twice_acts_once(asked, client, committed):
+    request, _ = _lost_bounce(asked, client)
+
+    assert committed(tracking_sweep) == 1
+    assert committed(tracking_sweep) == 0
+
+    assert_took_the_undeliverable_branch(request)
+    assert kinds(request).count("runbook.resumed") == 1
+
+
+def test_the_sweep_leaves_a_recent_event_to_its_own_task(asked, client, committed):
+    _, event = _lost_bounce(asked, client)
+    TrackingEvent.objects.update(received_at=timezone.now())
+
+    assert committed(tracking_sweep) == 0
+
+    event.refresh_from_db()
+    assert event.processed_at is None
+
+
+def test_the_tracking_sweep_is_scheduled_like_the_inbound_sweep(db):
+    inbound = Schedule.objects.get(func="mailflow.tasks.sweep_inbound")
+    tracking = Schedule.objects.get(func="mailflow.tasks.sweep_tracking_events")
+
+    assert (tracking.schedule_type, tracking.minutes, tracking.repeats) == (
+        inbound.schedule_type,
+        inbound.minutes,
+        -1,
+    )
 
 
 # --- retries and strays -----------------------------------------------------------------
