@@ -480,7 +480,7 @@ def _delay_noted(
     """A delay, a moderation hold or a retry notice: the email may still arrive, so the
     question stays open. Noted on the incident only when tied to our email by a secret
     (the reply token or our Message-ID): a subject tag is guessable."""
-    if links["request"] is not None and links["correlation"] in ("reply address", "message id"):
+    if links["request"] is not None and links["correlation"] in TIED_TO_OUR_EMAIL:
         _note(
             links["incident"],
             "request.delayed",

@@ -25,7 +25,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("mailflow", "0008_inbound_post"),
+        ("mailflow", "0010_local_mailbox_permission"),
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
 
