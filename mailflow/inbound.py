@@ -54,6 +54,7 @@ from runbooks.actions import SUSPICIOUS
 from runbooks.services import advance_inline
 from soc.enqueue import async_task, enqueue_on_commit
 from soc.middleware import BAD_INPUT, use_body
+from soc.text import storable, storable_json
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,8 @@ def _describe(event: Any) -> tuple[bytes, str, dict[str, Any]]:
         key = f"mid:{message_id}|to:{recipient}"
     else:
         key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    # What the sender wrote is stored without what the database refuses (NUL); the raw
+    # message keeps every byte.
     fields = {
         "provider_event_id": (getattr(event, "event_id", None) or "")[:200],
         "message_id": message_id[:250],
@@ -187,7 +190,7 @@ def _describe(event: Any) -> tuple[bytes, str, dict[str, Any]]:
         "extra_addresses": providers.recipient_fields(event),
         "verdicts": providers.verdicts(event),
     }
-    return raw, key[:400], fields
+    return raw, storable(key[:400]), storable_json(fields)
 
 
 # --- processing -------------------------------------------------------------------------
