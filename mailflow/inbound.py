@@ -44,6 +44,7 @@ from incidents.timeline import timeline_record
 from mailflow import parsing, providers
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.parsing.headers import domain_of, normalise_message_id
+from mailflow.parsing.message import walk_parts
 from mailflow.services import (
     UploadedFile,
     answer_record,
@@ -53,7 +54,7 @@ from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
 from runbooks.services import advance_inline
 from soc.enqueue import async_task, enqueue_on_commit
-from soc.middleware import BAD_INPUT, use_body
+from soc.middleware import BAD_INPUT, bad_input_reason, use_body
 from soc.text import storable, storable_json
 
 logger = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def _is_empty(message: Message) -> bool:
     if any(message.get(name) for name in ("From", "To", "Cc", "Subject", "Message-ID")):
         return False
     return not any(
-        part.get_payload(decode=True) for part in message.walk() if not part.is_multipart()
+        part.get_payload(decode=True) for part in walk_parts(message) if not part.is_multipart()
     )
 
 
@@ -265,7 +266,7 @@ def _event_from_post(inbound: InboundEmail, body: bytes) -> Any:
         events = POST_PARSERS[inbound.provider]().parse_events(request)
     except BAD_INPUT as error:
         raise MalformedPost(
-            f"The provider's post could not be read ({type(error).__name__}); it is kept "
+            f"The provider's post could not be read ({bad_input_reason(error)}); it is kept "
             "as it came."
         ) from error
     if len(events) != 1:

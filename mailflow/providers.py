@@ -13,6 +13,8 @@ from typing import Any
 
 from django.conf import settings
 
+from mailflow.parsing.message import walk_parts
+
 
 def raw_mime(event: Any) -> bytes:
     """The message exactly as the provider gave it where it gives raw MIME, else a
@@ -43,7 +45,7 @@ def _serialise(message: Message) -> bytes:
     attachments it built hold raw bytes without a transfer encoding, which the generator
     would write as they are (CR and CR LF turned into LF, so a PNG arrives corrupted).
     Each such part is base64-encoded first."""
-    for part in message.walk():
+    for part in walk_parts(message):
         if part.is_multipart() or not isinstance(part.get_payload(), str):
             continue
         encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()

@@ -59,6 +59,9 @@ BAD_INPUT = (
     binascii.Error,
     email.errors.MessageError,
     MultiPartParserError,
+    # The email package parses nested parts recursively: a message nested some 1,000
+    # levels deep exhausts the stack. Reading it again cannot succeed either.
+    RecursionError,
 )
 
 
@@ -109,10 +112,18 @@ def _is_bad_input(exception: Exception) -> bool:
 def _bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     _log(logging.WARNING, request, exception, "malformed payload")
     return HttpResponse(
-        f"Malformed webhook payload ({type(exception).__name__}); nothing was stored.\n",
+        f"Malformed webhook payload ({bad_input_reason(exception)}); nothing was stored.\n",
         status=400,
         content_type="text/plain",
     )
+
+
+def bad_input_reason(exception: Exception) -> str:
+    """What was wrong, for the provider and the analyst: the exception's type (never its
+    message, which can quote the payload), and for the one that says little, its cause."""
+    if isinstance(exception, RecursionError):
+        return "RecursionError: the MIME parts are nested too deeply to read"
+    return type(exception).__name__
 
 
 def _log(level: int, request: HttpRequest, exception: Exception, what: str) -> None:

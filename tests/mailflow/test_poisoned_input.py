@@ -2,12 +2,22 @@
 JSON, SQLite keeps them). Through the real anymail webhook views and the answer page; run
 on PostgreSQL as well (DATABASE_URL=postgres://...)."""
 
+import base64
+import json
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
 import pytest
 from django.db import DataError
 from django.test import override_settings
+from django.urls import reverse
 
+from mailflow.emails import reply_address
 from mailflow.inbound import inbound_process
 from mailflow.models import Answer, InboundEmail, TrackingEvent
+from mailflow.parsing import parse_message
+from mailflow.parsing.message import MAX_DEPTH, MAX_PARSE_DEPTH, MAX_PARTS, walk_parts
 from tests.mailflow.test_answer_page import (
     browser,  # noqa: F401 (fixture)
     fresh_cache,  # noqa: F401 (autouse fixture: a private cache per test)
@@ -16,8 +26,13 @@ from tests.mailflow.test_answer_page import (
     settle,
 )
 from tests.mailflow.test_inbound_providers import (
+    AUTH,
+    BOB,
     PROVIDERS,
+    _mailgun_signature,
+    _post_json,
     deliver,
+    post_sns,
     reply_mime,
     webhook_secrets,  # noqa: F401 (autouse fixture: the webhook secrets)
 )
@@ -144,3 +159,137 @@ def test_a_nul_in_the_answer_pages_choice_is_refused(asked, outbox, browser, com
     assert "Please choose one of the answers." in response.content.decode()
     assert not Answer.objects.exists()
     assert not request.incident.timeline.filter(kind="answer.received").exists()
+
+
+# --- deeply nested MIME -----------------------------------------------------------------
+
+
+def nested(depth: int, request=None, filler: bytes = b"") -> bytes:
+    """A reply (to `request`) whose answer sits `depth` multiparts deep (about 67 bytes a
+    level), with `filler` lines after it."""
+    to = reply_address(request) if request else "soc@localhost"
+    head = (
+        f"From: Bob Builder <{BOB}>\r\nTo: {to}\r\nSubject: Re: deep\r\n"
+        "Message-ID: <deep@corp.example.com>\r\nMIME-Version: 1.0\r\n"
+    ).encode()
+    levels = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+        for i in range(depth)
+    )
+    closes = b"".join(b"--b%d--\r\n" % i for i in reversed(range(depth)))
+    return head + levels + b"Content-Type: text/plain\r\n\r\nYes\r\n" + filler + closes
+
+
+def post_raw(client, provider: str, raw: bytes, request) -> object:
+    """Post `raw` as each provider that hands over raw MIME does, without parsing it here
+    (the test helpers' own parsing would fail on it first)."""
+    recipient = reply_address(request)
+    if provider == "sendgrid":
+        envelope = json.dumps({"to": [recipient], "from": BOB})
+        data = {"email": raw.decode(), "envelope": envelope, "SPF": "pass"}
+        return client.post(reverse("anymail:sendgrid_inbound_webhook"), data=data, **AUTH)
+    if provider == "mailgun-mime":
+        data = {"body-mime": raw.decode(), "recipient": recipient, **_mailgun_signature("t")}
+        return client.post(reverse("anymail:mailgun_inbound_webhook"), data=data, **AUTH)
+    if provider == "postmark-raw":
+        payload = {"RawEmail": raw.decode(), "MessageID": "event-1", "OriginalRecipient": recipient}
+        return _post_json(client, "postmark", json.dumps(payload), AUTH)
+    receipt = {
+        "notificationType": "Received",
+        "mail": {"messageId": "ses-1", "source": BOB, "destination": [recipient]},
+        "receipt": {"recipients": [recipient], "action": {"type": "SNS", "encoding": "BASE64"}},
+        "content": base64.b64encode(raw).decode("ascii"),
+    }
+    notification = {"Type": "Notification", "MessageId": "sns-1", "Message": json.dumps(receipt)}
+    return post_sns(client, notification, AUTH)
+
+
+RAW_MIME_PROVIDERS = ["sendgrid", "amazon-ses", "postmark-raw", "mailgun-mime"]
+TOO_DEEP = 1_200  # levels: about 80 KB, deeper than the email package's recursion allows
+
+
+@pytest.mark.parametrize("provider", RAW_MIME_PROVIDERS)
+def test_a_message_nested_too_deep_to_read_in_the_request_is_a_400(
+    asked, committed, client, provider, caplog
+):
+    request = asked("failed-login")
+    raw = nested(TOO_DEEP, request)
+    assert 75_000 < len(raw) < 85_000
+
+    response = committed(post_raw, client, provider, raw, request)
+
+    assert response.status_code == 400
+    assert b"nested too deeply" in response.content
+    assert not InboundEmail.objects.exists()
+    assert not Answer.objects.exists()
+    assert "RecursionError" in caplog.text and BOB not in caplog.text
+
+
+@pytest.mark.parametrize("provider", [p for p in RAW_MIME_PROVIDERS if p != "amazon-ses"])
+def test_a_message_nested_too_deep_read_by_the_worker_is_kept_and_failed(
+    asked, committed, client, provider
+):
+    request = asked("failed-login")
+    with override_settings(INBOUND_DEFER_BYTES=0):
+        response = committed(post_raw, client, provider, nested(TOO_DEEP, request), request)
+    assert response.status_code == 200
+
+    committed(inbound_process, InboundEmail.objects.get().pk)
+
+    stored = InboundEmail.objects.get()
+    assert (stored.status, stored.attempts) == (State.FAILED, 1)
+    assert stored.reason == (
+        "The provider's post could not be read (RecursionError: the MIME parts are nested "
+        "too deeply to read); it is kept as it came."
+    )
+    assert stored.post and not stored.raw
+    assert not Answer.objects.exists()
+
+
+@pytest.mark.parametrize("provider", RAW_MIME_PROVIDERS)
+def test_a_message_nested_deeper_than_our_limit_is_read_from_its_headers(
+    asked, committed, client, provider
+):
+    # Deep enough to cost the parser dearly, not so deep that it cannot parse it at all.
+    request = asked("failed-login")
+
+    response = committed(post_raw, client, provider, nested(100, request), request)
+
+    # Its body is not read: the answer is unrecognised, and the person is contacted.
+    assert response.status_code == 200
+    stored = InboundEmail.objects.get()
+    assert (stored.status, stored.correlation) == (State.ANSWERED, "reply address")
+    assert stored.reason.startswith("Read as unrecognised")
+    assert Answer.objects.get(request=request).option_key == "unrecognised"
+    assert "Contact Bob Builder directly" in request.incident.tasks.values_list("title", flat=True)
+
+
+def test_our_parser_refuses_deep_nesting_in_bounded_time():
+    # Every multipart the parser is in checks every later line against its boundary.
+    raw = nested(900, filler=b"a\r\n" * 200_000)
+
+    started = time.monotonic()
+    parsed = parse_message(raw)
+
+    assert time.monotonic() - started < 5
+    assert "MIME nesting too deep to parse: headers only" in parsed.problems
+    assert parsed.subject.endswith("deep") and parsed.from_address == BOB
+
+
+def test_our_parser_reads_nesting_up_to_its_limit():
+    parsed = parse_message(nested(MAX_DEPTH))
+
+    assert parsed.text == "Yes"
+    assert not any("nest" in problem for problem in parsed.problems)
+
+
+def test_walking_parts_stops_at_the_depth_and_count_limits():
+    deep = message_from_bytes(nested(MAX_PARSE_DEPTH), policy=policy.default)
+    wide = EmailMessage()
+    wide.set_content("Yes")
+    for number in range(MAX_PARTS + 100):
+        wide.add_attachment(b"x", maintype="application", subtype="octet-stream",
+                            filename=f"{number}.bin")  # fmt: skip
+
+    assert len(list(walk_parts(deep))) == MAX_DEPTH + 1
+    assert len(list(walk_parts(wide))) == MAX_PARTS
