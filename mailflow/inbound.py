@@ -263,6 +263,7 @@ def _event_from_post(inbound: InboundEmail, body: bytes) -> Any:
     )
     try:
         use_body(request, body)
+        providers.refuse_deep_post(request)
         events = POST_PARSERS[inbound.provider]().parse_events(request)
     except BAD_INPUT as error:
         raise MalformedPost(

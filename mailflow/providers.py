@@ -7,13 +7,16 @@ SendGrid's esp_event is the Django request (form fields), Postmark's is its JSON
 SES's is the receipt notification (with "receipt" and, for the SNS action, "content")."""
 
 import base64
+import json
 import re
 from email.message import Message
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
+from django.http.request import RawPostDataException
 
-from mailflow.parsing.message import walk_parts
+from mailflow.parsing.message import refuse_deep_nesting, walk_parts
 
 
 def raw_mime(event: Any) -> bytes:
@@ -38,6 +41,27 @@ def raw_mime(event: Any) -> bytes:
     if raw:
         return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
     return _serialise(event.message)
+
+
+def refuse_deep_post(request: HttpRequest) -> None:
+    """Raise MimeTooDeep (a RecursionError: bad input) for an inbound post whose raw MIME
+    nests more multiparts than our parser enters; called before anymail parses it."""
+    try:
+        body = request.body
+    except RawPostDataException:  # a stream already read: anymail's parse stays guarded
+        return
+    refuse_deep_nesting(body, lambda: _posted_mime(request))
+
+
+def _posted_mime(request: HttpRequest) -> bytes | None:
+    """The raw MIME in a post: SendGrid's "email", Mailgun's "body-mime" (form fields),
+    Postmark's "RawEmail" (JSON)."""
+    if request.content_type == "application/json":
+        payload = json.loads(request.body)
+        raw = payload.get("RawEmail") if isinstance(payload, dict) else None
+    else:
+        raw = request.POST.get("email") or request.POST.get("body-mime")
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else None
 
 
 def _serialise(message: Message) -> bytes:

@@ -121,9 +121,10 @@ def _bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 def bad_input_reason(exception: Exception) -> str:
     """What was wrong, for the provider and the analyst: the exception's type (never its
     message, which can quote the payload), and for the one that says little, its cause."""
+    name = type(exception).__name__
     if isinstance(exception, RecursionError):
-        return "RecursionError: the MIME parts are nested too deeply to read"
-    return type(exception).__name__
+        return f"{name}: the MIME parts are nested too deeply to read"
+    return name
 
 
 def _log(level: int, request: HttpRequest, exception: Exception, what: str) -> None:

@@ -10,7 +10,7 @@ import email.parser
 import email.policy
 import email.utils
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
@@ -96,8 +96,7 @@ def parse_message(raw: bytes | str, *, now: datetime | None = None) -> ParsedMes
     else:
         try:
             message = _parse_bytes(_bound_parts(raw, problems))
-        except (MimeTooDeep, RecursionError):
-            # RecursionError: attached messages (message/rfc822) nested in each other.
+        except RecursionError:  # MimeTooDeep, or attached messages nested in each other
             problems.append("MIME nesting too deep to parse: headers only")
         except Exception as error:  # the parser is lenient; this is the last resort
             problems.append(f"unparsable MIME ({type(error).__name__}): headers only")
@@ -113,8 +112,9 @@ def parse_message(raw: bytes | str, *, now: datetime | None = None) -> ParsedMes
     return parsed
 
 
-class MimeTooDeep(ValueError):
-    """More than MAX_PARSE_DEPTH multiparts nested inside each other."""
+class MimeTooDeep(RecursionError):
+    """More than MAX_PARSE_DEPTH multiparts nested inside each other: refused like the
+    RecursionError of a message nested too deep for the email package at all."""
 
 
 class _DepthLimitedInput(email.feedparser.BufferedSubFile):
@@ -135,6 +135,24 @@ def _parse_bytes(raw: bytes) -> Message:
     parser._input = _DepthLimitedInput()
     parser.feed(raw)
     return parser.close()
+
+
+# "Content-Type: multipart/" as raw MIME, a form field or a JSON string may hold it.
+_MULTIPART_TYPE = re.compile(rb"(?i)content-type(?::|%3a)[\s+]*multipart(?:/|%2f)")
+
+
+def refuse_deep_nesting(data: bytes, raw: Callable[[], bytes | None]) -> None:
+    """Raise MimeTooDeep when the message in `data` (raw MIME, or a provider's post that
+    holds it; `raw` extracts it) nests more multiparts than our parser enters, before
+    another parser (anymail's) spends minutes on it. Counting multipart headers is fast
+    and settles almost every message; only one with more of them than the limit is
+    parsed to tell deep from merely wide."""
+    for count, _ in enumerate(_MULTIPART_TYPE.finditer(data), start=1):
+        if count > MAX_PARSE_DEPTH:
+            message = raw()
+            if message:
+                _parse_bytes(_bound_parts(message, []))
+            return
 
 
 def walk_parts(message: Message) -> Iterator[Message]:
