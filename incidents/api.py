@@ -17,6 +17,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.fields import SlugRelatedField
 from api.permissions import ModelPermissions, TokenScope
 from api.viewsets import ApiViewSet
 from incidents import directory
@@ -400,7 +401,7 @@ class EvidenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
 
 
 class PersonSerializer(serializers.ModelSerializer):
-    manager_email = serializers.SlugRelatedField(
+    manager_email = SlugRelatedField(
         source="manager", slug_field="email", queryset=Person.objects.all(),
         required=False, allow_null=True, help_text="Email of the manager (in the directory).",
     )  # fmt: skip
@@ -448,7 +449,7 @@ class PersonUpsertSerializer(PersonSerializer):
 
 
 class ConfigurationItemSerializer(serializers.ModelSerializer):
-    owner_email = serializers.SlugRelatedField(
+    owner_email = SlugRelatedField(
         source="owner", slug_field="email", queryset=Person.objects.all(),
         required=False, allow_null=True, help_text="Email of the owner (in the directory).",
     )  # fmt: skip

@@ -20,6 +20,7 @@ from django.utils.ipv6 import clean_ipv6_address
 
 from incidents.errors import DomainError
 from incidents.models import ConfigurationItem, Person
+from soc.text import has_nul, storable
 
 # Generous for any real directory, small enough that a request handles it comfortably.
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -30,8 +31,10 @@ _LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 _PERSON_REQUIRED = ("email", "first_name")
 _PERSON_OPTIONAL = ("last_name", "department", "title", "manager_email", "language")
+_PERSON_IDENTIFIERS = ("email", "manager_email", "language")
 _CI_REQUIRED = ("name",)
 _CI_OPTIONAL = ("kind", "hostname", "ip_address", "owner_email")
+_CI_IDENTIFIERS = ("name", "kind", "hostname", "ip_address", "owner_email")
 
 # Inserts go in batches so neither SQLite's parameter limit nor one huge statement gets in
 # the way of a 50,000-row file.
@@ -75,8 +78,18 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= 80 else value[:77] + "...")
 
 
-def _read_table(data: bytes, *, required: tuple[str, ...], optional: tuple[str, ...]) -> _Table:
-    """Decode and split the file. Raises for problems that make the rows meaningless."""
+def _read_table(
+    data: bytes,
+    *,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    identifiers: tuple[str, ...],
+) -> _Table:
+    """Decode and split the file. Raises for problems that make the rows meaningless.
+
+    NUL, which PostgreSQL refuses and SQLite stores, is removed from free-text cells and
+    refused in `identifiers` (addresses, names, codes), where removing it would make
+    another value."""
     if len(data) > MAX_IMPORT_BYTES:
         raise DirectoryImportError(
             [RowError(0, f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB")]
@@ -121,9 +134,14 @@ def _read_table(data: bytes, *, required: tuple[str, ...], optional: tuple[str, 
                     RowError(line, f"has {len(cells)} values but the header has {len(header)}")
                 )
                 continue
-            rows.append(
-                (line, {col: cell.strip() for col, cell in zip(header, cells, strict=True)})
-            )
+            row = dict(zip(header, cells, strict=True))
+            refused = [column for column in identifiers if has_nul(row.get(column, ""))]
+            if refused:
+                errors.extend(
+                    RowError(line, f"{column} contains a NUL character") for column in refused
+                )
+                continue
+            rows.append((line, {column: storable(cell).strip() for column, cell in row.items()}))
     except csv.Error as error:
         raise DirectoryImportError(
             [RowError(reader.line_num, f"the file is not valid CSV: {error}")]
@@ -241,7 +259,9 @@ def directory_import_people(*, data: bytes) -> ImportReport:
     A column missing from the header leaves that field alone on existing people; an empty
     cell in a present column clears it (an empty language means "en").
     """
-    table = _read_table(data, required=_PERSON_REQUIRED, optional=_PERSON_OPTIONAL)
+    table = _read_table(
+        data, required=_PERSON_REQUIRED, optional=_PERSON_OPTIONAL, identifiers=_PERSON_IDENTIFIERS
+    )
     errors = table.errors
     line_of: dict[str, int] = {}  # every email in the file, even on rows with other problems
     people: dict[str, _PersonRow] = {}  # the rows without problems
@@ -356,7 +376,9 @@ def directory_import_cis(*, data: bytes) -> ImportReport:
     A column missing from the header leaves that field alone on existing items. Owners
     must already be in the directory: import people first.
     """
-    table = _read_table(data, required=_CI_REQUIRED, optional=_CI_OPTIONAL)
+    table = _read_table(
+        data, required=_CI_REQUIRED, optional=_CI_OPTIONAL, identifiers=_CI_IDENTIFIERS
+    )
     errors = table.errors
     owner_emails = {row.get("owner_email", "").lower() for _, row in table.rows} - {""}
     owners = Person.objects.in_bulk(list(owner_emails), field_name="email")

@@ -47,13 +47,15 @@ from mailflow import parsing, providers
 from mailflow.inbound_review import unverified_email_hold
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.parsing.headers import domain_of, normalise_message_id
+from mailflow.parsing.message import walk_parts
 from mailflow.reply_files import evidence_files
 from mailflow.services import answer_record, request_mark_undeliverable
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
 from runbooks.services import advance_inline
 from soc.enqueue import async_task, enqueue_on_commit
-from soc.middleware import BAD_INPUT, use_body
+from soc.middleware import BAD_INPUT, bad_input_reason, use_body
+from soc.text import storable, storable_json
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def _is_empty(message: Message) -> bool:
     if any(message.get(name) for name in ("From", "To", "Cc", "Subject", "Message-ID")):
         return False
     return not any(
-        part.get_payload(decode=True) for part in message.walk() if not part.is_multipart()
+        part.get_payload(decode=True) for part in walk_parts(message) if not part.is_multipart()
     )
 
 
@@ -173,6 +175,8 @@ def _describe(event: Any) -> tuple[bytes, str, dict[str, Any]]:
         key = f"mid:{message_id}|to:{recipient}"
     else:
         key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    # What the sender wrote is stored without what the database refuses (NUL); the raw
+    # message keeps every byte.
     fields = {
         "provider_event_id": (getattr(event, "event_id", None) or "")[:200],
         "message_id": message_id[:250],
@@ -185,7 +189,7 @@ def _describe(event: Any) -> tuple[bytes, str, dict[str, Any]]:
         "extra_addresses": providers.recipient_fields(event),
         "verdicts": providers.verdicts(event),
     }
-    return raw, key[:400], fields
+    return raw, storable(key[:400]), storable_json(fields)
 
 
 # --- processing -------------------------------------------------------------------------
@@ -257,10 +261,11 @@ def _event_from_post(inbound: InboundEmail, body: bytes) -> Any:
     )
     try:
         use_body(request, body)
+        providers.refuse_deep_post(request)
         events = POST_PARSERS[inbound.provider]().parse_events(request)
     except BAD_INPUT as error:
         raise MalformedPost(
-            f"The provider's post could not be read ({type(error).__name__}); it is kept "
+            f"The provider's post could not be read ({bad_input_reason(error)}); it is kept "
             "as it came."
         ) from error
     if len(events) != 1:

@@ -7,11 +7,16 @@ SendGrid's esp_event is the Django request (form fields), Postmark's is its JSON
 SES's is the receipt notification (with "receipt" and, for the SNS action, "content")."""
 
 import base64
+import json
 import re
 from email.message import Message
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
+from django.http.request import RawPostDataException
+
+from mailflow.parsing.message import refuse_deep_nesting, walk_parts
 
 
 def raw_mime(event: Any) -> bytes:
@@ -38,12 +43,33 @@ def raw_mime(event: Any) -> bytes:
     return _serialise(event.message)
 
 
+def refuse_deep_post(request: HttpRequest) -> None:
+    """Raise MimeTooDeep (a RecursionError: bad input) for an inbound post whose raw MIME
+    nests more multiparts than our parser enters; called before anymail parses it."""
+    try:
+        body = request.body
+    except RawPostDataException:  # a stream already read: anymail's parse stays guarded
+        return
+    refuse_deep_nesting(body, lambda: _posted_mime(request))
+
+
+def _posted_mime(request: HttpRequest) -> bytes | None:
+    """The raw MIME in a post: SendGrid's "email", Mailgun's "body-mime" (form fields),
+    Postmark's "RawEmail" (JSON)."""
+    if request.content_type == "application/json":
+        payload = json.loads(request.body)
+        raw = payload.get("RawEmail") if isinstance(payload, dict) else None
+    else:
+        raw = request.POST.get("email") or request.POST.get("body-mime")
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else None
+
+
 def _serialise(message: Message) -> bytes:
     """as_bytes() of a message anymail constructed from parsed fields, made faithful: the
     attachments it built hold raw bytes without a transfer encoding, which the generator
     would write as they are (CR and CR LF turned into LF, so a PNG arrives corrupted).
     Each such part is base64-encoded first."""
-    for part in message.walk():
+    for part in walk_parts(message):
         if part.is_multipart() or not isinstance(part.get_payload(), str):
             continue
         encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()

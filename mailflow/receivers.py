@@ -16,6 +16,7 @@ from django.utils.datastructures import MultiValueDict
 from mailflow.inbound import inbound_store
 from mailflow.models import ConfirmationRequest, TrackingEvent
 from soc.enqueue import enqueue_on_commit
+from soc.text import has_nul, storable, storable_json
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ def store_tracking_event(
 
 def _store(event: AnymailTrackingEvent, esp_name: str) -> tuple[TrackingEvent, bool]:
     provider = esp_name[:40]
-    event_id = (event.event_id or "")[:200]
+    # Without what the database refuses (NUL), which anyone who can get an email to a
+    # provider can put in a subject or a bounce text.
+    event_id = storable((event.event_id or "")[:200])
     fields = {
         "event_type": (event.event_type or "unknown")[:40],
         "message_id": (event.message_id or "")[:250],
@@ -54,6 +57,7 @@ def _store(event: AnymailTrackingEvent, esp_name: str) -> tuple[TrackingEvent, b
         "occurred_at": event.timestamp,
         "raw": _raw(event.esp_event),
     }
+    fields = {name: storable_json(value) for name, value in fields.items()}
     if not event_id:
         # Without the provider's id a retry cannot be recognised; the services the task
         # calls are idempotent, so a repeat costs a row and changes nothing.
@@ -73,7 +77,7 @@ def _request_for(event: AnymailTrackingEvent) -> ConfirmationRequest | None:
         request = ConfirmationRequest.objects.filter(pk=int(request_id)).first()
         if request:
             return request
-    if event.message_id:
+    if event.message_id and not has_nul(event.message_id):  # an id with NUL is none of ours
         return ConfirmationRequest.objects.filter(
             Q(provider_message_id=event.message_id) | Q(message_id=event.message_id)
         ).first()

@@ -37,6 +37,7 @@ from mailflow.models import Answer, ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
 from mailflow.services import UploadedFile, answer_record
 from runbooks.actions import SUSPICIOUS
+from soc.text import storable
 
 # Defaults; soc/settings.py reads each ANSWER_* from the environment.
 MAX_FILES = 5
@@ -164,7 +165,8 @@ def respond(http: HttpRequest) -> HttpResponse:
 def _post(http: HttpRequest, request: ConfirmationRequest) -> HttpResponse:
     choice = http.POST.get("choice", "")
     # Browsers count a line break as one character against maxlength but send "\r\n".
-    comment = http.POST.get("comment", "").replace("\r\n", "\n").strip()
+    # Free text: what the database refuses (NUL) goes, as for every outside text.
+    comment = storable(http.POST.get("comment", "")).replace("\r\n", "\n").strip()
     files = http.FILES.getlist("files") if request.evidence_requested else []
     errors = _validate(request, choice, comment, files)
     if errors:
@@ -354,4 +356,4 @@ def _mb(size: int) -> str:
 
 
 def _user_agent(http: HttpRequest) -> str:
-    return http.META.get("HTTP_USER_AGENT", "")[:400]
+    return storable(http.META.get("HTTP_USER_AGENT", "")[:400])

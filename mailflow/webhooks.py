@@ -17,6 +17,7 @@ from django.utils.encoding import force_str
 from django.utils.http import parse_header_parameters
 
 from mailflow.inbound import POST_PARSERS, SpooledPost, inbound_receive, spool_post
+from mailflow.providers import refuse_deep_post
 from soc.middleware import BAD_INPUT, is_deferred
 
 
@@ -26,6 +27,7 @@ class _KeepLargePosts:
 
     def parse_events(self, request: HttpRequest) -> list[Any]:
         if not is_deferred(request):
+            refuse_deep_post(request)  # before anymail's parser spends minutes on it
             return super().parse_events(request)  # type: ignore[misc]
         inbound_receive(provider=self.esp_name, request=request, spooled=self.spooled)
         return []  # nothing for anymail's signal: the worker parses the post

@@ -2,8 +2,10 @@
 with a 500, and inbound posts as large as an email may be.
 
 1. Bad input is a 400 with a short reason, so the provider stops retrying something that
-   can never succeed; a database failure is a 503, so it retries. Logs name the exception
-   type and where it was raised, never the payload (mail text, addresses, tokens).
+   can never succeed; a database that is down or locked is a 503, so it retries. Data the
+   database refuses (DataError) is bad input, not an outage: a retry cannot help. Logs
+   name the exception type and where it was raised, never the payload (mail text,
+   addresses, tokens).
 2. Django refuses request bodies and non-file form fields over DATA_UPLOAD_MAX_MEMORY_SIZE
    (2.5 MB), and Mailgun and SendGrid post the whole raw message as one form field. For
    authenticated POSTs to an inbound URL up to INBOUND_MAX_BYTES this middleware reads
@@ -27,7 +29,7 @@ from anymail.webhooks.amazon_ses import AnymailBotoClientAPIError, AnymailBotoCl
 from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from django.core.files.uploadedfile import InMemoryUploadedFile
-from django.db import DatabaseError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.utils.crypto import constant_time_compare
@@ -57,6 +59,9 @@ BAD_INPUT = (
     binascii.Error,
     email.errors.MessageError,
     MultiPartParserError,
+    # The email package parses nested parts recursively: a message nested some 1,000
+    # levels deep exhausts the stack. Reading it again cannot succeed either.
+    RecursionError,
 )
 
 
@@ -77,8 +82,8 @@ class WebhookMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not request.path_info.startswith(WEBHOOK_PREFIX):
             return None
-        if isinstance(exception, DatabaseError):
-            _log(logging.ERROR, request, exception, "database error")
+        if isinstance(exception, OperationalError | InterfaceError):
+            _log(logging.ERROR, request, exception, "database unavailable")
             response = HttpResponse(
                 "Temporarily unable to store this event; please retry.\n",
                 status=503,
@@ -94,6 +99,10 @@ class WebhookMiddleware:
 
 
 def _is_bad_input(exception: Exception) -> bool:
+    if isinstance(exception, DataError):
+        # The receivers clean what they store (soc.text); anything the database still
+        # refuses would be refused again on every retry.
+        return True
     if isinstance(exception, AnymailBotoClientAPIError | AnymailBotoClientSecurityError):
         return False  # an S3 download failed: worth a retry
     # Amazon SES reports an unparsable SNS body or message as AnymailAPIError.
@@ -103,10 +112,19 @@ def _is_bad_input(exception: Exception) -> bool:
 def _bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     _log(logging.WARNING, request, exception, "malformed payload")
     return HttpResponse(
-        f"Malformed webhook payload ({type(exception).__name__}); nothing was stored.\n",
+        f"Malformed webhook payload ({bad_input_reason(exception)}); nothing was stored.\n",
         status=400,
         content_type="text/plain",
     )
+
+
+def bad_input_reason(exception: Exception) -> str:
+    """What was wrong, for the provider and the analyst: the exception's type (never its
+    message, which can quote the payload), and for the one that says little, its cause."""
+    name = type(exception).__name__
+    if isinstance(exception, RecursionError):
+        return f"{name}: the MIME parts are nested too deeply to read"
+    return name
 
 
 def _log(level: int, request: HttpRequest, exception: Exception, what: str) -> None:

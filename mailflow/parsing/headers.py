@@ -30,7 +30,8 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 ADDRESS_RE = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z][A-Za-z0-9-]{{1,62}}")
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]{1,64})\?([bBqQ])\?([^?\s]*)\?=")
-_MESSAGE_ID = re.compile(r"<([^<>\s]{1,900})>")
+# No control characters: an id with NUL is nobody's, and the database cannot even look it up.
+_MESSAGE_ID = re.compile(r"<([^<>\s\x00-\x1f\x7f]{1,900})>")
 
 
 def _valid_utf8(data: bytes) -> bool:
@@ -225,7 +226,7 @@ def normalise_message_id(raw: str | None) -> str | None:
         return ids[0]
     # Some clients drop the angle brackets; accept one bare token that looks like an id.
     value = re.sub(r"\s+", "", _unsurrogate(raw[:1000])).strip("<>").lower()
-    if "@" in value and "<" not in value and ">" not in value and len(value) <= 900:
+    if "@" in value and not re.search(r"[<>\x00-\x1f\x7f]", value) and len(value) <= 900:
         return f"<{value}>"
     return None
 

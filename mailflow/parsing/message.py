@@ -5,10 +5,12 @@ trust it: header values are decoded by our own tolerant code (headers.py), the p
 is walked with depth and count limits, and nothing larger than a limit is decoded."""
 
 import email
+import email.feedparser
 import email.parser
 import email.policy
 import email.utils
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage, Message
@@ -27,8 +29,13 @@ from mailflow.parsing.htmltext import html_to_text
 
 MAX_MESSAGE_BYTES = 60 * 1024 * 1024  # above this only the headers are read
 MAX_DELIMITER_LINES = 1_200  # "--" lines parsed at most: bounds the parser on part floods
-MAX_DEPTH = 20
+MAX_DEPTH = 20  # parts nested deeper than this are not read
 MAX_PARTS = 500
+# Multiparts nested inside each other that the parser enters at most. Each one it enters
+# checks every later line against its boundary too, so parsing a message nested 1,000
+# deep (which also exhausts the stack) costs 1,000 checks per line. Forwards of forwards
+# stay far below this.
+MAX_PARSE_DEPTH = 50
 MAX_PART_BYTES = 30 * 1024 * 1024  # attachment content kept at most
 MAX_BODY_BYTES = 1024 * 1024  # a text or HTML body is cut here before decoding
 MAX_STORED_HEADER_CHARS = 2_000
@@ -89,10 +96,8 @@ def parse_message(raw: bytes | str, *, now: datetime | None = None) -> ParsedMes
         problems.append(f"message larger than {MAX_MESSAGE_BYTES} bytes: headers only")
     else:
         try:
-            message = email.message_from_bytes(
-                _bound_parts(raw, problems), policy=email.policy.default
-            )
-        except RecursionError:
+            message = _parse_bytes(_bound_parts(raw, problems))
+        except RecursionError:  # MimeTooDeep, or attached messages nested in each other
             problems.append("MIME nesting too deep to parse: headers only")
         except Exception as error:  # the parser is lenient; this is the last resort
             problems.append(f"unparsable MIME ({type(error).__name__}): headers only")
@@ -106,6 +111,64 @@ def parse_message(raw: bytes | str, *, now: datetime | None = None) -> ParsedMes
         _read_headers(message, parsed, now)
         _read_parts(message, parsed)
     return parsed
+
+
+class MimeTooDeep(RecursionError):
+    """More than MAX_PARSE_DEPTH multiparts nested inside each other: refused like the
+    RecursionError of a message nested too deep for the email package at all."""
+
+
+class _DepthLimitedInput(email.feedparser.BufferedSubFile):
+    """The parser's input, which keeps one boundary check per multipart the parser is in:
+    refuses to enter more than MAX_PARSE_DEPTH of them."""
+
+    def push_eof_matcher(self, pred: Any) -> None:
+        if len(self._eofstack) >= MAX_PARSE_DEPTH:
+            raise MimeTooDeep(f"multiparts nested deeper than {MAX_PARSE_DEPTH}")
+        super().push_eof_matcher(pred)
+
+
+def _parse_bytes(raw: bytes) -> Message:
+    """email.message_from_bytes, with the parser's nesting bounded (MimeTooDeep)."""
+    parser = email.feedparser.BytesFeedParser(policy=email.policy.default)
+    # The standard library offers no hook for this: the parser reads its input from this
+    # private attribute. The tests of deep nesting fail if a Python version changes it.
+    parser._input = _DepthLimitedInput()
+    parser.feed(raw)
+    return parser.close()
+
+
+# "Content-Type: multipart/" as raw MIME, a form field or a JSON string may hold it.
+_MULTIPART_TYPE = re.compile(rb"(?i)content-type(?::|%3a)[\s+]*multipart(?:/|%2f)")
+
+
+def refuse_deep_nesting(data: bytes, raw: Callable[[], bytes | None]) -> None:
+    """Raise MimeTooDeep when the message in `data` (raw MIME, or a provider's post that
+    holds it; `raw` extracts it) nests more multiparts than our parser enters, before
+    another parser (anymail's) spends minutes on it. Counting multipart headers is fast
+    and settles almost every message; only one with more of them than the limit is
+    parsed to tell deep from merely wide."""
+    for count, _ in enumerate(_MULTIPART_TYPE.finditer(data), start=1):
+        if count > MAX_PARSE_DEPTH:
+            message = raw()
+            if message:
+                _parse_bytes(_bound_parts(message, []))
+            return
+
+
+def walk_parts(message: Message) -> Iterator[Message]:
+    """Message.walk() within our reading limits: parts nested deeper than MAX_DEPTH are
+    not entered, and at most MAX_PARTS are yielded. Iterative, so no nesting can exhaust
+    the stack as Message.walk()'s recursion does."""
+    stack = [(message, 0)]
+    for _ in range(MAX_PARTS):
+        if not stack:
+            return
+        part, depth = stack.pop()
+        yield part
+        children = _safe(part.get_payload, None) if part.is_multipart() else None
+        if isinstance(children, list) and depth < MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in reversed(children))
 
 
 def _headers_only(raw: bytes) -> Message:

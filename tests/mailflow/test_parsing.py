@@ -480,7 +480,7 @@ def test_mime_nesting_is_read_down_to_the_limit():
 
 
 def test_deeper_mime_nesting_is_not_read_and_noted():
-    message = parsed(body=nested(60), content_type="")
+    message = parsed(body=nested(40), content_type="")
 
     assert message.text == ""
     assert "MIME nesting deeper than 20: not read" in message.problems
