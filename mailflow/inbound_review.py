@@ -76,7 +76,9 @@ def inbound_accept_as_answer(*, inbound: InboundEmail, option_key: str, actor: A
     as answer_record decides (a question already answered records a revision)."""
     with transaction.atomic():
         inbound = (
-            InboundEmail.objects.select_for_update().select_related("request").get(pk=inbound.pk)
+            InboundEmail.objects.select_for_update(of=("self",))
+            .select_related("request")
+            .get(pk=inbound.pk)
         )
         request = inbound.request
         if (

@@ -408,13 +408,13 @@ class Command(BaseCommand):
                         ActorKind.RUNBOOK if by_runbook else ActorKind.ANALYST,
                         "Policy violation" if by_runbook else "Analyst",
                         None if by_runbook else analyst,
-                        created, end or created, end,
+                        created, end or created, end, "",
                     )  # fmt: skip
                     n += 1
 
         fields = ["id", "number", "incident_id", "title", "description", "state", "assignee_id",
                   "due_at", "created_by_kind", "created_by_name", "created_by_user_id",
-                  "created_at", "updated_at", "closed_at"]  # fmt: skip
+                  "created_at", "updated_at", "closed_at", "topic"]  # fmt: skip
         _BulkWriter(ResponseTask, fields).write(rows())
         return by_incident
 
