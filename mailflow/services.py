@@ -52,7 +52,10 @@ DEFER_MAX = timedelta(minutes=10)
 # At most one timeline entry per incident this often about sends put off, however many
 # people a throttled campaign asks.
 DEFER_NOTE_EVERY = timedelta(minutes=15)
-# Seconds (least, most) before the one immediate retry of a send the provider put off.
+# A send the provider put off is tried again at once this many times, after a pause of
+# THROTTLED_PAUSE seconds (least, most; twice that before the second), before it is
+# scheduled for later: a throttled moment usually passes within a second.
+QUICK_RETRIES = 2
 THROTTLED_PAUSE = (0.5, 1.5)
 # A batch stops taking slots after this long and hands the rest to a new task, far inside
 # django-q2's task timeout however low the send rate.
@@ -169,7 +172,20 @@ def sends_batched() -> Iterator[None]:
         _batched_sends.reset(token)
         # The ids are appended as each request commits; inside an outer transaction that
         # is only at its commit, so the sending waits for it too (right away otherwise).
-        transaction.on_commit(lambda: requests_send_batch(batch))
+        transaction.on_commit(lambda: _send_batch(batch))
+
+
+def _send_batch(request_ids: list[int]) -> None:
+    """Send here, or, when EMAIL_SEND_RATE paces sending, hand the emails to the workers
+    SEND_CHUNK at a time: the rate, not one worker, then sets the pace (one worker alone
+    may send slower than the quota allows), and this worker goes back to advancing runs."""
+    if not settings.EMAIL_SEND_RATE or len(request_ids) <= SEND_CHUNK:
+        requests_send_batch(request_ids)
+        return
+    with transaction.atomic():
+        for start in range(0, len(request_ids), SEND_CHUNK):
+            chunk = request_ids[start : start + SEND_CHUNK]
+            enqueue_on_commit("mailflow.tasks.send_requests", chunk)
 
 
 # Emails marked sent together (one commit and one timeline entry) when sent in a batch.
@@ -201,13 +217,18 @@ def requests_send_batch(request_ids: list[int]) -> None:
             sent: list[_Sent] = []
             for index, request in enumerate(chunk):
                 if time.monotonic() - began > SEND_BATCH_SECONDS:
-                    outcome: _Sent | _PutBack | None = _PutBack(wait=0.0)
+                    outcome: _Sent | _PutBack | _Deferred | None = _PutBack(wait=0.0)
                 else:
                     outcome = _hand_over(request, connection)
-                if isinstance(outcome, _PutBack):
+                if isinstance(outcome, (_PutBack, _Deferred)):
                     _record_sent(sent)
-                    rest = [r.pk for r in chunk[index:]] + claimed[start + SEND_CHUNK :]
-                    _put_back(rest, outcome.wait)
+                    if isinstance(outcome, _PutBack):
+                        rest, wait = chunk[index:], outcome.wait
+                    else:
+                        rest, wait = chunk[index + 1 :], DEFER_FIRST.total_seconds()
+                    rest_ids = [r.pk for r in rest] + claimed[start + SEND_CHUNK :]
+                    if rest_ids:
+                        _put_back(rest_ids, wait)
                     return
                 if outcome:
                     sent.append(outcome)
@@ -238,7 +259,7 @@ def request_send(request_id: int) -> None:
     outcome = _hand_over(_for_sending().get(pk=request_id))
     if isinstance(outcome, _PutBack):
         _put_back([request_id], outcome.wait)
-    elif outcome:
+    elif isinstance(outcome, _Sent):
         _record_sent([outcome])
 
 
@@ -247,6 +268,12 @@ class _Sent:
     request: ConfirmationRequest
     subject: str
     provider_message_id: str
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """Put off by the provider even after quick retries, and scheduled for later: the
+    provider is throttling hard, so a batch puts its other emails back too."""
 
 
 @dataclass(frozen=True)
@@ -280,11 +307,12 @@ def _put_back(request_ids: list[int], wait: float) -> None:
 
 def _hand_over(
     request: ConfirmationRequest, connection: BaseEmailBackend | None = None
-) -> _Sent | _PutBack | None:
-    """Hand the claimed request's email to the backend in its sending slot. A failure is
-    recorded (retry later, or undeliverable) and gives None; no slot soon gives _PutBack.
-    A send the provider puts off is tried once more at once, after a short jittered pause
-    (a throttled moment passes quickly), before it is left for a scheduled retry."""
+) -> "_Sent | _PutBack | _Deferred | None":
+    """Hand the claimed request's email to the backend in its sending slot; no slot soon
+    gives _PutBack. A send the provider puts off is tried again at once QUICK_RETRIES
+    times, after short jittered pauses (a throttled moment passes quickly), then left for
+    a scheduled retry (_Deferred). Another failure is recorded (a counted attempt, or
+    undeliverable) and gives None."""
     if not request.recipient_email:
         request_mark_undeliverable(
             request=request, actor=MAILER, reason="The affected user has no email address."
@@ -292,7 +320,7 @@ def _hand_over(
         return None
     message = build_request_email(request)
     message.connection = connection
-    for retry in (False, True):
+    for tries in range(1 + QUICK_RETRIES):
         slot = send_slot_wait()
         if not slot.taken:
             return _PutBack(wait=slot.wait)
@@ -300,13 +328,14 @@ def _hand_over(
             message.send()
         except Exception as error:
             kind = send_failure_kind(error)
-            if kind is SendFailure.LATER and not retry:
-                time.sleep(random.uniform(*THROTTLED_PAUSE))
+            if kind is SendFailure.LATER and tries < QUICK_RETRIES:
+                time.sleep(random.uniform(*THROTTLED_PAUSE) * (tries + 1))
                 continue
             logger.warning("Sending request %s failed: %s", request.pk, type(error).__name__)
             if kind is SendFailure.LATER:
                 _record_send_deferred(request.pk, error)
-            elif kind is SendFailure.REFUSED:
+                return _Deferred()
+            if kind is SendFailure.REFUSED:
                 _record_send_refused(request.pk, error)
             else:
                 _record_send_failure(request.pk, error)
