@@ -176,16 +176,19 @@ def sends_batched() -> Iterator[None]:
 
 
 def _send_batch(request_ids: list[int]) -> None:
-    """Send here, or, when EMAIL_SEND_RATE paces sending, hand the emails to the workers
-    SEND_CHUNK at a time: the rate, not one worker, then sets the pace (one worker alone
-    may send slower than the quota allows), and this worker goes back to advancing runs."""
+    """Send here, or, when EMAIL_SEND_RATE paces sending, send the first half here and
+    hand the rest to the workers SEND_CHUNK at a time. The half sent here keeps emails
+    going while the queue is still full of runs to advance (tasks queued now wait behind
+    those); the chunks let the end of a campaign go out at the rate, through every
+    worker, rather than at the speed of the one worker that advanced the last runs."""
     if not settings.EMAIL_SEND_RATE or len(request_ids) <= SEND_CHUNK:
         requests_send_batch(request_ids)
         return
+    here, rest = request_ids[: len(request_ids) // 2], request_ids[len(request_ids) // 2 :]
     with transaction.atomic():
-        for start in range(0, len(request_ids), SEND_CHUNK):
-            chunk = request_ids[start : start + SEND_CHUNK]
-            enqueue_on_commit("mailflow.tasks.send_requests", chunk)
+        for start in range(0, len(rest), SEND_CHUNK):
+            enqueue_on_commit("mailflow.tasks.send_requests", rest[start : start + SEND_CHUNK])
+    requests_send_batch(here)
 
 
 # Emails marked sent together (one commit and one timeline entry) when sent in a batch.
@@ -541,6 +544,14 @@ def request_mark_undeliverable(*, request: ConfirmationRequest, actor: Actor, re
 
 
 def request_expire(*, request: ConfirmationRequest) -> bool:
+    """The deadline is also what bounds the retries of a send the provider keeps putting
+    off: the question ends as unanswered, and the timeline says the email never went."""
+    reason = f"Deadline was {timezone.localtime(request.deadline_at):%Y-%m-%d %H:%M %Z}."
+    if request.state == State.PENDING and request.send_deferrals:
+        reason += (
+            f" The email was never accepted by the provider: put off {request.send_deferrals}"
+            f" times ({request.last_error})"
+        )
     return _close_and_resume(
         request,
         state=State.NO_ANSWER,
@@ -548,7 +559,7 @@ def request_expire(*, request: ConfirmationRequest) -> bool:
         kind="request.expired",
         actor=Actor.system("Deadline"),
         summary=f"No answer from {_recipient_name(request)} by the deadline",
-        reason=f"Deadline was {timezone.localtime(request.deadline_at):%Y-%m-%d %H:%M %Z}.",
+        reason=reason,
     )
 
 

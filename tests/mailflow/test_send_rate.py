@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 import requests
@@ -27,7 +28,12 @@ from mailflow import services as mail_services
 from mailflow.models import ConfirmationRequest, SendRateSlot
 from mailflow.pacing import send_slot_take, send_slot_wait
 from mailflow.send_errors import SendFailure, send_failure_kind
-from mailflow.services import MAX_SEND_ATTEMPTS, request_send, requests_send_batch
+from mailflow.services import (
+    MAX_SEND_ATTEMPTS,
+    request_send,
+    requests_process_due,
+    requests_send_batch,
+)
 from runbooks.models import RunbookRun
 from runbooks.services import runs_start_for_people
 from tests.factories import PersonFactory, category, open_incident
@@ -225,8 +231,11 @@ def test_a_campaign_is_paced_by_the_send_rate(shipped, committed, settings, post
     assert time.monotonic() - began >= 5 / 10  # six emails at 10/s: the last 0.5 s later
     assert sorted(postmark.accepted) == sorted(p.email for p in people)
     assert set(ConfirmationRequest.objects.values_list("state", flat=True)) == {State.SENT}
-    # Handed to the workers two at a time (SEND_CHUNK), each task marking its own.
-    assert incident.timeline.filter(kind="request.sent").count() == 3
+    # Three sent by the worker that advanced the runs (marked 2 + 1), three handed to the
+    # workers in tasks of SEND_CHUNK (2 + 1).
+    sent = incident.timeline.filter(kind="request.sent").order_by("pk")
+    sizes = [len(e.data.get("requests", [e.data.get("request")])) for e in sent]
+    assert sorted(sizes) == [1, 1, 2, 2]
 
 
 def test_a_campaign_past_the_horizon_is_put_back_for_a_later_task(
@@ -294,6 +303,22 @@ def test_a_throttled_send_is_retried_later_and_never_makes_the_question_undelive
     assert (request.state, request.send_attempts) == (State.SENT, 1)
     assert postmark.accepted == [bob.email]
     assert incident.timeline.filter(kind="request.sent").count() == 1
+
+
+def test_a_send_put_off_until_the_deadline_ends_unanswered_saying_it_never_went(
+    shipped, committed, bob, postmark
+):
+    postmark.answer = lambda to: THROTTLED
+    request = ask_bob(committed, bob)
+
+    committed(requests_process_due, request.deadline_at + timedelta(seconds=1))
+
+    request.refresh_from_db()
+    assert (request.state, request.send_attempts) == (State.NO_ANSWER, 0)
+    (expired,) = request.incident.timeline.filter(kind="request.expired")
+    assert "never accepted by the provider: put off 1 times" in expired.body
+    assert "throttling" in expired.body
+    assert not request.incident.timeline.filter(kind="request.undeliverable").exists()
 
 
 def test_a_send_throttled_once_goes_out_on_the_immediate_retry(shipped, committed, bob, postmark):
