@@ -2,6 +2,7 @@
 delivery events email providers report about them."""
 
 import secrets
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
@@ -99,10 +100,12 @@ class SendRateSlot(models.Model):
     """When the next email may go to the provider under EMAIL_SEND_RATE: one row that
     every worker of every process takes its sending slot from (mailflow/pacing.py)."""
 
-    next_at = models.DateTimeField()
+    # Seconds since the epoch: one UPDATE … RETURNING moves it on with plain arithmetic,
+    # the same SQL on SQLite and PostgreSQL (their date arithmetic differs).
+    next_at = models.FloatField(help_text="When the next email may go, in seconds since 1970.")
 
     def __str__(self) -> str:
-        return f"Next email at {self.next_at:%H:%M:%S.%f}"
+        return f"Next email at {datetime.fromtimestamp(self.next_at, UTC):%H:%M:%S.%f %Z}"
 
 
 class Answer(models.Model):

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             name='SendRateSlot',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('next_at', models.DateTimeField()),
+                ('next_at', models.FloatField(help_text='When the next email may go, in seconds since 1970.')),
             ],
         ),
         migrations.AddField(
