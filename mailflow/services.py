@@ -310,7 +310,7 @@ def _put_back(request_ids: list[int], wait: float) -> None:
 
 def _hand_over(
     request: ConfirmationRequest, connection: BaseEmailBackend | None = None
-) -> "_Sent | _PutBack | _Deferred | None":
+) -> _Sent | _PutBack | _Deferred | None:
     """Hand the claimed request's email to the backend in its sending slot; no slot soon
     gives _PutBack. A send the provider puts off is tried again at once QUICK_RETRIES
     times, after short jittered pauses (a throttled moment passes quickly), then left for
