@@ -115,7 +115,7 @@ def retry_now(committed, request: ConfirmationRequest) -> None:
 # --- pacing -----------------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_senders_together_never_exceed_the_send_rate(settings):
     settings.EMAIL_SEND_RATE = 20.0
     slots: list[float] = []
