@@ -269,12 +269,16 @@ def test_a_campaign_past_the_horizon_is_put_back_for_a_later_task(
 
 
 @pytest.mark.parametrize(
-    "answer",
-    [THROTTLED, PROVIDER_DOWN, requests.ConnectionError],
+    ("answer", "said"),
+    [
+        (THROTTLED, "the provider is throttling (over the account's send rate)"),
+        (PROVIDER_DOWN, "the provider answered HTTP 503"),
+        (requests.ConnectionError, "the connection to the provider failed"),
+    ],
     ids=["HTTP 429", "HTTP 503", "connection error"],
 )
 def test_a_throttled_send_is_retried_later_and_never_makes_the_question_undeliverable(
-    shipped, committed, bob, postmark, answer
+    shipped, committed, bob, postmark, answer, said
 ):
     postmark.answer = answer if isinstance(answer, type) else (lambda to: answer)
     request = ask_bob(committed, bob)
@@ -285,6 +289,7 @@ def test_a_throttled_send_is_retried_later_and_never_makes_the_question_undelive
     request.refresh_from_db()
     assert request.state == State.PENDING
     assert (request.send_attempts, request.send_deferrals) == (0, MAX_SEND_ATTEMPTS + 3)
+    assert request.last_error.startswith(f"Not sent yet, {said} (")
     assert "not counted as a failed attempt" in request.last_error
     assert request.send_lease_until > timezone.now()  # the next retry's time
     retries = Schedule.objects.filter(func="mailflow.tasks.send_request")
@@ -294,7 +299,7 @@ def test_a_throttled_send_is_retried_later_and_never_makes_the_question_undelive
     assert RunbookRun.objects.get(pk=request.run_id).state == RunbookRun.State.WAITING
     # Said plainly, once, not once per retry.
     (deferred,) = incident.timeline.filter(kind="request.deferred")
-    assert deferred.summary.startswith("Sending put off: ")
+    assert deferred.summary.startswith(f"Sending put off: {said}")
 
     postmark.answer = lambda to: OK  # the provider accepts again
     retry_now(committed, request)
