@@ -80,6 +80,7 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "deadline_at",
         "reminders_sent",
         "send_attempts",
+        "send_deferrals",
         "last_error",
         "scanner_hits",
     ]

@@ -2,6 +2,7 @@
 delivery events email providers report about them."""
 
 import secrets
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
@@ -59,6 +60,9 @@ class ConfirmationRequest(models.Model):
     deadline_at = models.DateTimeField()
     reminders_sent = models.PositiveSmallIntegerField(default=0)
     send_attempts = models.PositiveSmallIntegerField(default=0)
+    # Sends the provider put off (throttling, an outage, a dropped connection): retried
+    # later with backoff, never counted as failed attempts.
+    send_deferrals = models.PositiveIntegerField(default=0)
     # The sender holds the request until then; a crashed sender's claim expires.
     send_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(blank=True)
@@ -92,6 +96,18 @@ class ConfirmationRequest(models.Model):
 
     def label_of(self, key: str) -> str:
         return next((o["label"] for o in self.options if o["key"] == key), key)
+
+
+class SendRateSlot(models.Model):
+    """When the next email may go to the provider under EMAIL_SEND_RATE: one row that
+    every worker of every process takes its sending slot from (mailflow/pacing.py)."""
+
+    # Seconds since the epoch: one UPDATE … RETURNING moves it on with plain arithmetic,
+    # the same SQL on SQLite and PostgreSQL (their date arithmetic differs).
+    next_at = models.FloatField(help_text="When the next email may go, in seconds since 1970.")
+
+    def __str__(self) -> str:
+        return f"Next email at {datetime.fromtimestamp(self.next_at, UTC):%H:%M:%S.%f %Z}"
 
 
 class Answer(models.Model):

@@ -3,7 +3,9 @@ and the email path use; it resumes the runbook exactly once."""
 
 import hashlib
 import logging
+import random
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -27,6 +29,8 @@ from incidents.services import evidence_add, task_create
 from incidents.timeline import timeline_record
 from mailflow.emails import build_request_email
 from mailflow.models import Answer, ConfirmationRequest
+from mailflow.pacing import send_slot_wait
+from mailflow.send_errors import SendFailure, describe_send_failure, send_failure_kind
 from mailflow.tokens import new_nonce, page_token, reply_token, token_digest
 from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
 from runbooks.actions import SUSPICIOUS, UNDELIVERABLE, UNRECOGNISED
@@ -40,6 +44,22 @@ State = ConfirmationRequest.State
 OPEN_STATES = (State.PENDING, State.SENT, State.DELIVERED)
 MAX_SEND_ATTEMPTS = 4
 SEND_LEASE = timedelta(minutes=5)
+# A send the provider put off ("later": throttled, down) is retried after 5 s, 10 s, 20 s
+# … up to 10 minutes, each with jitter so that thousands put off together do not all come
+# back at the same moment. It is bounded by the question's deadline, not by a count.
+DEFER_FIRST = timedelta(seconds=5)
+DEFER_MAX = timedelta(minutes=10)
+# At most one timeline entry per incident this often about sends put off, however many
+# people a throttled campaign asks.
+DEFER_NOTE_EVERY = timedelta(minutes=15)
+# A send the provider put off is tried again at once this many times, after a pause of
+# THROTTLED_PAUSE seconds (least, most; twice that before the second), before it is
+# scheduled for later: a throttled moment usually passes within a second.
+QUICK_RETRIES = 2
+THROTTLED_PAUSE = (0.5, 1.5)
+# A batch stops taking slots after this long and hands the rest to a new task, far inside
+# django-q2's task timeout however low the send rate.
+SEND_BATCH_SECONDS = 60.0
 MAILER = Actor.system("Mailer")
 
 CHANNEL_LABELS = {Answer.Channel.PAGE: "answer page", Answer.Channel.EMAIL_REPLY: "email reply"}
@@ -152,7 +172,23 @@ def sends_batched() -> Iterator[None]:
         _batched_sends.reset(token)
         # The ids are appended as each request commits; inside an outer transaction that
         # is only at its commit, so the sending waits for it too (right away otherwise).
-        transaction.on_commit(lambda: requests_send_batch(batch))
+        transaction.on_commit(lambda: _send_batch(batch))
+
+
+def _send_batch(request_ids: list[int]) -> None:
+    """Send here, or, when EMAIL_SEND_RATE paces sending, send the first half here and
+    hand the rest to the workers SEND_CHUNK at a time. The half sent here keeps emails
+    going while the queue is still full of runs to advance (tasks queued now wait behind
+    those); the chunks let the end of a campaign go out at the rate, through every
+    worker, rather than at the speed of the one worker that advanced the last runs."""
+    if not settings.EMAIL_SEND_RATE or len(request_ids) <= SEND_CHUNK:
+        requests_send_batch(request_ids)
+        return
+    here, rest = request_ids[: len(request_ids) // 2], request_ids[len(request_ids) // 2 :]
+    with transaction.atomic():
+        for start in range(0, len(rest), SEND_CHUNK):
+            enqueue_on_commit("mailflow.tasks.send_requests", rest[start : start + SEND_CHUNK])
+    requests_send_batch(here)
 
 
 # Emails marked sent together (one commit and one timeline entry) when sent in a batch.
@@ -163,7 +199,8 @@ SEND_CHUNK = 20
 def requests_send_batch(request_ids: list[int]) -> None:
     """Send the requests over one connection. They are claimed together, in one commit
     instead of one each (a request another worker holds is left to it), and marked sent
-    SEND_CHUNK at a time."""
+    SEND_CHUNK at a time. Paced by EMAIL_SEND_RATE like single sends; what the rate or the
+    time budget leaves unsent is put back for a later task."""
     if not request_ids:
         return
     now = timezone.now()
@@ -176,14 +213,34 @@ def requests_send_batch(request_ids: list[int]) -> None:
             .values_list("pk", flat=True)
         )
         ConfirmationRequest.objects.filter(pk__in=claimed).update(send_lease_until=now + SEND_LEASE)
+    began = time.monotonic()
     with get_connection() as connection:
         for start in range(0, len(claimed), SEND_CHUNK):
-            chunk = _for_sending().filter(pk__in=claimed[start : start + SEND_CHUNK])
-            _record_sent([sent for r in chunk if (sent := _hand_over(r, connection))])
+            chunk = list(_for_sending().filter(pk__in=claimed[start : start + SEND_CHUNK]))
+            sent: list[_Sent] = []
+            for index, request in enumerate(chunk):
+                if time.monotonic() - began > SEND_BATCH_SECONDS:
+                    outcome: _Sent | _PutBack | _Deferred | None = _PutBack(wait=0.0)
+                else:
+                    outcome = _hand_over(request, connection)
+                if isinstance(outcome, (_PutBack, _Deferred)):
+                    _record_sent(sent)
+                    if isinstance(outcome, _PutBack):
+                        rest, wait = chunk[index:], outcome.wait
+                    else:
+                        rest, wait = chunk[index + 1 :], DEFER_FIRST.total_seconds()
+                    rest_ids = [r.pk for r in rest] + claimed[start + SEND_CHUNK :]
+                    if rest_ids:
+                        _put_back(rest_ids, wait)
+                    return
+                if outcome:
+                    sent.append(outcome)
+            _record_sent(sent)
 
 
 def _sendable(now: datetime) -> QuerySet[ConfirmationRequest]:
-    """Pending requests no worker holds a send lease on."""
+    """Pending requests no worker holds a send lease on, and not waiting for a retry (a
+    retry's time is kept as the lease, so neither a batch nor the sweeper sends early)."""
     return ConfirmationRequest.objects.filter(state=State.PENDING).filter(
         Q(send_lease_until__isnull=True) | Q(send_lease_until__lt=now)
     )
@@ -195,14 +252,18 @@ def _for_sending() -> QuerySet[ConfirmationRequest]:
 
 def request_send(request_id: int) -> None:
     """Send the question email once. A worker claims the request with a lease, so two
-    workers never both send it; a provider error is retried with backoff, and after
-    MAX_SEND_ATTEMPTS the request is undeliverable (the run takes that branch)."""
+    workers never both send it. The provider putting it off (throttling, an outage) is
+    retried later, uncounted; a refused recipient is undeliverable at once; another error
+    is retried with backoff, and after MAX_SEND_ATTEMPTS the request is undeliverable (the
+    run takes that branch)."""
     now = timezone.now()
     if not _sendable(now).filter(pk=request_id).update(send_lease_until=now + SEND_LEASE):
         return
-    sent = _hand_over(_for_sending().get(pk=request_id))
-    if sent:
-        _record_sent([sent])
+    outcome = _hand_over(_for_sending().get(pk=request_id))
+    if isinstance(outcome, _PutBack):
+        _put_back([request_id], outcome.wait)
+    elif isinstance(outcome, _Sent):
+        _record_sent([outcome])
 
 
 @dataclass(frozen=True)
@@ -212,10 +273,48 @@ class _Sent:
     provider_message_id: str
 
 
+@dataclass(frozen=True)
+class _Deferred:
+    """Put off by the provider even after quick retries, and scheduled for later: the
+    provider is throttling hard, so a batch puts its other emails back too."""
+
+
+@dataclass(frozen=True)
+class _PutBack:
+    """Not sent: the next sending slot is `wait` seconds away (or the batch ran out of
+    time). Nothing is recorded against the request."""
+
+    wait: float
+
+
+def _put_back(request_ids: list[int], wait: float) -> None:
+    """Release claimed requests for a later task, `wait` seconds from now (with jitter),
+    their retry time kept as the lease so nothing sends them earlier."""
+    retry_at = timezone.now() + timedelta(seconds=wait * random.uniform(1.0, 1.5))
+    with transaction.atomic():
+        ConfirmationRequest.objects.filter(pk__in=request_ids, state=State.PENDING).update(
+            send_lease_until=retry_at if wait > 0 else None
+        )
+        if wait <= 0:
+            enqueue_on_commit("mailflow.tasks.send_requests", request_ids)
+            return
+    schedule(
+        "mailflow.tasks.send_requests",
+        request_ids,
+        name=f"Send {len(request_ids)} requests from {request_ids[0]} ({secrets.token_hex(4)})",
+        schedule_type="O",
+        repeats=1,
+        next_run=retry_at,
+    )
+
+
 def _hand_over(
     request: ConfirmationRequest, connection: BaseEmailBackend | None = None
-) -> _Sent | None:
-    """Hand the claimed request's email to the backend; a failure is recorded (retry or
+) -> _Sent | _PutBack | _Deferred | None:
+    """Hand the claimed request's email to the backend in its sending slot; no slot soon
+    gives _PutBack. A send the provider puts off is tried again at once QUICK_RETRIES
+    times, after short jittered pauses (a throttled moment passes quickly), then left for
+    a scheduled retry (_Deferred). Another failure is recorded (a counted attempt, or
     undeliverable) and gives None."""
     if not request.recipient_email:
         request_mark_undeliverable(
@@ -224,12 +323,27 @@ def _hand_over(
         return None
     message = build_request_email(request)
     message.connection = connection
-    try:
-        message.send()
-    except Exception as error:
-        logger.warning("Sending request %s failed: %s", request.pk, type(error).__name__)
-        _record_send_failure(request.pk, error)
-        return None
+    for tries in range(1 + QUICK_RETRIES):
+        slot = send_slot_wait()
+        if not slot.taken:
+            return _PutBack(wait=slot.wait)
+        try:
+            message.send()
+        except Exception as error:
+            kind = send_failure_kind(error)
+            if kind is SendFailure.LATER and tries < QUICK_RETRIES:
+                time.sleep(random.uniform(*THROTTLED_PAUSE) * (tries + 1))
+                continue
+            logger.warning("Sending request %s failed: %s", request.pk, type(error).__name__)
+            if kind is SendFailure.LATER:
+                _record_send_deferred(request.pk, error)
+                return _Deferred()
+            if kind is SendFailure.REFUSED:
+                _record_send_refused(request.pk, error)
+            else:
+                _record_send_failure(request.pk, error)
+            return None
+        break
     status = getattr(message, "anymail_status", None)
     return _Sent(request, message.subject, (getattr(status, "message_id", None) or "")[:250])
 
@@ -279,7 +393,7 @@ def _record_send_failure(request_id: int, error: Exception) -> None:
     with transaction.atomic():
         request = _lock(request_id)
         request.send_attempts += 1
-        request.last_error = f"{type(error).__name__}: {error}"[:2000]
+        request.last_error = f"{type(error).__name__}: {_error_text(error)}"[:2000]
         request.send_lease_until = None
         request.save(update_fields=["send_attempts", "last_error", "send_lease_until"])
         if request.send_attempts >= MAX_SEND_ATTEMPTS:
@@ -299,6 +413,74 @@ def _record_send_failure(request_id: int, error: Exception) -> None:
         repeats=1,
         next_run=timezone.now() + delay,
     )
+
+
+def _error_text(error: Exception) -> str:
+    try:
+        return str(error)
+    except Exception:  # an exception whose str() fails (anymail's, without a response)
+        return repr(error.args)
+
+
+def _record_send_deferred(request_id: int, error: Exception) -> None:
+    """The provider put the send off: retry later with backoff and jitter, never counted
+    as an attempt. The request shows why in last_error; its incident's timeline says so
+    once per DEFER_NOTE_EVERY, not once per person and retry."""
+    now = timezone.now()
+    reason = describe_send_failure(error)
+    with transaction.atomic():
+        request = _lock(request_id)
+        if request.state != State.PENDING:
+            return
+        request.send_deferrals += 1
+        backoff = min(DEFER_FIRST * 2 ** (request.send_deferrals - 1), DEFER_MAX)
+        retry_at = now + backoff * random.uniform(0.5, 1.0)
+        request.last_error = (
+            f"Not sent yet, {reason}. Retry {request.send_deferrals} at "
+            f"{timezone.localtime(retry_at):%H:%M:%S %Z}; not counted as a failed attempt."
+        )[:2000]
+        # The retry's time is kept as the lease: neither a batch nor the sweeper sends it
+        # earlier, and the sweeper sends it if the scheduled retry is lost.
+        request.send_lease_until = retry_at
+        request.save(update_fields=["send_deferrals", "last_error", "send_lease_until"])
+        noted = request.incident.timeline.filter(
+            kind="request.deferred", created_at__gte=now - DEFER_NOTE_EVERY
+        ).exists()
+        if not noted:
+            timeline_record(
+                incident=request.incident,
+                kind="request.deferred",
+                actor=MAILER,
+                summary=f"Sending put off: {reason}",
+                body="The emails not yet accepted are retried with backoff, paced by "
+                "EMAIL_SEND_RATE; this never makes a question undeliverable. "
+                f"First put off: the email to {_recipient_name(request)}.",
+                data={"request": request.pk},
+            )
+    schedule(
+        "mailflow.tasks.send_request",
+        request_id,
+        name=f"Retry sending request {request_id} (later {request.send_deferrals})",
+        schedule_type="O",
+        repeats=1,
+        next_run=retry_at,
+    )
+
+
+def _record_send_refused(request_id: int, error: Exception) -> None:
+    """The provider refuses the recipient (an invalid or suppressed address): retrying
+    cannot help, so the request is undeliverable now."""
+    with transaction.atomic():
+        request = _lock(request_id)
+        request.send_attempts += 1
+        request.last_error = f"{type(error).__name__}: {_error_text(error)}"[:2000]
+        request.send_lease_until = None
+        request.save(update_fields=["send_attempts", "last_error", "send_lease_until"])
+        request_mark_undeliverable(
+            request=request,
+            actor=MAILER,
+            reason=f"The provider refused the recipient: {request.last_error}",
+        )
 
 
 # --- delivery, expiry, cancellation -----------------------------------------------------
@@ -362,6 +544,14 @@ def request_mark_undeliverable(*, request: ConfirmationRequest, actor: Actor, re
 
 
 def request_expire(*, request: ConfirmationRequest) -> bool:
+    """The deadline is also what bounds the retries of a send the provider keeps putting
+    off: the question ends as unanswered, and the timeline says the email never went."""
+    reason = f"Deadline was {timezone.localtime(request.deadline_at):%Y-%m-%d %H:%M %Z}."
+    if request.state == State.PENDING and request.send_deferrals:
+        reason += (
+            f" The email was never accepted by the provider: put off {request.send_deferrals}"
+            f" times ({request.last_error})"
+        )
     return _close_and_resume(
         request,
         state=State.NO_ANSWER,
@@ -369,7 +559,7 @@ def request_expire(*, request: ConfirmationRequest) -> bool:
         kind="request.expired",
         actor=Actor.system("Deadline"),
         summary=f"No answer from {_recipient_name(request)} by the deadline",
-        reason=f"Deadline was {timezone.localtime(request.deadline_at):%Y-%m-%d %H:%M %Z}.",
+        reason=reason,
     )
 
 
@@ -402,11 +592,19 @@ def request_remind(request_id: int) -> bool:
     if not claimed:
         return False
     request = ConfirmationRequest.objects.select_related("incident", "person").get(pk=request_id)
+    unclaimed = ConfirmationRequest.objects.filter(pk=request_id, reminders_sent=1)
+    if not send_slot_wait().taken:
+        unclaimed.update(reminders_sent=0)  # the schedule's next round sends it
+        return False
     try:
         build_request_email(request, reminder=True).send()
     except Exception as error:
-        ConfirmationRequest.objects.filter(pk=request_id).update(
-            last_error=f"Reminder: {type(error).__name__}: {error}"[:2000]
+        later = send_failure_kind(error) is SendFailure.LATER
+        # Put off by the provider: the schedule's next round tries again. Otherwise the
+        # question itself went out, so the reminder is not worth more tries.
+        unclaimed.update(
+            reminders_sent=0 if later else 1,
+            last_error=f"Reminder: {type(error).__name__}: {_error_text(error)}"[:2000],
         )
         return False
     with transaction.atomic():
@@ -431,7 +629,12 @@ def requests_process_due(now: datetime | None = None) -> tuple[int, int]:
         expired += request_expire(request=request)
     reminded = 0
     due = open_requests.filter(remind_at__lte=now, reminders_sent=0, deadline_at__gt=now)
+    began = time.monotonic()
     for request_id in due.values_list("pk", flat=True):
+        # Paced by EMAIL_SEND_RATE, many reminders take long: the rest wait for the next
+        # round rather than this task outliving its timeout.
+        if time.monotonic() - began > SEND_BATCH_SECONDS:
+            break
         reminded += request_remind(request_id)
     _enqueue_lost_sends(now)
     return reminded, expired
@@ -442,6 +645,8 @@ def _enqueue_lost_sends(now: datetime) -> None:
     no retry planned: their enqueue after commit was lost (or a batch's worker died).
     Sending claims the request, so one enqueued twice is still sent once."""
     lost = _sendable(now).filter(send_attempts=0, created_at__lt=now - SEND_LEASE)
+    # (A request put off by the provider has send_attempts=0 too: its retry time is its
+    # lease, so it is only picked up here once that has passed without a send.)
     lost = lost.values_list("pk", flat=True)
     for request_id in lost[:1000]:
         async_task("mailflow.tasks.send_request", request_id)

@@ -2,13 +2,23 @@
 
 from incidents.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
-from mailflow.services import request_send, requests_cancel_for_incident, requests_process_due
+from mailflow.services import (
+    request_send,
+    requests_cancel_for_incident,
+    requests_process_due,
+    requests_send_batch,
+)
 
 _ENDED = (SecurityIncident.State.CLOSED, SecurityIncident.State.CANCELLED)
 
 
 def send_request(request_id: int) -> None:
     request_send(request_id)
+
+
+def send_requests(request_ids: list[int]) -> None:
+    """The rest of a batch the send rate or the batch's time budget put back."""
+    requests_send_batch(request_ids)
 
 
 def process_due_requests() -> tuple[int, int]:

@@ -50,6 +50,22 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def env_float(name: str) -> float | None:
+    """A positive number, or None when unset or empty."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ImproperlyConfigured(
+            f"{name} must be more than 0 (leave it empty for no limit), not {raw!r}"
+        )
+    return value
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -297,6 +313,9 @@ EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SOC <soc@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REPLY_DOMAIN = env_str("REPLY_DOMAIN", "reply.localhost")
+# Emails per second handed to the provider, by all workers together (mailflow/pacing.py):
+# set it to the account's quota (Amazon SES starts at 14). Empty: as fast as the workers go.
+EMAIL_SEND_RATE = env_float("EMAIL_SEND_RATE")
 
 # Provider settings pass straight through: ANYMAIL_POSTMARK_SERVER_TOKEN becomes
 # ANYMAIL["POSTMARK_SERVER_TOKEN"], and so on for every provider anymail supports.
@@ -327,8 +346,9 @@ Q_CLUSTER = {
     "ack_failures": True,
     "label": "Background tasks",
 }
+# When set: the cache, and where the send rate is counted (the database otherwise).
+REDIS_URL = env_str("REDIS_URL")
 if Q_BROKER == "redis":
-    REDIS_URL = env_str("REDIS_URL")
     if not REDIS_URL:
         raise ImproperlyConfigured("Q_BROKER=redis needs REDIS_URL, e.g. redis://127.0.0.1:6379/0")
     Q_CLUSTER["redis"] = REDIS_URL
@@ -339,11 +359,11 @@ else:
 
 # The answer page's rate limits and scanner detection count in the cache. LocMemCache
 # counts per process: with several web processes set REDIS_URL so the counts are shared.
-if env_str("REDIS_URL"):
+if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": env_str("REDIS_URL"),
+            "LOCATION": REDIS_URL,
             "KEY_PREFIX": "soc",
         }
     }

@@ -94,6 +94,23 @@ def test_a_malformed_value_names_the_variable(tmp_path):
     assert "Q_BROKER must be one of orm, redis, not 'rabbit'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("", "None"), ("14", "14.0"), ("0.5", "0.5"), ("0", "error"), ("fast", "error")],
+)
+def test_the_send_rate_is_a_positive_number_or_unlimited_when_empty(tmp_path, value, shown):
+    env = {**PRODUCTION, "EMAIL_SEND_RATE": value, "DJANGO_SETTINGS_MODULE": "soc.settings"}
+    show = "from django.conf import settings; print(settings.EMAIL_SEND_RATE)"
+    result = run(["-c", f"import django; django.setup(); {show}"], tmp_path, **env)
+
+    if shown == "error":
+        assert result.returncode != 0
+        assert "EMAIL_SEND_RATE must be" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == shown
+
+
 def test_a_variable_left_empty_as_in_the_example_file_takes_its_default(tmp_path):
     # `.env.example` lists every setting as `NAME=`; used as an environment file, the
     # empty paths must not become the working directory.

@@ -163,17 +163,17 @@ def test_the_schedule_sends_one_reminder_then_expires_at_the_deadline(asked, com
     assert request.incident.timeline.filter(kind="request.expired").count() == 1
 
 
-def test_a_provider_error_is_retried_then_the_request_is_undeliverable(
+def test_an_error_that_is_not_throttling_is_retried_then_the_request_is_undeliverable(
     shipped, committed, bob, monkeypatch
 ):
     def refuse(self, *args, **kwargs):
-        raise ConnectionError("provider down")
+        raise RuntimeError("the provider's API changed")
 
     monkeypatch.setattr("django.core.mail.EmailMessage.send", refuse)
     incident = committed(open_incident, category=category("failed-login"), affected_user=bob)
     request = ConfirmationRequest.objects.get(incident=incident)
     assert (request.state, request.send_attempts) == (State.PENDING, 1)
-    assert "ConnectionError: provider down" in request.last_error
+    assert "RuntimeError: the provider's API changed" in request.last_error
 
     for _ in range(MAX_SEND_ATTEMPTS - 1):
         committed(request_send, request.pk)  # the scheduled retries
