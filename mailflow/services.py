@@ -338,10 +338,7 @@ def _hand_over(
             if kind is SendFailure.LATER:
                 _record_send_deferred(request.pk, error)
                 return _Deferred()
-            if kind is SendFailure.REFUSED:
-                _record_send_refused(request.pk, error)
-            else:
-                _record_send_failure(request.pk, error)
+            _record_send_failure(request.pk, error, refused=kind is SendFailure.REFUSED)
             return None
         break
     status = getattr(message, "anymail_status", None)
@@ -389,18 +386,25 @@ def _record_sent(sent: list[_Sent]) -> None:
             )
 
 
-def _record_send_failure(request_id: int, error: Exception) -> None:
+def _record_send_failure(request_id: int, error: Exception, *, refused: bool = False) -> None:
+    """A failed attempt, retried with backoff until MAX_SEND_ATTEMPTS. When the provider
+    `refused` the recipient (an invalid or suppressed address), retrying cannot help, so
+    the request is undeliverable now."""
     with transaction.atomic():
         request = _lock(request_id)
         request.send_attempts += 1
         request.last_error = f"{type(error).__name__}: {_error_text(error)}"[:2000]
         request.send_lease_until = None
         request.save(update_fields=["send_attempts", "last_error", "send_lease_until"])
-        if request.send_attempts >= MAX_SEND_ATTEMPTS:
+        if refused or request.send_attempts >= MAX_SEND_ATTEMPTS:
             request_mark_undeliverable(
                 request=request,
                 actor=MAILER,
-                reason=f"Sending failed {request.send_attempts} times: {request.last_error}",
+                reason=(
+                    f"The provider refused the recipient: {request.last_error}"
+                    if refused
+                    else f"Sending failed {request.send_attempts} times: {request.last_error}"
+                ),
             )
             return
     # Backoff: 1, 2, 4 … minutes. A scheduled retry; the sweeper is the safety net.
@@ -465,22 +469,6 @@ def _record_send_deferred(request_id: int, error: Exception) -> None:
         repeats=1,
         next_run=retry_at,
     )
-
-
-def _record_send_refused(request_id: int, error: Exception) -> None:
-    """The provider refuses the recipient (an invalid or suppressed address): retrying
-    cannot help, so the request is undeliverable now."""
-    with transaction.atomic():
-        request = _lock(request_id)
-        request.send_attempts += 1
-        request.last_error = f"{type(error).__name__}: {_error_text(error)}"[:2000]
-        request.send_lease_until = None
-        request.save(update_fields=["send_attempts", "last_error", "send_lease_until"])
-        request_mark_undeliverable(
-            request=request,
-            actor=MAILER,
-            reason=f"The provider refused the recipient: {request.last_error}",
-        )
 
 
 # --- delivery, expiry, cancellation -----------------------------------------------------
