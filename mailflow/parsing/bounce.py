@@ -13,6 +13,7 @@ Returns a Notice with named reasons, so the classification can say why."""
 import re
 from dataclasses import dataclass
 
+from mailflow.parsing.answer import strip_quoted
 from mailflow.parsing.message import ParsedMessage
 
 PERMANENT = "permanent"
@@ -76,6 +77,9 @@ _GIVEN_UP = re.compile(
     r"|permanent (?:error|failure|fatal errors?)|fatal errors? occurred"
     r"|failed permanently|permanently (?:failed|rejected|undeliverable)"
     r"|endgültig (?:fehlgeschlagen|gescheitert)|dauerhafte?r? fehler|permanenter fehler"
+    r"|nicht (?:erneut|mehr|noch einmal) versuch|ne sera pas (?:retenté|réessayé)"
+    r"|no se volverá a intentar|no se reintentará|non (?:verrà|sarà) ritentat"
+    r"|niet opnieuw (?:worden )?geprobeerd"
     r"|erreur permanente|échec permanent|a échoué définitivement"
     r"|error permanente|fallo permanente"
     r"|permanente fout|definitief mislukt"
@@ -90,17 +94,19 @@ _WILL_RETRY = re.compile(
     r"|do not need to resend|no action is required|action: delayed|retry for \d"
     r"|awaits? (?:the )?moderator|moderator'?s? approval|pending (?:moderator )?approval"
     r"|awaiting approval|held for (?:moderation|approval)|requires approval"
-    r"|gmail will retry|wird es (?:noch |erneut |weiter )?.{0,30}versuchen|va réessayer"
-    r"|réessaiera|volverá a intentar|reintentará|probeert het (?:nog|opnieuw)|riproverà"
+    r"|gmail will retry|wird es (?:noch |erneut |weiter )?(?:(?!nicht|kein)[^.\n]){0,30}versuchen"
+    r"|(?<!ne )va réessayer"
+    r"|(?<!ne )réessaiera|(?<!no se )(?<!no )volverá a intentar|(?<!no )reintentará"
+    r"|(?<!niet )probeert het (?:nog|opnieuw)|(?<!non )riproverà"
     r"|noch nicht zugestellt|wird (?:weiterhin|erneut) versucht|erneut zugestellt"
     r"|zustellung verzögert|nur eine warnung|wartet auf (?:die )?(?:genehmigung|freigabe)"
     r"|pas encore été (?:remis|distribué|délivré)|sera (?:retenté|réessayé)"
     r"|nouvel(?:le)? (?:tentative|essai)|remise différée|en attente (?:d'approbation|de modération)"
-    r"|todavía no se ha entregado|aún no se ha entregado|se (?:volverá a|seguirá) intent"
+    r"|todavía no se ha entregado|aún no se ha entregado|(?<!no )se (?:volverá a|seguirá) intent"
     r"|entrega retrasada|pendiente de (?:aprobación|moderación)"
     r"|nog niet (?:bezorgd|afgeleverd)|(?:wordt|zal) opnieuw (?:worden )?geprobeerd"
     r"|blijft proberen|wacht op goedkeuring"
-    r"|non è ancora stato recapitato|(?:verrà|sarà) ritentat|nuovo tentativo"
+    r"|non è ancora stato recapitato|(?<!non )(?:verrà|sarà) ritentat|(?<!nessun )nuovo tentativo"
     r"|in attesa di (?:approvazione|moderazione)",
     re.IGNORECASE,
 )
@@ -148,35 +154,41 @@ def _local_part(address: str | None) -> str:
     return (address or "").split("@")[0]
 
 
-def _sender_signals(msg: ParsedMessage) -> list[str]:
-    """Signals that a mail server, not a person, wrote the message."""
-    signals = []
+def _sender_signals(msg: ParsedMessage) -> tuple[list[str], list[str]]:
+    """Signals that a mail server, not a person, wrote the message: strong ones (its
+    address or return path is a mailer daemon's) and weak ones, which people's mail can
+    carry too (a display name such as "System Administrator", an empty address, an
+    automatic rejection header) and which count only with a server's words."""
+    strong, weak = [], []
     from_header = msg.header("from") or ""
     if _DAEMON_LOCAL_PARTS.match(_local_part(msg.from_address)) or (
         not msg.from_address and _DAEMON_IN_HEADER.search(from_header)
     ):
-        signals.append("sent by a mailer daemon or postmaster")
+        strong.append("sent by a mailer daemon or postmaster")
     elif _DAEMON_NAMES.search(msg.from_name or ""):
-        signals.append(f'sender named "{msg.from_name[:60]}"')
+        weak.append(f'sender named "{msg.from_name[:60]}"')
     elif not msg.from_address and _EMPTY_ADDRESS.search(from_header):
-        signals.append("empty From address")
+        weak.append("empty From address")
     for value in msg.header_values("return-path"):
         if _DAEMON_IN_HEADER.search(value) or "mailer-daemon" in value.lower():
-            signals.append("Return-Path of a mailer daemon")
+            strong.append("Return-Path of a mailer daemon")
             break
     if "(rejected)" in (msg.header("auto-submitted") or "").lower():
-        signals.append("Auto-Submitted: auto-replied (rejected)")
-    return signals
+        weak.append("Auto-Submitted: auto-replied (rejected)")
+    return strong, weak
 
 
 def _null_return_path(msg: ParsedMessage) -> bool:
     return any(v.strip() in ("<>", "") for v in msg.header_values("return-path"))
 
 
-def _report_text(msg: ParsedMessage) -> str:
+def _report_text(msg: ParsedMessage, *, own_words_only: bool = False) -> str:
     """The notice's human-readable text and its machine parts (delivery-status and
-    disposition blocks are ASCII by standard), never the returned original."""
-    parts = [msg.text[:_BODY_CHARS]]
+    disposition blocks are ASCII by standard), never the returned original. With
+    `own_words_only`, the text without its quoted part: a person's reply quotes our
+    question, whose subject may speak of failed deliveries itself."""
+    text = strip_quoted(msg.text[:_BODY_CHARS]) if own_words_only else msg.text[:_BODY_CHARS]
+    parts = [text]
     for attachment in msg.attachments:
         if attachment.content_type in (
             "message/delivery-status",
@@ -207,18 +219,20 @@ def _statuses(text: str) -> set[str]:
 def read_notice(msg: ParsedMessage) -> Notice | None:
     """A Notice when the message is a delivery notice, else None."""
     report = msg.report_type == "delivery-status"
-    signals = _sender_signals(msg)
+    signals, weak = _sender_signals(msg)
     if report:
         signals.insert(0, "a delivery-status report")
     subject, subject_at_start = _subject_signal(msg.subject)
     if subject and subject_at_start:
         signals.append(subject)
-    text = _report_text(msg)
-    if not signals:
-        # Weak signals alone (a null return path, an automatic header, server words late
-        # in the subject) mark auto-replies and replies too; only with a server's words
-        # about delivery in the body do they make a notice.
-        hints = [subject] if subject else []
+    if signals:
+        text = _report_text(msg)
+    else:
+        # Weak signals alone (a sender's name, a null return path, an automatic header,
+        # server words late in the subject) mark auto-replies and replies too; only with
+        # a server's words about delivery in the message's own text do they make a notice.
+        text = _report_text(msg, own_words_only=True)
+        hints = [*weak, subject] if subject else weak
         if _null_return_path(msg) or msg.header("auto-submitted") not in (None, "no"):
             hints.append("an automatic message")
         if not (hints and (_FAILED.search(text) or _WILL_RETRY.search(text))):

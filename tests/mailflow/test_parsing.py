@@ -900,6 +900,41 @@ def test_a_reply_to_a_question_whose_subject_has_failure_words_stays_a_reply():
     assert kind(replacing("Subject", subject), body="No\n") == REPLY
 
 
+@pytest.mark.parametrize(
+    "name", ["Jane Doe (System Administrator)", "Postmaster Team Lead", "Trend Micro Fan"]
+)
+def test_a_person_whose_name_sounds_like_a_mail_server_is_still_a_reply(name):
+    headers = replacing("From", f'From: "{name}" <jane@corp.example.com>')
+
+    assert kind(headers, body="Yes\n") == REPLY
+
+
+def test_a_reply_quoting_a_question_about_failed_deliveries_stays_a_reply():
+    # Outlook quotes the question's headers and text below the person's own words.
+    subject = "Subject: Re: [SIR0001234] Undeliverable notices you reported"
+    body = (
+        "No\n\n-----Original Message-----\nFrom: SOC <soc@example.org>\n"
+        "Subject: [SIR0001234] Undeliverable notices you reported\n\n"
+        "You said a message could not be delivered and was returned to the sender.\n"
+    )
+
+    assert kind(replacing("Subject", subject), body=body) == REPLY
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Der Server wird es nicht erneut versuchen.",
+        "No se volverá a intentar la entrega.",
+        "Il messaggio non verrà ritentato.",
+    ],
+)
+def test_a_notice_that_will_not_retry_is_a_permanent_failure(words):
+    headers = replacing("From", "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>")
+
+    assert kind(headers, body=f"{words}\n") == BOUNCE
+
+
 def dsn(inner: str, report_type: str = "; report-type=delivery-status") -> str:
     return (
         f"Content-Type: multipart/report{report_type}; boundary=r\n\n"
