@@ -341,7 +341,7 @@ def _record_failure(inbound_id: int, reason: str) -> None:
         inbound_id,
         name=f"Retry inbound email {inbound_id} ({inbound.attempts})",
         schedule_type="O",
-        repeats=1,
+        repeats=-1,  # django-q2 deletes a one-off schedule after its run only when < 0
         next_run=timezone.now() + timedelta(minutes=inbound.attempts),
     )
 

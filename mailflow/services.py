@@ -303,7 +303,7 @@ def _put_back(request_ids: list[int], wait: float) -> None:
         request_ids,
         name=f"Send {len(request_ids)} requests from {request_ids[0]} ({secrets.token_hex(4)})",
         schedule_type="O",
-        repeats=1,
+        repeats=-1,  # django-q2 deletes a one-off schedule after its run only when < 0
         next_run=retry_at,
     )
 
@@ -414,7 +414,7 @@ def _record_send_failure(request_id: int, error: Exception, *, refused: bool = F
         request_id,
         name=f"Retry sending request {request_id} ({request.send_attempts})",
         schedule_type="O",
-        repeats=1,
+        repeats=-1,  # django-q2 deletes a one-off schedule after its run only when < 0
         next_run=timezone.now() + delay,
     )
 
@@ -466,7 +466,7 @@ def _record_send_deferred(request_id: int, error: Exception) -> None:
         request_id,
         name=f"Retry sending request {request_id} (later {request.send_deferrals})",
         schedule_type="O",
-        repeats=1,
+        repeats=-1,  # django-q2 deletes a one-off schedule after its run only when < 0
         next_run=retry_at,
     )
 

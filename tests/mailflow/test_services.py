@@ -348,3 +348,30 @@ def test_the_reminder_subject_is_cleaned_too(titled, committed, outbox):
 
     subject, _ = sent_headers(outbox[-1])
     assert subject == f"[{request.incident.number}] Reminder: Invoice paid for Eve Builder"
+
+
+def test_a_retry_leaves_no_schedule_behind_once_it_has_run(shipped, committed, bob, monkeypatch):
+    from django.utils import timezone
+    from django_q.brokers import get_broker
+    from django_q.models import Schedule
+    from django_q.scheduler import scheduler
+
+    sends = iter([RuntimeError("the provider hiccupped")])
+
+    def flaky(self, *args, **kwargs):
+        error = next(sends, None)
+        if error:
+            raise error
+        return 1
+
+    monkeypatch.setattr("django.core.mail.EmailMessage.send", flaky)
+    incident = committed(open_incident, category=category("failed-login"), affected_user=bob)
+    retries = Schedule.objects.filter(func="mailflow.tasks.send_request")
+    assert retries.count() == 1
+    retries.update(next_run=timezone.now())
+
+    scheduler(broker=get_broker())  # runs the retry (tasks are synchronous in tests)
+
+    request = ConfirmationRequest.objects.get(incident=incident)
+    assert request.state == State.SENT
+    assert not retries.exists()
