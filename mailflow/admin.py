@@ -115,6 +115,7 @@ class TrackingEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "occurred_at",
         "received_at",
         "processed_at",
+        "attempts",
         "raw",
     ]
     readonly_fields = fields

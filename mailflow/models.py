@@ -186,10 +186,19 @@ class TrackingEvent(models.Model):
     occurred_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     raw = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        indexes = [
+            # The sweep reads the few unprocessed events among many processed ones.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(processed_at__isnull=True),
+                name="tracking_unprocessed_idx",
+            )
+        ]
         constraints = [
             # A provider retrying a webhook delivers the same event id again.
             models.UniqueConstraint(

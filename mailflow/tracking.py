@@ -10,6 +10,7 @@ from typing import Any
 
 from anymail.signals import EventType
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from incidents.actors import Actor
@@ -28,6 +29,7 @@ HARD_FAILURES = (EventType.BOUNCED, EventType.REJECTED, EventType.FAILED)
 # The webhook enqueues on commit and the task runs within seconds; an event still
 # unprocessed after this lost its enqueue (a crash or broker outage after the commit).
 STUCK_AFTER = timedelta(minutes=5)
+MAX_ATTEMPTS = 3
 
 # anymail maps some providers' temporary bounces to "bounced" too; their own bounce type,
 # kept in the raw event, says whether the failure is final.
@@ -65,7 +67,17 @@ def transient_bounce(raw: Any) -> str | None:
 
 
 def tracking_event_process(event_id: int) -> str:
-    """Act on a stored event once. Returns what was done, for the task's result."""
+    """Act on a stored event once. Returns what was done, for the task's result.
+
+    Attempts are counted before trying, so an event whose processing always fails (or
+    kills its worker) is left alone after MAX_ATTEMPTS, visible in the admin, instead of
+    being swept up again forever."""
+    counted = TrackingEvent.objects.filter(
+        pk=event_id, processed_at__isnull=True, attempts__lt=MAX_ATTEMPTS
+    ).update(attempts=F("attempts") + 1)
+    if not counted:
+        unprocessed = TrackingEvent.objects.filter(pk=event_id, processed_at__isnull=True)
+        return "given up: every attempt failed" if unprocessed.exists() else "already processed"
     with transaction.atomic():
         # The claim and the work commit together: if the work fails, the event is still
         # unclaimed and a provider retry enqueues it again.
@@ -88,7 +100,9 @@ def tracking_sweep(stuck_after: timedelta = STUCK_AFTER) -> int:
     many were enqueued."""
     ids = list(
         TrackingEvent.objects.filter(
-            processed_at__isnull=True, received_at__lt=timezone.now() - stuck_after
+            processed_at__isnull=True,
+            attempts__lt=MAX_ATTEMPTS,
+            received_at__lt=timezone.now() - stuck_after,
         )
         .order_by("received_at", "id")
         .values_list("pk", flat=True)[:1000]

@@ -697,3 +697,25 @@ def test_the_admin_shows_requests_and_events_read_only_and_escaped(
         assert client_as_admin.get(reverse(f"admin:mailflow_{name}_add")).status_code == 403
         delete = reverse(f"admin:mailflow_{name}_delete", args=[pk])
         assert client_as_admin.post(delete, {"post": "yes"}).status_code == 403
+
+
+def test_an_event_that_always_fails_is_given_up_after_its_attempts(
+    asked, client, committed, monkeypatch
+):
+    from mailflow import tracking
+
+    request, event = _lost_bounce(asked, client)
+
+    def broken(event):
+        raise RuntimeError("a bug in processing")
+
+    monkeypatch.setattr(tracking, "_apply", broken)
+    for _ in range(tracking.MAX_ATTEMPTS):
+        with pytest.raises(RuntimeError):
+            committed(tracking_sweep)  # its task runs inline here, and fails
+
+    assert committed(tracking_sweep) == 0
+    event.refresh_from_db()
+    assert (event.processed_at, event.attempts) == (None, tracking.MAX_ATTEMPTS)
+    request.refresh_from_db()
+    assert request.state == "sent"
