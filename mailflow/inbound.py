@@ -32,7 +32,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
@@ -414,15 +414,21 @@ def _correlate(
     for number in parsing.subject_incident_numbers(msg.subject):
         incident = SecurityIncident.objects.filter(number=number).first()
         if incident:
-            open_requests = list(
-                requests.filter(incident=incident).exclude(
-                    state__in=[ConfirmationRequest.State.CANCELLED]
-                )[:2]
-            )
-            # Only an unambiguous match: one question on that incident.
-            request = open_requests[0] if len(open_requests) == 1 else None
-            return request, incident, "subject tag"
+            return _question_named(requests, incident, msg.from_address), incident, "subject tag"
     return None, None, "none"
+
+
+def _question_named(
+    requests: QuerySet[ConfirmationRequest], incident: SecurityIncident, sender: str | None
+) -> ConfirmationRequest | None:
+    """The question a held email most likely answers, for an analyst to accept it after
+    verifying: the incident's only one, or among many (a campaign) the one asked of the
+    sender. Only ever a suggestion: the From address proves nothing."""
+    asked = requests.filter(incident=incident).exclude(state=ConfirmationRequest.State.CANCELLED)
+    candidates = list(asked[:2])
+    if len(candidates) > 1 and sender:
+        candidates = list(asked.filter(recipient_email__iexact=sender)[:2])
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _verdict_failures(inbound: InboundEmail, msg: parsing.ParsedMessage) -> list[str]:

@@ -41,22 +41,24 @@ def unverified_email_hold(
     if incident is None:
         return
     actor = Actor.system("Inbound email")
-    task = None
-    if incident.is_active:
-        task, _ = task_open_for_topic(
-            actor=actor,
-            incident=incident,
-            topic=UNVERIFIED_TOPIC,
-            title=f"Verify emails that name {incident.number} without our reply address",
-            description=(
-                "Emails that name this incident, but carry neither the secret reply address "
-                "nor a Message-ID of the question we sent, were kept and not taken as "
-                "answers: anyone can write an incident number into a subject. Each is on "
-                "the timeline. Check with the person through another channel; if one is "
-                "genuine, open it and accept it as the answer."
-            ),
-        )
     with transaction.atomic():
+        # Locked until commit, so two workers never write the same count.
+        incident = SecurityIncident.objects.select_for_update().get(pk=incident.pk)
+        task = None
+        if incident.is_active:
+            task, _ = task_open_for_topic(
+                actor=actor,
+                incident=incident,
+                topic=UNVERIFIED_TOPIC,
+                title=f"Verify emails that name {incident.number} without our reply address",
+                description=(
+                    "Emails that name this incident, but carry neither the secret reply "
+                    "address nor a Message-ID of the question we sent, were kept and not "
+                    "taken as answers: anyone can write an incident number into a subject. "
+                    "Each is on the timeline. Check with the person through another channel; "
+                    "if one is genuine, open it and accept it as the answer."
+                ),
+            )
         held = incident.timeline.filter(kind="reply.unverified")
         count = (held.filter(task=task) if task else held).count() + 1
         timeline_record(
@@ -91,7 +93,9 @@ def inbound_accept_as_answer(*, inbound: InboundEmail, option_key: str, actor: A
             raise DomainError("That is not one of the options of this question.")
         with inbound.raw.open("rb") as handle:
             msg = parsing.parse_message(handle.read())
-        files, _ = evidence_files(msg)
+        # A reply flagged with an answer of its own (another sender, a failed verdict)
+        # has filed its attachments already.
+        files = [] if inbound.answer_id else evidence_files(msg)[0]
         answer = answer_record(
             request=request,
             option_key=option_key,

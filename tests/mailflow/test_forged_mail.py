@@ -273,3 +273,61 @@ def test_a_bounce_tied_to_our_email_ends_the_question(asked, deliver, tie):
     assert state_of(request) == ConfirmationRequest.State.UNDELIVERABLE
     assert titles(request) == ["Contact Bob Builder directly"]
     assert TimelineEntry.objects.filter(kind="bounce.unverified").count() == 0
+
+
+def test_a_held_reply_in_a_campaign_suggests_the_question_asked_of_its_sender(
+    shipped, committed, deliver, analyst
+):
+    from runbooks.services import runs_start_for_people
+    from tests.factories import PersonFactory, category, open_incident
+
+    incident = committed(open_incident, category=category("phishing"))
+    people = [PersonFactory(first_name=f"P{n}", last_name="Person") for n in range(3)]
+    committed(
+        runs_start_for_people,
+        actor=Actor.system(),
+        runbook=shipped["Phishing recipients"],
+        incident=incident,
+        people=people,
+    )
+    asked_second = ConfirmationRequest.objects.get(incident=incident, person=people[1])
+
+    inbound = deliver(
+        message(
+            to="soc@example.com",
+            sender=people[1].email,
+            subject=f"Re: [{incident.number}] Did you click?",
+            body="No",
+        )
+    )
+
+    assert (inbound.status, inbound.request) == ("flagged", asked_second)
+    committed(
+        inbound_accept_as_answer,
+        inbound=inbound,
+        option_key=asked_second.options[1]["key"],
+        actor=Actor.analyst(analyst),
+    )
+    assert state_of(asked_second) == ConfirmationRequest.State.ANSWERED
+
+
+def test_accepting_a_reply_from_another_sender_files_its_attachments_once(
+    asked, deliver, analyst, committed
+):
+    request = asked("policy-violation")
+    # Our reply address, but from another mailbox: flagged, its screenshot filed as
+    # evidence of the flagged answer.
+    raw = (
+        held_reply_with_screenshot(request)
+        .replace("To: soc@example.com", f"To: {reply_address(request)}")
+        .replace("bob@corp.example.com", "bob.builder@home.example.net")
+    )
+    inbound = deliver(raw)
+    assert (inbound.status, Evidence.objects.count()) == ("flagged", 1)
+
+    committed(
+        inbound_accept_as_answer, inbound=inbound, option_key="yes", actor=Actor.analyst(analyst)
+    )
+
+    assert state_of(request) == ConfirmationRequest.State.ANSWERED
+    assert Evidence.objects.count() == 1
