@@ -14,22 +14,18 @@ Retry-After for an outage, so a provider retries.
 import logging
 import sys
 
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import get_template
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from mailflow.views import LANGUAGES, page_headers
-from soc.middleware import WEBHOOK_PREFIX
+from soc.middleware import DATABASE_OUTAGE, WEBHOOK_PREFIX
 
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
 ANSWER_PREFIX = "/respond/"
 RETRY_AFTER_SECONDS = 60
-# A lock held past the busy timeout, a refused or dropped connection. Not DataError or
-# IntegrityError: those are the request's, and retrying them changes nothing.
-OUTAGE = (OperationalError, InterfaceError)
 # If even the template fails, these few words, with the same headers.
 FALLBACK = {
     500: "Something went wrong on our side. Please try again in a minute.",
@@ -40,7 +36,7 @@ FALLBACK = {
 def server_error(http: HttpRequest) -> HttpResponse:
     # Django calls this inside its `except` block: the exception is still at hand.
     error = sys.exc_info()[1]
-    status = 503 if isinstance(error, OUTAGE) else 500
+    status = 503 if isinstance(error, DATABASE_OUTAGE) else 500
     if http.path_info.startswith(WEBHOOK_PREFIX):
         response = _webhook_answer(status)
     elif http.path_info.startswith(API_PREFIX):

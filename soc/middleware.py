@@ -38,6 +38,10 @@ from django.utils.http import parse_header_parameters
 
 logger = logging.getLogger(__name__)
 
+# A lock held past the busy timeout, a refused or dropped connection: worth retrying. Not
+# DataError or IntegrityError: those are the request's, and retrying them changes nothing.
+DATABASE_OUTAGE = (OperationalError, InterfaceError)
+
 WEBHOOK_PREFIX = "/anymail/"
 # Mailgun's inbound view also answers at .../inbound_mime/.
 _INBOUND_PATH = re.compile(r"^/anymail/[\w-]+/inbound(?:_mime)?/$")
@@ -82,7 +86,7 @@ class WebhookMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not request.path_info.startswith(WEBHOOK_PREFIX):
             return None
-        if isinstance(exception, OperationalError | InterfaceError):
+        if isinstance(exception, DATABASE_OUTAGE):
             _log(logging.ERROR, request, exception, "database unavailable")
             response = HttpResponse(
                 "Temporarily unable to store this event; please retry.\n",
@@ -110,7 +114,11 @@ def _is_bad_input(exception: Exception) -> bool:
 
 
 def _bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    _log(logging.WARNING, request, exception, "malformed payload")
+    if isinstance(exception, DataError):
+        # A value the edge should have cleaned: ours to fix, so an error, not a warning.
+        _log(logging.ERROR, request, exception, "a value the database refused")
+    else:
+        _log(logging.WARNING, request, exception, "malformed payload")
     return HttpResponse(
         f"Malformed webhook payload ({bad_input_reason(exception)}); nothing was stored.\n",
         status=400,
