@@ -368,6 +368,7 @@ def task_create(
     description: str = "",
     assignee: AbstractBaseUser | None = None,
     due_at=None,
+    topic: str = "",
 ) -> ResponseTask:
     if not title.strip():
         raise DomainError("A task needs a title.")
@@ -385,6 +386,7 @@ def task_create(
             description=description,
             assignee=assignee,
             due_at=due_at,
+            topic=topic,
             created_by_kind=actor.kind,
             created_by_name=actor.name[:200],
             created_by_user=actor.user,
@@ -421,9 +423,9 @@ def task_open_for_topic(
         ).first()
         if task is not None:
             return task, False
-        task = task_create(actor=actor, incident=incident, title=title, description=description)
-        ResponseTask.objects.filter(pk=task.pk).update(topic=topic)
-        task.topic = topic
+        task = task_create(
+            actor=actor, incident=incident, title=title, description=description, topic=topic
+        )
     return task, True
 
 

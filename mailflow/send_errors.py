@@ -9,7 +9,7 @@ import enum
 import smtplib
 
 import requests
-from anymail.exceptions import AnymailInvalidAddress, AnymailRecipientsRefused
+from anymail.exceptions import AnymailRecipientsRefused
 
 
 class SendFailure(enum.Enum):
@@ -41,7 +41,10 @@ _CONNECTION_ERROR_NAMES = {
 
 
 def send_failure_kind(error: BaseException) -> SendFailure:
-    if isinstance(error, (AnymailRecipientsRefused, AnymailInvalidAddress)):
+    # Only the provider's word about the recipient. anymail's AnymailInvalidAddress may
+    # be about our own From or Reply-To (a configuration typo): a counted attempt, so a
+    # mistake of ours does not end every question at once.
+    if isinstance(error, AnymailRecipientsRefused):
         return SendFailure.REFUSED
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in error.recipients.values()]
@@ -96,9 +99,13 @@ def describe_send_failure(error: BaseException) -> str:
         what = "the connection to the provider failed"
     else:
         what = "the provider asked to try again later"
-    try:
-        text = str(error).strip()
-    except Exception:  # anymail's str() fails on an error built without a response
-        text = repr(error.args)
+    text = error_text(error).strip()
     detail = text.splitlines()[0] if text else ""
     return f"{what} ({type(error).__name__}{': ' + detail[:200] if detail else ''})"
+
+
+def error_text(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # an exception whose str() fails (anymail's, without a response)
+        return repr(error.args)

@@ -30,7 +30,12 @@ from incidents.timeline import timeline_record
 from mailflow.emails import build_request_email
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.pacing import send_slot_wait
-from mailflow.send_errors import SendFailure, describe_send_failure, send_failure_kind
+from mailflow.send_errors import (
+    SendFailure,
+    describe_send_failure,
+    error_text,
+    send_failure_kind,
+)
 from mailflow.tokens import new_nonce, page_token, reply_token, token_digest
 from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
 from runbooks.actions import SUSPICIOUS, UNDELIVERABLE, UNRECOGNISED
@@ -222,7 +227,13 @@ def requests_send_batch(request_ids: list[int]) -> None:
                 if time.monotonic() - began > SEND_BATCH_SECONDS:
                     outcome: _Sent | _PutBack | _Deferred | None = _PutBack(wait=0.0)
                 else:
-                    outcome = _hand_over(request, connection)
+                    try:
+                        outcome = _hand_over(request, connection)
+                    except Exception:
+                        # The emails the provider took before this failure are recorded,
+                        # so the sweeper does not hand them over a second time.
+                        _record_sent(sent)
+                        raise
                 if isinstance(outcome, (_PutBack, _Deferred)):
                     _record_sent(sent)
                     if isinstance(outcome, _PutBack):
@@ -393,7 +404,7 @@ def _record_send_failure(request_id: int, error: Exception, *, refused: bool = F
     with transaction.atomic():
         request = _lock(request_id)
         request.send_attempts += 1
-        request.last_error = f"{type(error).__name__}: {_error_text(error)}"[:2000]
+        request.last_error = f"{type(error).__name__}: {error_text(error)}"[:2000]
         request.send_lease_until = None
         request.save(update_fields=["send_attempts", "last_error", "send_lease_until"])
         if refused or request.send_attempts >= MAX_SEND_ATTEMPTS:
@@ -417,13 +428,6 @@ def _record_send_failure(request_id: int, error: Exception, *, refused: bool = F
         repeats=-1,  # django-q2 deletes a one-off schedule after its run only when < 0
         next_run=timezone.now() + delay,
     )
-
-
-def _error_text(error: Exception) -> str:
-    try:
-        return str(error)
-    except Exception:  # an exception whose str() fails (anymail's, without a response)
-        return repr(error.args)
 
 
 def _record_send_deferred(request_id: int, error: Exception) -> None:
@@ -592,7 +596,7 @@ def request_remind(request_id: int) -> bool:
         # question itself went out, so the reminder is not worth more tries.
         unclaimed.update(
             reminders_sent=0 if later else 1,
-            last_error=f"Reminder: {type(error).__name__}: {_error_text(error)}"[:2000],
+            last_error=f"Reminder: {type(error).__name__}: {error_text(error)}"[:2000],
         )
         return False
     with transaction.atomic():

@@ -443,3 +443,40 @@ def _wrapped(cause: Exception) -> AnymailAPIError:
 )  # fmt: skip
 def test_amazon_ses_throttling_and_connection_errors_are_later(error, kind):
     assert send_failure_kind(error) is kind
+
+
+def test_an_invalid_sender_address_of_ours_is_not_a_refused_recipient():
+    from anymail.exceptions import AnymailInvalidAddress
+
+    from mailflow.send_errors import SendFailure, send_failure_kind
+
+    error = AnymailInvalidAddress("Invalid email address 'SOC <soc@@example.org>' in from_email")
+
+    assert send_failure_kind(error) is SendFailure.FAILED
+
+
+def test_a_batch_cut_short_by_an_error_records_the_emails_already_taken(
+    shipped, committed, postmark, monkeypatch
+):
+    incident = committed(open_incident, category=category("phishing"))
+    people = [PersonFactory(first_name=f"P{n}", last_name="Person") for n in range(3)]
+    slots = itertools.count()
+
+    def third_slot_fails(**kwargs):
+        if next(slots) == 2:
+            raise RuntimeError("database is locked")
+        return send_slot_take(**kwargs)
+
+    monkeypatch.setattr(mail_services, "send_slot_wait", third_slot_fails)
+    with pytest.raises(RuntimeError):
+        committed(
+            runs_start_for_people,
+            actor=Actor.system(),
+            runbook=shipped["Phishing recipients"],
+            incident=incident,
+            people=people,
+        )
+
+    assert len(postmark.accepted) == 2
+    states = ConfirmationRequest.objects.order_by("pk").values_list("state", flat=True)
+    assert list(states) == [State.SENT, State.SENT, State.PENDING]
