@@ -60,7 +60,7 @@ def _take_in_database(interval: float, horizon: float) -> Slot:
     round trip, and no lock held beyond that statement (nor any transaction around the
     sleep)."""
     table = connection.ops.quote_name(SendRateSlot._meta.db_table)
-    for _ in range(2):  # the second time, after creating the row
+    for _ in range(3):  # again after creating the row, or when it moved between statements
         now = time.time()
         with connection.cursor() as cursor:
             cursor.execute(
@@ -73,12 +73,14 @@ def _take_in_database(interval: float, horizon: float) -> Slot:
         if moved:
             start = moved[0] - interval
             return Slot(taken=True, wait=max(0.0, start - now), at=start)
-        current = SendRateSlot.objects.filter(pk=_SLOT_ROW).values_list("next_at", flat=True)
-        next_at = current.first()
-        if next_at is not None:  # too far away: nothing reserved
+        row = SendRateSlot.objects.filter(pk=_SLOT_ROW)
+        next_at = row.values_list("next_at", flat=True).first()
+        if next_at is None:
+            with contextlib.suppress(IntegrityError), transaction.atomic():
+                SendRateSlot.objects.create(pk=_SLOT_ROW, next_at=now)
+        elif next_at > now + horizon:  # too far away: nothing reserved
             return Slot(taken=False, wait=next_at - now, at=next_at)
-        with contextlib.suppress(IntegrityError), transaction.atomic():
-            SendRateSlot.objects.create(pk=_SLOT_ROW, next_at=now)
+        # Otherwise another sender created the row after our UPDATE looked: try again.
     return Slot(taken=False, wait=interval, at=time.time() + interval)
 
 
