@@ -37,7 +37,6 @@ from django.db.models.fields.files import FieldFile
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
-from django_q.tasks import schedule
 
 from incidents.actors import Actor
 from incidents.models import SecurityIncident
@@ -53,7 +52,7 @@ from mailflow.services import answer_record, request_mark_undeliverable
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
 from runbooks.services import advance_inline
-from soc.enqueue import async_task, enqueue_on_commit
+from soc.enqueue import async_task, enqueue_on_commit, run_once_at
 from soc.middleware import BAD_INPUT, bad_input_reason, use_body
 from soc.text import storable, storable_json
 
@@ -336,13 +335,11 @@ def _record_failure(inbound_id: int, reason: str) -> None:
         )
         return
     InboundEmail.objects.filter(pk=inbound_id).update(reason=reason)
-    schedule(
+    run_once_at(
         "mailflow.tasks.process_inbound",
         inbound_id,
         name=f"Retry inbound email {inbound_id} ({inbound.attempts})",
-        schedule_type="O",
-        repeats=-1,  # django-q2 deletes a one-off schedule after its run only when < 0
-        next_run=timezone.now() + timedelta(minutes=inbound.attempts),
+        at=timezone.now() + timedelta(minutes=inbound.attempts),
     )
 
 

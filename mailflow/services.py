@@ -20,7 +20,6 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
-from django_q.tasks import schedule
 
 from incidents.actors import Actor
 from incidents.errors import DomainError
@@ -41,7 +40,7 @@ from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
 from runbooks.actions import SUSPICIOUS, UNDELIVERABLE, UNRECOGNISED
 from runbooks.models import RunbookRun
 from runbooks.services import run_resume
-from soc.enqueue import async_task, enqueue_on_commit
+from soc.enqueue import async_task, enqueue_on_commit, run_once_at
 
 logger = logging.getLogger(__name__)
 
@@ -309,13 +308,11 @@ def _put_back(request_ids: list[int], wait: float) -> None:
         if wait <= 0:
             enqueue_on_commit("mailflow.tasks.send_requests", request_ids)
             return
-    schedule(
+    run_once_at(
         "mailflow.tasks.send_requests",
         request_ids,
         name=f"Send {len(request_ids)} requests from {request_ids[0]} ({secrets.token_hex(4)})",
-        schedule_type="O",
-        repeats=-1,  # django-q2 deletes a one-off schedule after its run only when < 0
-        next_run=retry_at,
+        at=retry_at,
     )
 
 
@@ -420,13 +417,11 @@ def _record_send_failure(request_id: int, error: Exception, *, refused: bool = F
             return
     # Backoff: 1, 2, 4 … minutes. A scheduled retry; the sweeper is the safety net.
     delay = timedelta(minutes=2 ** (request.send_attempts - 1))
-    schedule(
+    run_once_at(
         "mailflow.tasks.send_request",
         request_id,
         name=f"Retry sending request {request_id} ({request.send_attempts})",
-        schedule_type="O",
-        repeats=-1,  # django-q2 deletes a one-off schedule after its run only when < 0
-        next_run=timezone.now() + delay,
+        at=timezone.now() + delay,
     )
 
 
@@ -465,13 +460,11 @@ def _record_send_deferred(request_id: int, error: Exception) -> None:
                 f"First put off: the email to {_recipient_name(request)}.",
                 data={"request": request.pk},
             )
-    schedule(
+    run_once_at(
         "mailflow.tasks.send_request",
         request_id,
         name=f"Retry sending request {request_id} (later {request.send_deferrals})",
-        schedule_type="O",
-        repeats=-1,  # django-q2 deletes a one-off schedule after its run only when < 0
-        next_run=retry_at,
+        at=retry_at,
     )
 
 

@@ -7,12 +7,14 @@ reply enqueues several tasks. redis-py opens a fresh connection pool in a forked
 by itself, so the broker may be built before django-q2 forks its workers.
 """
 
+from datetime import datetime
 from functools import cache
 
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django_q.brokers import Broker, get_broker
 from django_q.conf import Conf
 from django_q.tasks import async_task as django_q_async_task
+from django_q.tasks import schedule
 
 
 @cache
@@ -48,3 +50,10 @@ def enqueue_on_commit(func: str, *args: object, robust: bool = False) -> None:
         # with CONN_MAX_AGE=0 that is the request's own, reopened for the next query.
         with transaction.atomic():
             async_task(func, *args)
+
+
+def run_once_at(func: str, *args: object, name: str, at: datetime) -> None:
+    """A one-off task at `at` (a retry with backoff), through django-q2's schedules.
+    repeats=-1: django-q2 deletes a one-off schedule after its run only when negative,
+    and would otherwise keep every retry's row for ever."""
+    schedule(func, *args, name=name, schedule_type="O", repeats=-1, next_run=at)
