@@ -1,5 +1,8 @@
 """A small named world the tests share: an analyst, a person with a laptop, an incident."""
 
+import os
+from pathlib import Path
+
 import pytest
 from django.db import connection
 
@@ -54,3 +57,12 @@ def orm_broker(monkeypatch):
     enqueue._broker.cache_clear()
     yield
     enqueue._broker.cache_clear()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where browser tests save their screenshots: SCREENSHOT_DIR when set (to look at
+    them), else the test's own temporary folder."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

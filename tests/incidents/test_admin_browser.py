@@ -2,16 +2,12 @@
 title and a name carrying a right-to-left override and a zero-width space read as what
 they are, not as what they pretend to be."""
 
-from pathlib import Path
-
 import pytest
 from django.db import connection
 from django.urls import reverse
 
 from tests.factories import AnalystFactory, PersonFactory, category, open_incident
 from tests.mailflow.test_browser import CHROMIUM, browser  # noqa: F401 (the fixture)
-
-SHOTS = Path("/work/notes/shots/headers")
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium (.ci/run)"),
@@ -23,6 +19,7 @@ pytestmark = [
 def test_an_analyst_sees_markers_for_a_right_to_left_override_and_a_zero_width_space(
     browser,  # noqa: F811
     live_server,
+    shots,
 ):
     AnalystFactory(username="alice")
     eve = PersonFactory(email="eve@corp.example.com", first_name="Eve\u200b", last_name="Mallory")
@@ -44,8 +41,7 @@ def test_an_analyst_sees_markers_for_a_right_to_left_override_and_a_zero_width_s
         f"{live_server.url}{reverse('admin:incidents_securityincident_change', args=[incident.pk])}"
     )
     shown = page.inner_text("#content")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "incident-page.png"), full_page=True)
+    page.screenshot(path=str(shots / "incident-page.png"), full_page=True)
 
     assert "Payment for invoice⟨U+202E⟩fdp.exe" in listed
     assert "Eve⟨U+200B⟩ Mallory <eve@corp.example.com>" in listed

@@ -1,7 +1,6 @@
 """A real browser (the system Chromium, driven by Playwright) against a live server: a
 person answering from the email's link, and a robot that only loads the links."""
 
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -121,7 +120,7 @@ def test_a_scanner_that_loads_both_links_without_clicking_answers_nothing(
 
 
 def test_an_analyst_finds_a_held_reply_on_the_incident_and_accepts_it(
-    browser, live_server, settings, analyst, tmp_path
+    browser, live_server, settings, analyst, shots
 ):
     """A reply naming the incident only by its subject tag waits for an analyst: the
     incident's timeline leads to the email, whose page accepts it with one click."""
@@ -149,7 +148,6 @@ def test_an_analyst_finds_a_held_reply_on_the_incident_and_accepts_it(
         "RawEmail": spoofed(request, body="No"),
     }
     Client().post("/anymail/postmark/inbound/", json.dumps(payload), "application/json", **AUTH)
-    shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", analyst.username)
@@ -173,19 +171,17 @@ def test_an_analyst_finds_a_held_reply_on_the_incident_and_accepts_it(
     assert "Reset the credentials of Bob Builder" in incident.tasks.values_list("title", flat=True)
 
 
-SHOTS = Path("/work/notes/shots/guard")
 PAGE_BACKGROUND = "rgb(244, 245, 247)"  # respond.css: the answer page's style applied
 
 
 def test_a_locked_database_shows_the_styled_error_pages_with_their_headers(
-    browser, request_for_download, monkeypatch
+    browser, request_for_download, monkeypatch, shots
 ):
     from mailflow import page_services, views
 
     def locked(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(user_agent=DESKTOP_UA)
     refused = []  # anything the Content-Security-Policy blocked
     page.on(
@@ -198,7 +194,7 @@ def test_a_locked_database_shows_the_styled_error_pages_with_their_headers(
     with monkeypatch.context() as patch:
         patch.setattr(page_services, "request_for_token", locked)
         opened = page.goto(links["yes"])
-    page.screenshot(path=str(SHOTS / "503-link-en.png"), full_page=True)
+    page.screenshot(path=str(shots / "503-link-en.png"), full_page=True)
 
     assert opened.status == 503
     assert page.get_by_role("heading", level=1).inner_text() == "Temporarily unavailable"
@@ -218,7 +214,7 @@ def test_a_locked_database_shows_the_styled_error_pages_with_their_headers(
         patch.setattr(views, "answer_record", locked)
         with page.expect_response("**/respond/") as posted:
             page.get_by_role("button", name="Send answer").click()
-    page.screenshot(path=str(SHOTS / "503-answer-en.png"), full_page=True)
+    page.screenshot(path=str(shots / "503-answer-en.png"), full_page=True)
 
     assert posted.value.status == 503
     assert "Server Error (500)" not in page.content()
@@ -227,7 +223,9 @@ def test_a_locked_database_shows_the_styled_error_pages_with_their_headers(
     assert refused == []
 
 
-def test_the_500_page_comes_in_the_browsers_language(browser, request_for_download, monkeypatch):
+def test_the_500_page_comes_in_the_browsers_language(
+    browser, request_for_download, monkeypatch, shots
+):
     from mailflow import page_services
 
     def broken(*args, **kwargs):
@@ -237,7 +235,7 @@ def test_the_500_page_comes_in_the_browsers_language(browser, request_for_downlo
     page = browser.new_page(user_agent=DESKTOP_UA, locale="de-DE")
 
     opened = page.goto(links_in_email()["no"])
-    page.screenshot(path=str(SHOTS / "500-link-de.png"), full_page=True)
+    page.screenshot(path=str(shots / "500-link-de.png"), full_page=True)
 
     assert opened.status == 500
     assert page.get_by_role("heading", level=1).inner_text() == "Ein Fehler ist aufgetreten"
