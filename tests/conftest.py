@@ -66,3 +66,31 @@ def shots(tmp_path) -> Path:
     folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    """The system Chromium, headless, driven by Playwright (its own browser download
+    cannot work here). Mark the test module with tests.browsing.BROWSER_MARKS. (The
+    answer-page tests' `browser` is a Django test client playing the person.)"""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browsing import CHROMIUM
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between browser steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()

@@ -2,22 +2,16 @@
 Playwright): after the limit, the sign-in page gives way to a page that says what happened
 and what to do, and even the right password is refused."""
 
-import pytest
-from django.db import connection
 from django.urls import reverse
 
+from tests.browsing import BROWSER_MARKS
 from tests.factories import AnalystFactory
-from tests.mailflow.test_browser import CHROMIUM, browser  # noqa: F401 (the fixture)
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium (.ci/run)"),
-    pytest.mark.skipif(connection.vendor != "sqlite", reason="runs in the SQLite pass"),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = BROWSER_MARKS
 
 
 def test_a_guesser_meets_the_lockout_page_and_the_right_password_waits(
-    browser,  # noqa: F811
+    chromium,
     live_server,
     settings,
     shots,
@@ -25,7 +19,7 @@ def test_a_guesser_meets_the_lockout_page_and_the_right_password_waits(
     from playwright.sync_api import expect
 
     AnalystFactory(username="alice")
-    page = browser.new_page()
+    page = chromium.new_page()
     login = f"{live_server.url}{reverse('admin:login')}"
 
     def sign_in(password: str) -> None:

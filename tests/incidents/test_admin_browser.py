@@ -2,22 +2,16 @@
 title and a name carrying a right-to-left override and a zero-width space read as what
 they are, not as what they pretend to be."""
 
-import pytest
-from django.db import connection
 from django.urls import reverse
 
+from tests.browsing import BROWSER_MARKS
 from tests.factories import AnalystFactory, PersonFactory, category, open_incident
-from tests.mailflow.test_browser import CHROMIUM, browser  # noqa: F401 (the fixture)
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium (.ci/run)"),
-    pytest.mark.skipif(connection.vendor != "sqlite", reason="runs in the SQLite pass"),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = BROWSER_MARKS
 
 
 def test_an_analyst_sees_markers_for_a_right_to_left_override_and_a_zero_width_space(
-    browser,  # noqa: F811
+    chromium,
     live_server,
     shots,
 ):
@@ -28,7 +22,7 @@ def test_an_analyst_sees_markers_for_a_right_to_left_override_and_a_zero_width_s
         affected_user=eve,
         short_description="Payment for invoice\u202efdp.exe",
     )
-    page = browser.new_page()
+    page = chromium.new_page()
     page.goto(f"{live_server.url}{reverse('admin:login')}")
     page.fill("#id_username", "alice")
     page.fill("#id_password", "pw")

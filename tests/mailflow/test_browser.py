@@ -3,18 +3,17 @@ person answering from the email's link, and a robot that only loads the links.""
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.core import mail
-from django.db import OperationalError, connection
+from django.db import OperationalError
 
 from incidents.models import Evidence
 from mailflow.models import Answer, ConfirmationRequest
 from runbooks.files import import_shipped_runbooks
+from tests.browsing import BROWSER_MARKS
 from tests.factories import PersonFactory, category, open_incident
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Headless Chromium says "HeadlessChrome", which the app rightly takes for a robot; the
 # person in these tests uses an ordinary desktop browser's user agent.
 DESKTOP_UA = (
@@ -23,37 +22,7 @@ DESKTOP_UA = (
 )
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs the system Chromium (.ci/run)"),
-    # Nothing here depends on the database engine, so the browser runs once, in the SQLite
-    # pass (on PostgreSQL the session-wide live server also outlives the test database).
-    pytest.mark.skipif(connection.vendor != "sqlite", reason="runs in the SQLite pass"),
-    # A live server needs committed data; serialized_rollback restores the seeded rows.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
-    # between browser steps are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -74,7 +43,7 @@ def links_in_email() -> dict[str, str]:
 
 
 def test_a_person_opens_the_link_attaches_a_screenshot_and_answers(
-    browser, request_for_download, tmp_path
+    chromium, request_for_download, tmp_path
 ):
     screenshot = tmp_path / "screenshot.png"
     screenshot.write_bytes(PNG)
@@ -82,7 +51,7 @@ def test_a_person_opens_the_link_attaches_a_screenshot_and_answers(
     ConfirmationRequest.objects.filter(pk=request_for_download.pk).update(
         sent_at=request_for_download.sent_at - timedelta(minutes=2)
     )
-    page = browser.new_page(user_agent=DESKTOP_UA)
+    page = chromium.new_page(user_agent=DESKTOP_UA)
 
     page.goto(links_in_email()["yes"])
     assert "/respond/?choice=yes" in page.url  # the token left the address bar
@@ -103,10 +72,10 @@ def test_a_person_opens_the_link_attaches_a_screenshot_and_answers(
 
 
 def test_a_scanner_that_loads_both_links_without_clicking_answers_nothing(
-    browser, request_for_download
+    chromium, request_for_download
 ):
     # Even with an ordinary user agent, both option links within seconds give it away.
-    page = browser.new_page(user_agent=DESKTOP_UA)
+    page = chromium.new_page(user_agent=DESKTOP_UA)
     links = links_in_email()
 
     page.goto(links["yes"])
@@ -120,7 +89,7 @@ def test_a_scanner_that_loads_both_links_without_clicking_answers_nothing(
 
 
 def test_an_analyst_finds_a_held_reply_on_the_incident_and_accepts_it(
-    browser, live_server, settings, analyst, shots
+    chromium, live_server, settings, analyst, shots
 ):
     """A reply naming the incident only by its subject tag waits for an analyst: the
     incident's timeline leads to the email, whose page accepts it with one click."""
@@ -148,7 +117,7 @@ def test_an_analyst_finds_a_held_reply_on_the_incident_and_accepts_it(
         "RawEmail": spoofed(request, body="No"),
     }
     Client().post("/anymail/postmark/inbound/", json.dumps(payload), "application/json", **AUTH)
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page = chromium.new_page(viewport={"width": 1366, "height": 900})
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", analyst.username)
     page.fill("#id_password", "pw")
@@ -175,14 +144,14 @@ PAGE_BACKGROUND = "rgb(244, 245, 247)"  # respond.css: the answer page's style a
 
 
 def test_a_locked_database_shows_the_styled_error_pages_with_their_headers(
-    browser, request_for_download, monkeypatch, shots
+    chromium, request_for_download, monkeypatch, shots
 ):
     from mailflow import page_services, views
 
     def locked(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    page = browser.new_page(user_agent=DESKTOP_UA)
+    page = chromium.new_page(user_agent=DESKTOP_UA)
     refused = []  # anything the Content-Security-Policy blocked
     page.on(
         "console",
@@ -224,7 +193,7 @@ def test_a_locked_database_shows_the_styled_error_pages_with_their_headers(
 
 
 def test_the_500_page_comes_in_the_browsers_language(
-    browser, request_for_download, monkeypatch, shots
+    chromium, request_for_download, monkeypatch, shots
 ):
     from mailflow import page_services
 
@@ -232,7 +201,7 @@ def test_the_500_page_comes_in_the_browsers_language(
         raise RuntimeError("a bug of ours")
 
     monkeypatch.setattr(page_services, "request_for_token", broken)
-    page = browser.new_page(user_agent=DESKTOP_UA, locale="de-DE")
+    page = chromium.new_page(user_agent=DESKTOP_UA, locale="de-DE")
 
     opened = page.goto(links_in_email()["no"])
     page.screenshot(path=str(shots / "500-link-de.png"), full_page=True)
