@@ -30,7 +30,7 @@ class StatesFilter(filters.MultipleChoiceFilter):
     """One or more values of a field (?state=a&state=b). Without DISTINCT, which
     django-filter adds by default: these filters follow forward keys only, so no row
     comes twice, and DISTINCT would make PostgreSQL sort every match instead of reading
-    the index in order (16 ms instead of 0.1 ms for closed incidents at 100,000)."""
+    the index in order, which grows with the table."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("distinct", False)

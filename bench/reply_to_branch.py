@@ -154,7 +154,7 @@ def backlog(broker: str, redis_client) -> tuple[int, int, int]:
 
 def drain(broker: str, redis_client, limit: float = 300) -> None:
     """Wait until nothing is queued, received or running: the baseline must start on an
-    idle pipeline (a backlog at its start once made its p95 5 s, not 0.2 s)."""
+    idle pipeline (a backlog at its start inflates the baseline's latencies)."""
     started = time.monotonic()
     first = backlog(broker, redis_client)
     while (left := backlog(broker, redis_client)) != (0, 0, 0):

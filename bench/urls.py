@@ -74,8 +74,8 @@ def _copy(request: HttpRequest, *, fsync: bool = False) -> tuple[str, int]:
 
 @csrf_exempt
 def file_floor(request: HttpRequest) -> HttpResponse:
-    """Keep the post in a file left in the page cache (the app's way until it flushed its
-    files, 2026-12-04), and a committed row naming it."""
+    """Keep the post in a file left in the page cache (the app's way before it flushed
+    its files), and a committed row naming it."""
     return _keep(*_copy(request), None)
 
 

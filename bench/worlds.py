@@ -68,7 +68,7 @@ def inline_tasks() -> AbstractContextManager[None]:
     """Run what services enqueue in this process, at once: a world of thousands of
     waiting questions is built in minutes without a cluster. Plain calls rather than
     django-q2's sync mode, which opens a database connection and saves a result row for
-    every task (four times slower here). Each runs after its transaction commits, as a
+    every task (much slower). Each runs after its transaction commits, as a
     worker would (on the ORM broker soc.enqueue hands the task over inside it)."""
     from django.db import transaction
 

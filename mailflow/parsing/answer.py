@@ -14,8 +14,8 @@ from mailparser_reply.parser import EmailMessage
 DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "nl", "it")
 UNRECOGNISED = "unrecognised"
 MAX_STRIP_CHARS = 20_000  # the answer is at the top; the library's regexes need a bound
-# The library's "On ... wrote:" pattern backtracks quadratically on long lines (0.2 s for
-# one line of 2,000 characters); text with longer lines gets only our own cut.
+# The library's "On ... wrote:" pattern backtracks quadratically on long lines, so text
+# with longer lines gets only our own cut.
 MAX_LIBRARY_LINE = 1_000
 MAX_ANSWER_TEXT = 2_000
 HEAD_LINES = 3

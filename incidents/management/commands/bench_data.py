@@ -118,7 +118,7 @@ class _BulkWriter:
     """BENCHMARK ONLY: inserts rows without services, signals or timeline dispatch.
 
     Rows are tuples in the order of `fields` (attribute names, `incident_id` for foreign
-    keys, explicit `id`s). PostgreSQL gets one COPY per table (about ten times faster than
+    keys, explicit `id`s). PostgreSQL gets one COPY per table (far faster than
     INSERT); other databases get bulk_create in batches.
     """
 
