@@ -183,7 +183,7 @@ def _example_values() -> dict[str, str]:
 
 
 def test_the_example_file_and_the_readme_give_the_defaults_the_settings_use(tmp_path):
-    # Sizes, counts and limits: a number in .env.example or the README's table is the
+    # Sizes, counts and limits: a number in .env.example or the configuration table is the
     # default, and an operator sizing a proxy or a disk reads it from there.
     numbers = {name: value for name, value in _example_values().items() if value.isdigit()}
     assert "INBOUND_MAX_BYTES" in numbers and "EVIDENCE_MAX_BYTES" in numbers
@@ -202,7 +202,7 @@ def test_the_example_file_and_the_readme_give_the_defaults_the_settings_use(tmp_
     defaults = ast.literal_eval(result.stdout.strip())
     assert {"INBOUND_MAX_BYTES", "EVIDENCE_MAX_BYTES", "ANSWER_MAX_FILE_BYTES"} <= defaults.keys()
     assert defaults == {name: numbers[name] for name in defaults}
-    readme = (ROOT / "README.md").read_text()
+    table = (ROOT / "docs" / "configuration.md").read_text()
     for name, value in numbers.items():
-        row = re.search(rf"^\| `{name}` \| `(\d+)`", readme, re.MULTILINE)
+        row = re.search(rf"^\| `{name}` \| `(\d+)`", table, re.MULTILINE)
         assert row is None or row.group(1) == value, name
