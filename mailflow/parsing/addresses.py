@@ -41,6 +41,7 @@ _DELIMITERS = ",;\t"
 _HEADER_FIELD = re.compile(r"[\w .#()/-]{1,64}")
 _STATUS = re.compile(r"##[^;]*")  # "addr##Receive, Deliver" in Exchange traces
 SHOWN_CHARS = 80
+SAMPLE_ROWS = 500  # rows that choose the recipient column when no header names it
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def _read_trace(text: str, *, delimiter: str) -> PastedAddresses:
     column = _recipient_column(names, rows, senders)
     if column is None:
         for number, row in rows:
-            result.skip(number, delimiter.join(row), "no column holds email addresses")
+            result.skip(number, " ".join(row), "no column holds email addresses")
         return result
     result.column = header[column]
     for number, row in rows:
@@ -212,7 +213,7 @@ def _recipient_column(
             return names.index(wanted)
     scores = {}
     for i in range(len(names)):
-        found = [_cell_addresses(row[i])[0] for _, row in rows if i < len(row)]
+        found = [_cell_addresses(row[i])[0] for _, row in rows[:SAMPLE_ROWS] if i < len(row)]
         filled, distinct = sum(1 for a in found if a), len({x for a in found for x in a})
         if filled and i not in senders:
             scores[i] = (distinct > 1, filled, distinct)
@@ -224,10 +225,10 @@ def _read_row(result: PastedAddresses, number: int, row: list[str], column: int)
     addresses, bad = _cell_addresses(cell)
     for address in addresses:
         result.add(address)
-    if not cell.strip():
-        result.skip(number, ",".join(row), f"no value in column {result.column!r}")
     for piece, reason in bad:
         result.skip(number, piece, reason)
+    if not addresses and not bad:  # empty, or only a status such as "##Receive, Fail"
+        result.skip(number, " ".join(row), f"no address in column {result.column!r}")
 
 
 def _cell_addresses(cell: str) -> tuple[list[str], list[tuple[str, str]]]:

@@ -66,7 +66,7 @@ def test_an_analyst_pastes_a_message_trace_checks_it_and_asks_its_recipients(
     skipped = page.locator("table.soc-skipped tbody tr")
     assert skipped.count() == 1
     assert skipped.first.locator("td").first.inner_text() == "6"
-    assert "no value in column 'RecipientAddress'" in skipped.first.inner_text()
+    assert "no address in column 'RecipientAddress'" in skipped.first.inner_text()
     sidebar_current = page.locator("#nav-sidebar tr.current-model th a")
     assert sidebar_current.inner_text() == "Security incidents"
     assert not ConfirmationRequest.objects.exists()

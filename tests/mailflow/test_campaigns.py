@@ -266,7 +266,7 @@ def test_a_message_trace_asks_its_recipients_and_never_the_sender(
 
     assert "4 addresses found in the column “RecipientAddress”." in checked
     assert f"{sender}: the sender, not asked." in checked
-    assert "no value in column &#x27;RecipientAddress&#x27;" in checked
+    assert "no address in column &#x27;RecipientAddress&#x27;" in checked
     assert (
         f"Asking 3 people with &#x27;Phishing recipients&#x27;; not asked, the sender: {sender}."
         in confirmed

@@ -12,6 +12,8 @@ EXCHANGE_HISTORICAL = (
     '"3f2a","203.0.113.9","Incoming"\n'
     '"2026-12-01T09:00:02Z","billing@phish.example","carl@corp.example.com##Receive, Fail",'
     '"Invoice overdue","2048","<m2@phish.example>","3f2b","203.0.113.9","Incoming"\n'
+    '"2026-12-01T09:00:03Z","billing@phish.example","##Receive, Fail",'
+    '"Invoice overdue","2048","<m3@phish.example>","3f2c","203.0.113.9","Incoming"\n'
 )
 GET_MESSAGE_TRACE = (
     '"Received","SenderAddress","RecipientAddress","Subject","Status","ToIP","FromIP","Size",'
@@ -100,7 +102,10 @@ def test_an_exchange_historical_trace_gives_its_recipients_and_sets_the_sender_a
         "bob@corp.example.com",
         "carl@corp.example.com",
     ]
-    assert pasted.senders == ["billing@phish.example"] and pasted.skipped == []
+    assert pasted.senders == ["billing@phish.example"]
+    assert [(s.line, s.reason) for s in pasted.skipped] == [
+        (4, "no address in column 'recipient_status'")
+    ]
 
 
 def test_a_get_message_trace_export_reports_a_row_without_a_recipient():
@@ -109,7 +114,7 @@ def test_a_get_message_trace_export_reports_a_row_without_a_recipient():
     assert pasted.column == "RecipientAddress"
     assert pasted.addresses == ["jane@corp.example.com", "bob@corp.example.com"]
     assert [(s.line, s.reason) for s in pasted.skipped] == [
-        (3, "no value in column 'RecipientAddress'")
+        (3, "no address in column 'RecipientAddress'")
     ]
 
 
