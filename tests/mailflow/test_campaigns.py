@@ -172,14 +172,20 @@ def ask_people_url(incident) -> str:
     return reverse("incident_ask_people", args=[incident.pk])
 
 
+def digest_in(page: str) -> str:
+    """The checked list's digest, which the page's confirm button posts back."""
+    found = re.search(r'name="checked" value="([0-9a-f]+)"', page)
+    assert found, page
+    return found[1]
+
+
 def check_then_confirm(client, committed, incident, data: dict):
     """Post the list as the page's first button does, then confirm as its second does."""
     url = ask_people_url(incident)
     checked = client.post(url, data)
     assert not RunbookRun.objects.exists()  # nobody is asked before the confirmation
-    digest = re.search(r'name="checked" value="([0-9a-f]+)"', checked.content.decode())
-    assert digest, checked.content.decode()
-    confirmed = committed(client.post, url, {**data, "checked": digest[1]}, follow=True)
+    digest = digest_in(checked.content.decode())
+    confirmed = committed(client.post, url, {**data, "checked": digest}, follow=True)
     return checked.content.decode(), confirmed.content.decode()
 
 
@@ -298,7 +304,7 @@ def test_a_list_edited_after_the_check_is_checked_again_before_anyone_is_asked(
     client.force_login(analyst)
     data = {"runbook": shipped["Phishing recipients"].pk, "addresses": recipients[0].email}
     first = client.post(ask_people_url(phishing), data).content.decode()
-    digest = re.search(r'name="checked" value="([0-9a-f]+)"', first)[1]
+    digest = digest_in(first)
 
     edited = {**data, "addresses": f"{recipients[0].email}\n{recipients[1].email}"}
     again = client.post(ask_people_url(phishing), {**edited, "checked": digest})
