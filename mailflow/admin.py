@@ -2,20 +2,17 @@
 change only through their services (sending, answers, deadlines, provider events), so the
 admin shows them and never edits, adds or deletes; failed inbound email can be reprocessed."""
 
-from functools import partial
-
 import nh3
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, reverse
 from django.utils.html import format_html, format_html_join
 
 from incidents.actors import Actor
 from incidents.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from mailflow import parsing
-from mailflow.admin_ask_people import ask_people_view
 from mailflow.inbound import inbound_reprocess
 from mailflow.inbound_review import inbound_accept_as_answer
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
@@ -86,16 +83,6 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [AnswerInline, TrackingEventInline]
-
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "ask-people/<int:incident_id>/",
-                self.admin_site.admin_view(partial(ask_people_view, self)),
-                name="mailflow_ask_people",
-            ),
-            *super().get_urls(),
-        ]
 
 
 @admin.register(TrackingEvent)

@@ -76,6 +76,7 @@ class StoredEmail:
     subject: str
     to: str
     text: str
+    html: str  # the HTML part as sent, "" when there is none
 
 
 def stored_emails(limit: int = 100) -> list[StoredEmail]:
@@ -94,11 +95,13 @@ def stored_email(name: str) -> StoredEmail | None:
     if not path.is_file():
         return None
     parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    body = parsed.get_body(preferencelist=("plain",))
+    text = parsed.get_body(preferencelist=("plain",))
+    html = parsed.get_body(preferencelist=("html",))
     return StoredEmail(
         name=name,
         sent_at=datetime.strptime(name[:15], "%Y%m%d-%H%M%S").replace(tzinfo=UTC),
         subject=str(parsed["Subject"] or ""),
         to=str(parsed["To"] or ""),
-        text=body.get_content() if body else "",
+        text=text.get_content() if text else "",
+        html=html.get_content() if html else "",
     )

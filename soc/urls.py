@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from mailflow import webhooks
+from mailflow.admin_ask_people import ask_people_view
 from mailflow.configured_providers import configured_urls
 from mailflow.mailbox_views import mailbox, mailbox_email
 
@@ -14,6 +15,14 @@ admin.site.index_title = "Incidents, tasks and runbooks"
 handler500 = "mailflow.error_pages.server_error"
 
 urlpatterns = [
+    # Under the incident's admin path, ahead of the admin's own: the sidebar marks the model
+    # whose URL the page's path starts with, and this page belongs to an incident. Wired here
+    # because incidents may not import mailflow.
+    path(
+        "admin/incidents/securityincident/<int:incident_id>/ask-people/",
+        admin.site.admin_view(ask_people_view),
+        name="incident_ask_people",
+    ),
     path("admin/", admin.site.urls),
     # Inbound posts kept as they came for the worker, ahead of anymail's own views. A
     # provider that is not configured answers 404 on all of them.

@@ -1,6 +1,7 @@
 """Asking everyone a phishing email reached: one run per person, each emailed once and
 branching on its own answer; emails handed to the backend in batches."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -167,6 +168,27 @@ def test_people_cannot_be_asked_on_a_closed_incident_or_by_an_inactive_runbook(
 # --- the admin page ---------------------------------------------------------------------
 
 
+def ask_people_url(incident) -> str:
+    return reverse("incident_ask_people", args=[incident.pk])
+
+
+def digest_in(page: str) -> str:
+    """The checked list's digest, which the page's confirm button posts back."""
+    found = re.search(r'name="checked" value="([0-9a-f]+)"', page)
+    assert found, page
+    return found[1]
+
+
+def check_then_confirm(client, committed, incident, data: dict):
+    """Post the list as the page's first button does, then confirm as its second does."""
+    url = ask_people_url(incident)
+    checked = client.post(url, data)
+    assert not RunbookRun.objects.exists()  # nobody is asked before the confirmation
+    digest = digest_in(checked.content.decode())
+    confirmed = committed(client.post, url, {**data, "checked": digest}, follow=True)
+    return checked.content.decode(), confirmed.content.decode()
+
+
 def test_an_analyst_asks_a_pasted_list_from_the_incident_page(
     shipped, committed, phishing, recipients, client, analyst, outbox
 ):
@@ -174,36 +196,157 @@ def test_an_analyst_asks_a_pasted_list_from_the_incident_page(
     incident_page = client.get(
         reverse("admin:incidents_securityincident_change", args=[phishing.pk])
     )
-    url = reverse("admin:mailflow_ask_people", args=[phishing.pk])
-    assert url in incident_page.content.decode()
+    assert ask_people_url(phishing) in incident_page.content.decode()
     pasted = "; ".join(p.email.upper() for p in recipients[:3]) + "\n" + recipients[0].email
 
-    response = committed(
-        client.post, url, {"runbook": shipped["Phishing recipients"].pk, "addresses": pasted},
-        follow=True,
+    checked, confirmed = check_then_confirm(
+        client, committed, phishing,
+        {"runbook": shipped["Phishing recipients"].pk, "addresses": pasted},
     )  # fmt: skip
 
-    assert "Asking 3 people with &#x27;Phishing recipients&#x27;." in response.content.decode()
+    assert "3 addresses found, 1 duplicate ignored." in checked
+    assert 'value="Ask 3 people"' in checked
+    assert "Asking 3 people with &#x27;Phishing recipients&#x27;." in confirmed
     assert len(outbox) == 3
     (started,) = phishing.timeline.filter(kind="runbook.started")
     assert started.actor_user == analyst
+
+
+def test_a_list_as_a_mail_client_writes_it_asks_everyone_on_it(
+    shipped, committed, phishing, recipients, client, analyst
+):
+    client.force_login(analyst)
+    jane, bob = recipients[:2]
+    pasted = (
+        f'"{jane.last_name}, {jane.first_name}" <{jane.email}>; '
+        f"{bob.first_name} {bob.last_name} <{bob.email}>,\n"
+        "-- \nSent from my phone\n"
+    )
+
+    checked, _ = check_then_confirm(
+        client, committed, phishing,
+        {"runbook": shipped["Phishing recipients"].pk, "addresses": pasted},
+    )  # fmt: skip
+
+    assert "2 addresses found." in checked
+    assert re.search(r"<td>3</td>\s*<td><code>Sent from my phone</code></td>", checked)
+    requests = ConfirmationRequest.objects.filter(incident=phishing)
+    assert {r.person_id for r in requests} == {jane.pk, bob.pk}
+    assert phishing.timeline.get(kind="runbook.started").summary == (
+        "Runbook 'Phishing recipients' (version 1) started for 2 people"
+    )
+
+
+def message_trace(sender: str, recipients: list[str]) -> str:
+    """As Exchange Online's Get-MessageTrace exports it, one row per recipient."""
+    rows = [
+        f'"12/1/2026 9:00:0{n} AM","{sender}","{address}","Invoice overdue","Delivered",'
+        f'"","203.0.113.9","2048","<m1@phish.example>","3f2{n}"'
+        for n, address in enumerate(recipients)
+    ]
+    header = (
+        '"Received","SenderAddress","RecipientAddress","Subject","Status","ToIP","FromIP",'
+        '"Size","MessageId","MessageTraceId"'
+    )
+    return "\n".join([header, *rows]) + "\n"
+
+
+@pytest.mark.parametrize("sender_in_directory", [False, True], ids=["outsider", "colleague"])
+def test_a_message_trace_asks_its_recipients_and_never_the_sender(
+    shipped, committed, phishing, recipients, client, analyst, outbox, sender_in_directory
+):
+    # The sender also sent themselves a copy. A colleague's hijacked account is not asked
+    # either: the question would go to whoever holds it now.
+    sender = "billing@phish.example"
+    if sender_in_directory:
+        sender = PersonFactory(email="hijacked@corp.example.com").email
+    pasted = message_trace(sender, [p.email for p in recipients[:3]] + [sender, ""])
+    client.force_login(analyst)
+
+    checked, confirmed = check_then_confirm(
+        client,
+        committed,
+        phishing,
+        {"runbook": shipped["Phishing recipients"].pk, "addresses": pasted},
+    )
+
+    assert "4 addresses found in the column “RecipientAddress”." in checked
+    assert f"{sender}: the sender, not asked." in checked
+    assert "no address in column &#x27;RecipientAddress&#x27;" in checked
+    assert (
+        f"Asking 3 people with &#x27;Phishing recipients&#x27;; not asked, the sender: {sender}."
+        in confirmed
+    )
+    assert sorted(m.to[0] for m in outbox) == sorted(p.email for p in recipients[:3])
+    asked = ConfirmationRequest.objects.filter(incident=phishing)
+    assert sorted(r.recipient_email for r in asked) == sorted(p.email for p in recipients[:3])
+
+
+def test_a_sender_named_by_the_analyst_is_not_asked(
+    shipped, committed, phishing, recipients, client, analyst
+):
+    client.force_login(analyst)
+    pasted = "\n".join(p.email for p in recipients[:3])
+
+    check_then_confirm(
+        client, committed, phishing,
+        {"runbook": shipped["Phishing recipients"].pk, "addresses": pasted,
+         "sender": recipients[0].email.upper()},
+    )  # fmt: skip
+
+    asked = ConfirmationRequest.objects.filter(incident=phishing)
+    assert {r.person_id for r in asked} == {recipients[1].pk, recipients[2].pk}
+
+
+def test_a_list_edited_after_the_check_is_checked_again_before_anyone_is_asked(
+    shipped, phishing, recipients, client, analyst, outbox
+):
+    client.force_login(analyst)
+    data = {"runbook": shipped["Phishing recipients"].pk, "addresses": recipients[0].email}
+    first = client.post(ask_people_url(phishing), data).content.decode()
+    digest = digest_in(first)
+
+    edited = {**data, "addresses": f"{recipients[0].email}\n{recipients[1].email}"}
+    again = client.post(ask_people_url(phishing), {**edited, "checked": digest})
+
+    assert "2 addresses found." in again.content.decode()
+    assert not RunbookRun.objects.exists() and outbox == []
+
+
+def test_the_only_matching_runbook_is_preselected(shipped, phishing, client, analyst):
+    client.force_login(analyst)
+
+    page = client.get(ask_people_url(phishing)).content.decode()
+
+    runbook = shipped["Phishing recipients"]
+    assert f'<option value="{runbook.pk}" selected>Phishing recipients</option>' in page
+
+
+def test_the_page_stays_under_incidents_in_the_admin_menu(shipped, phishing, client, analyst):
+    client.force_login(analyst)
+
+    page = client.get(ask_people_url(phishing)).content.decode()
+
+    current = re.findall(r'<tr class="model-(\w+) current-model">', page)
+    assert current == ["securityincident"]
+    assert 'class="breadcrumbs"' in page and "Security incidents</a>" in page
 
 
 def test_unknown_addresses_ask_nobody_and_are_named(
     shipped, committed, phishing, recipients, client, analyst, outbox
 ):
     client.force_login(analyst)
-    pasted = f"{recipients[0].email}, stranger@elsewhere.example"
+    pasted = f"{recipients[0].email}, Stranger <stranger@elsewhere.example>"
 
     response = committed(
-        client.post, reverse("admin:mailflow_ask_people", args=[phishing.pk]),
+        client.post, ask_people_url(phishing),
         {"runbook": shipped["Phishing recipients"].pk, "addresses": pasted},
     )  # fmt: skip
 
     assert response.status_code == 200
-    assert "1 address(es) are not in the directory: stranger@elsewhere.example" in (
-        response.content.decode()
-    )
+    page = response.content.decode()
+    assert "1 address(es) are not in the directory: stranger@elsewhere.example" in page
+    assert 'name="checked"' not in page
     assert not RunbookRun.objects.exists() and outbox == []
 
 
@@ -212,7 +355,7 @@ def test_a_runbook_whose_conditions_the_incident_does_not_meet_is_not_offered(
 ):
     client.force_login(analyst)
 
-    page = client.get(reverse("admin:mailflow_ask_people", args=[phishing.pk])).content.decode()
+    page = client.get(ask_people_url(phishing)).content.decode()
 
     assert "Phishing recipients" in page
     assert "Failed sign-ins" not in page  # its category is failed-login
@@ -223,6 +366,6 @@ def test_staff_who_cannot_work_incidents_cannot_ask_people(db, phishing, client)
     reader.user_permissions.add(Permission.objects.get(codename="view_securityincident"))
     client.force_login(reader)
 
-    response = client.get(reverse("admin:mailflow_ask_people", args=[phishing.pk]))
+    response = client.get(ask_people_url(phishing))
 
     assert response.status_code == 403

@@ -1,3 +1,5 @@
+from html.parser import HTMLParser
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.core import mail
@@ -115,3 +117,83 @@ def test_a_hand_over_killed_halfway_keeps_one_copy_when_done_again(
 
     assert [email.subject for email in stored_emails()] == ["Did you?"]
     assert not list(local_mail.glob(".*.partial"))
+
+
+HOSTILE_HTML = (
+    "<!DOCTYPE html><html><head><title>Question</title></head><body>"
+    '<p style="color:#1a1a1a">Did you?</p>'
+    '<a href="http://x/respond/t/?choice=yes">Yes, it was me</a>'
+    "<script>parent.document.title = 'taken';</script>"
+    '</iframe><img src="http://tracker.example/pixel.png" onerror="alert(1)">'
+    "</body></html>"
+)
+
+
+def send_with_html(html: str = HOSTILE_HTML) -> None:
+    message = mail.EmailMultiAlternatives(
+        "[SIR0001001] Did you?", "Yes: http://x/respond/t/?choice=yes", "a@b", ["c@d"]
+    )
+    message.attach_alternative(html, "text/html")
+    message.send()
+
+
+def frame_of(page: str) -> dict[str, str]:
+    """The attributes of the page's one iframe, unescaped as a browser reads them."""
+    parser = _Frames()
+    parser.feed(page)
+    (frame,) = parser.frames
+    return frame
+
+
+class _Frames(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[dict[str, str]] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag == "iframe":
+            self.frames.append(dict(attrs))
+
+
+def test_the_html_part_is_shown_in_a_sandboxed_frame_that_runs_no_script(
+    local_mail, client, reader
+):
+    send_with_html()
+    [stored] = stored_emails()
+    client.force_login(reader)
+
+    page = client.get(reverse("mailbox_email", args=[stored.name])).content.decode()
+
+    frame = frame_of(page)
+    # No allow-scripts, no allow-same-origin: the email's origin is opaque, its scripts off.
+    assert frame["sandbox"] == "allow-popups allow-popups-to-escape-sandbox"
+    document = frame["srcdoc"]
+    assert document.startswith(
+        '<!DOCTYPE html><meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
+        '<base target="_blank"><html>'
+    )
+    assert '<a href="http://x/respond/t/?choice=yes">Yes, it was me</a>' in document
+    # Outside the frame's attribute, nothing of the email is markup of the admin page.
+    outside = page.replace(page[page.index("<iframe") : page.index("</iframe>")], "")
+    assert "<script>parent" not in outside and "onerror" not in outside
+    assert 'href="?part=text">Text</a>' in page
+
+
+def test_the_text_part_is_one_click_away_and_the_only_part_of_a_text_email(
+    local_mail, client, reader
+):
+    send_with_html()
+    mail.send_mail("Plain", "Only text: http://x/respond/u/", "a@b", ["c@d"])
+    plain, with_html = sorted(stored_emails(), key=lambda e: e.subject)
+    client.force_login(reader)
+
+    text = client.get(reverse("mailbox_email", args=[with_html.name]), {"part": "text"})
+    only_text = client.get(reverse("mailbox_email", args=[plain.name]))
+
+    assert "<iframe" not in text.content.decode()
+    assert '<a href="http://x/respond/t/?choice=yes"' in text.content.decode()
+    assert 'href="?">HTML</a>' in text.content.decode()
+    assert "<iframe" not in only_text.content.decode()
+    assert "?part=text" not in only_text.content.decode()  # no switch without an HTML part
+    assert '<a href="http://x/respond/u/"' in only_text.content.decode()
