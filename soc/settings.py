@@ -295,6 +295,9 @@ ANSWER_ALLOWED_TYPES = env_list(
 )
 # An answer posted this soon after the email went out is a scanner: kept, not counted.
 ANSWER_MIN_SECONDS_AFTER_SEND = env_int("ANSWER_MIN_SECONDS_AFTER_SEND", 5)
+# Such an answer (or one from a headless browser) waits on the incident page this long for
+# an analyst to accept it, or for the person to answer again; then it becomes a task.
+ANSWER_HELD_TASK_MINUTES = env_int("ANSWER_HELD_TASK_MINUTES", 60, minimum=1)
 # Per 10 minutes: unknown tokens per client address, then HTTP 429 for that address; and
 # visits of one request's links or page.
 ANSWER_GUESS_LIMIT = env_int("ANSWER_GUESS_LIMIT", 20, minimum=1)
