@@ -16,6 +16,7 @@ from incidents.actors import Actor
 from incidents.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from mailflow import parsing
 from mailflow.admin_ask_people import ask_people_view
+from mailflow.admin_held_answers import accept_held_answer_view
 from mailflow.inbound import inbound_reprocess
 from mailflow.inbound_review import inbound_accept_as_answer
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
@@ -93,6 +94,11 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 "ask-people/<int:incident_id>/",
                 self.admin_site.admin_view(partial(ask_people_view, self)),
                 name="mailflow_ask_people",
+            ),
+            path(
+                "held-answers/<int:answer_id>/accept/",
+                self.admin_site.admin_view(accept_held_answer_view),
+                name="mailflow_held_answer_accept",
             ),
             *super().get_urls(),
         ]

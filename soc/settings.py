@@ -381,6 +381,11 @@ TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
     "mailflow.tasks.on_timeline_entry": ["incident.state_changed"],
 }
 
+# Panels on the incident's admin page, below its form: each a function (dotted path) of
+# the request and the incident that returns incidents.admin_panels.Panel or None, so higher
+# layers show their part of the case without the incident admin importing them.
+INCIDENT_PAGE_PANELS: list[str] = ["mailflow.admin_held_answers.held_answers_panel"]
+
 # --- API --------------------------------------------------------------------------------
 
 # Requests per minute for each API token (per user for browser sessions); over it: 429.
