@@ -15,7 +15,7 @@ their email's page (mailflow.inbound_review), where the analyst sees the whole e
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from incidents.actors import Actor
@@ -23,7 +23,7 @@ from incidents.errors import DomainError
 from incidents.models import SecurityIncident
 from incidents.services import task_open_for_topic
 from incidents.timeline import timeline_record
-from mailflow.models import Answer, ConfirmationRequest
+from mailflow.models import HELD_ANSWERS, Answer, ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
 from mailflow.services import CHANNEL_LABELS, OPEN_STATES, answer_record, held_task_after
 
@@ -36,12 +36,7 @@ SWEEP_BATCH = 1000
 def held_answers_of(incident: SecurityIncident) -> QuerySet[Answer]:
     """The incident's held answers whose question is still open, oldest first."""
     return (
-        Answer.objects.filter(
-            Q(suspected_automated=True) | Q(sender_mismatch=True),
-            request__incident=incident,
-            request__state__in=OPEN_STATES,
-            counted=False,
-        )
+        Answer.objects.filter(HELD_ANSWERS, request__incident=incident)
         .select_related("request__person", "review_task")
         .order_by("received_at", "id")
     )

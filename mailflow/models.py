@@ -184,6 +184,19 @@ class Answer(models.Model):
         }
         return [label for field, label in names.items() if getattr(self, field)]
 
+    @property
+    def held(self) -> bool:
+        """Whether this answer, already loaded with its request, is one of HELD_ANSWERS."""
+        flagged = self.suspected_automated or self.sender_mismatch
+        return flagged and not self.counted and self.request.is_open
+
+
+# Answers kept but not taken (a possible scanner, another sender) whose question is still
+# open: an analyst may take one as the answer, or the person may answer again.
+HELD_ANSWERS = (Q(suspected_automated=True) | Q(sender_mismatch=True)) & Q(
+    counted=False, request__state__in=["pending", "sent", "delivered"]
+)
+
 
 class TrackingEvent(models.Model):
     """A delivery event from the email provider, stored before anything acts on it."""
