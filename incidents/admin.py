@@ -26,6 +26,7 @@ from incidents.admin_helpers import (
     object_button_url,
 )
 from incidents.admin_import import CsvImportAdminMixin
+from incidents.admin_panels import incident_panels
 from incidents.directory import directory_import_cis, directory_import_people
 from incidents.forms import (
     EvidenceForm,
@@ -400,6 +401,7 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
                     "admin:incidents_securityincident_timeline", args=[incident.pk]
                 ),
                 can_act=can_change,
+                panels=incident_panels(request, incident),
                 transition_form=IncidentTransitionForm(incident=incident),
                 note_form=NoteForm(),
                 task_form=TaskCreateForm(),

@@ -7,12 +7,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
-from django.urls import URLPattern, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from incidents.actors import Actor
 from incidents.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from mailflow import parsing
+from mailflow.admin_held_answers import accept_held_answer_view
 from mailflow.inbound import inbound_reprocess
 from mailflow.inbound_review import inbound_accept_as_answer
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
@@ -83,6 +84,16 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
     inlines = [AnswerInline, TrackingEventInline]
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "held-answers/<int:answer_id>/accept/",
+                self.admin_site.admin_view(accept_held_answer_view),
+                name="mailflow_held_answer_accept",
+            ),
+            *super().get_urls(),
+        ]
 
 
 @admin.register(TrackingEvent)

@@ -34,13 +34,16 @@ class AnswerSerializer(serializers.ModelSerializer):
     incident = serializers.CharField(source="request.incident.number", read_only=True)
     option_label = serializers.SerializerMethodField()
     flags = serializers.ListField(child=serializers.CharField(), read_only=True)
+    held = serializers.BooleanField(
+        read_only=True, help_text="Kept but not taken while its question is open."
+    )
 
     class Meta:
         model = Answer
         fields = [
             "id", "request", "incident", "option_key", "option_label", "channel", "comment",
             "received_at", "sender", "from_recipient", "counted", "suspected_automated",
-            "sender_mismatch", "is_revision", "late", "flags",
+            "sender_mismatch", "is_revision", "late", "flags", "held",
         ]  # fmt: skip
         read_only_fields = fields
 

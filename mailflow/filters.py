@@ -5,7 +5,7 @@ import django_filters as filters
 from django.db.models import Q, QuerySet
 
 from api.filters import StatesFilter
-from mailflow.models import Answer, ConfirmationRequest
+from mailflow.models import HELD_ANSWERS, Answer, ConfirmationRequest
 
 OPEN_STATES = (
     ConfirmationRequest.State.PENDING,
@@ -64,6 +64,11 @@ class AnswerFilter(filters.FilterSet):
     is_revision = filters.BooleanFilter(help_text="Flag: changed an earlier answer.")
     late = filters.BooleanFilter(help_text="Flag: arrived after the request closed.")
     flagged = filters.BooleanFilter(method="filter_flagged", help_text="true: any flag set.")
+    held = filters.BooleanFilter(
+        method="filter_held",
+        help_text="true: flagged as a possible scanner or another sender, not counted, and "
+        "its question still open: waiting for an analyst to accept it.",
+    )
 
     class Meta:
         model = Answer
@@ -77,3 +82,8 @@ class AnswerFilter(filters.FilterSet):
             | Q(late=True)
         )  # fmt: skip
         return queryset.filter(flags) if value else queryset.exclude(flags)
+
+    def filter_held(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        return queryset.filter(HELD_ANSWERS) if value else queryset.exclude(HELD_ANSWERS)

@@ -141,11 +141,29 @@ class Answer(models.Model):
         related_name="+",
         editable=False,
     )
+    # For an answer held as a possible mail scanner that nobody confirmed in time: the task
+    # that asks an analyst to. Set once, so checking it again never makes a second task.
+    review_task = models.ForeignKey(
+        ResponseTask,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
     ip_hash = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
 
     class Meta:
         ordering = ["received_at", "id"]
+        indexes = [
+            # The sweep reads the few held answers not yet made a task among all answers.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(suspected_automated=True, counted=False, review_task__isnull=True),
+                name="answer_held_unreviewed_idx",
+            )
+        ]
         constraints = [
             # Only one answer per request ever moves its runbook on.
             models.UniqueConstraint(
@@ -165,6 +183,19 @@ class Answer(models.Model):
             "late": "late",
         }
         return [label for field, label in names.items() if getattr(self, field)]
+
+    @property
+    def held(self) -> bool:
+        """Whether this answer, already loaded with its request, is one of HELD_ANSWERS."""
+        flagged = self.suspected_automated or self.sender_mismatch
+        return flagged and not self.counted and self.request.is_open
+
+
+# Answers kept but not taken (a possible scanner, another sender) whose question is still
+# open: an analyst may take one as the answer, or the person may answer again.
+HELD_ANSWERS = (Q(suspected_automated=True) | Q(sender_mismatch=True)) & Q(
+    counted=False, request__state__in=["pending", "sent", "delivered"]
+)
 
 
 class TrackingEvent(models.Model):

@@ -65,6 +65,9 @@ THROTTLED_PAUSE = (0.5, 1.5)
 # django-q2's task timeout however low the send rate.
 SEND_BATCH_SECONDS = 60.0
 MAILER = Actor.system("Mailer")
+# Default of ANSWER_HELD_TASK_MINUTES: how long an answer held as a possible mail scanner
+# waits for an analyst, or the person answering again, before it becomes a task.
+HELD_TASK_MINUTES = 60
 
 CHANNEL_LABELS = {Answer.Channel.PAGE: "answer page", Answer.Channel.EMAIL_REPLY: "email reply"}
 
@@ -661,6 +664,7 @@ def answer_record(
     1. The same answer again (double click, back button, reply after clicking): no new
        answer; a new comment or new files are added to the incident as more information.
     2. Flagged (suspected automated, sender mismatch): stored and shown, never resumes.
+       One held as a possible scanner is checked again later (mailflow.held_answers).
     3. A different answer after one was counted: stored as a revision, an analyst told.
     4. After the request closed (deadline, cancelled, undeliverable): stored as late.
     5. Otherwise it is *the* answer: the request is answered and the run resumes.
@@ -697,6 +701,8 @@ def answer_record(
             accepted_by=accepted_by.user if accepted_by else None,
         )
         _record_answer_on_timeline(request, answer, counted, accepted_by)
+        if answer.suspected_automated and request.state in OPEN_STATES:
+            _schedule_held_check(answer)
         for file in files or []:
             _file_evidence(request, answer, file, provenance or {})
         if answer.counted:
@@ -710,6 +716,21 @@ def answer_record(
                 actor=accepted_by or Actor.end_user(sender or _recipient_name(request)),
             )
     return answer
+
+
+def held_task_after() -> timedelta:
+    return timedelta(minutes=getattr(settings, "ANSWER_HELD_TASK_MINUTES", HELD_TASK_MINUTES))
+
+
+def _schedule_held_check(answer: Answer) -> None:
+    """Check the held answer once its time is up (mailflow.held_answers): a task, unless it
+    was settled by then. Written in the answer's transaction; the sweep catches a lost one."""
+    run_once_at(
+        "mailflow.tasks.escalate_held_answer",
+        answer.pk,
+        name=f"Check held answer {answer.pk}",
+        at=answer.received_at + held_task_after(),
+    )
 
 
 def _record_answer_on_timeline(

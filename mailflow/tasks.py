@@ -2,6 +2,7 @@
 
 from incidents.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
+from mailflow.held_answers import held_answer_escalate, held_answers_escalate_due
 from mailflow.services import (
     request_send,
     requests_cancel_for_incident,
@@ -24,6 +25,17 @@ def send_requests(request_ids: list[int]) -> None:
 def process_due_requests() -> tuple[int, int]:
     """Scheduled every minute: reminders and deadlines."""
     return requests_process_due()
+
+
+def escalate_held_answer(answer_id: int) -> bool:
+    """Scheduled once an answer held as a possible scanner has waited its time: a task for
+    an analyst, unless it was accepted or answered again by then."""
+    return held_answer_escalate(answer_id)
+
+
+def sweep_held_answers() -> int:
+    """Scheduled every 5 minutes: held answers whose one-off check was lost."""
+    return held_answers_escalate_due()
 
 
 def on_timeline_entry(entry_id: int) -> None:

@@ -6,7 +6,8 @@ GET/HEAD /respond/<token>/?choice=yes  checks the token, keeps the request id (n
 GET  /respond/?choice=yes              the question with that option pre-selected.
 POST /respond/                         the only thing that records an answer: a person
                                        clicked the button.
-GET  /respond/thanks/                  what was recorded.
+GET  /respond/thanks/                  what was recorded, or that an answer held as a
+                                       possible mail scanner will be confirmed.
 
 Invalid, expired, withdrawn and closed all show the same neutral page with status 200, so
 nothing tells a guesser which one it was.
@@ -212,8 +213,12 @@ def thanks(http: HttpRequest) -> HttpResponse:
     files = Evidence.objects.filter(
         incident_id=request.incident_id, provenance__answer=answer.pk
     ).count()
+    held = answer.suspected_automated and not answer.counted
+    # A held answer accepted since, or sent again, is no longer held: say what counted.
+    settled = request.answers.filter(counted=True).first() if held else None
     context = {
-        "label": _label(request, answer.option_key),
+        "label": _label(request, (settled or answer).option_key),
+        "held": held and settled is None,
         "comment": answer.comment,
         "files": files,
     }
@@ -310,6 +315,7 @@ def _question(
     status: int = 200,
 ) -> HttpResponse:
     counted = request.answers.filter(counted=True).first()
+    held = counted is None and request.answers.filter(suspected_automated=True).exists()
     context = {
         "question": request.question,
         "options": request.options,
@@ -321,6 +327,7 @@ def _question(
         "max_comment": MAX_COMMENT,
         "errors": errors or [],
         "recorded_label": _label(request, counted.option_key) if counted else "",
+        "held": held,
         "max_files": _setting("ANSWER_MAX_FILES", MAX_FILES),
         "max_file_mb": _mb(_setting("ANSWER_MAX_FILE_BYTES", MAX_FILE_BYTES)),
     }

@@ -295,6 +295,9 @@ ANSWER_ALLOWED_TYPES = env_list(
 )
 # An answer posted this soon after the email went out is a scanner: kept, not counted.
 ANSWER_MIN_SECONDS_AFTER_SEND = env_int("ANSWER_MIN_SECONDS_AFTER_SEND", 5)
+# Such an answer (or one from a headless browser) waits on the incident page this long for
+# an analyst to accept it, or for the person to answer again; then it becomes a task.
+ANSWER_HELD_TASK_MINUTES = env_int("ANSWER_HELD_TASK_MINUTES", 60, minimum=1)
 # Per 10 minutes: unknown tokens per client address, then HTTP 429 for that address; and
 # visits of one request's links or page.
 ANSWER_GUESS_LIMIT = env_int("ANSWER_GUESS_LIMIT", 20, minimum=1)
@@ -377,6 +380,11 @@ TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
     "runbooks.tasks.on_timeline_entry": ["incident.opened", "incident.state_changed"],
     "mailflow.tasks.on_timeline_entry": ["incident.state_changed"],
 }
+
+# Panels on the incident's admin page, below its form: each a function (dotted path) of
+# the request and the incident that returns incidents.admin_panels.Panel or None, so higher
+# layers show their part of the case without the incident admin importing them.
+INCIDENT_PAGE_PANELS: list[str] = ["mailflow.admin_held_answers.held_answers_panel"]
 
 # --- API --------------------------------------------------------------------------------
 

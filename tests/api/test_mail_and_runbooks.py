@@ -82,6 +82,18 @@ def test_answers_filter_by_incident_channel_and_flags(siem, asked, committed):
     assert flags == ["suspected automated"]
 
 
+def test_answers_held_for_an_analyst_are_marked_and_filtered(siem, asked, committed):
+    login, download = asked("failed-login"), asked("policy-violation")
+    waiting = answer(committed, login, "no", suspected_automated=True)
+    settled = answer(committed, download, "yes", suspected_automated=True)
+    counted = answer(committed, download, "yes")  # the person answered again
+
+    assert ids(siem.get("/api/answers/", {"held": "true"})) == [waiting.pk]
+    assert ids(siem.get("/api/answers/", {"held": "false"})) == [settled.pk, counted.pk]
+    assert siem.get(f"/api/answers/{waiting.pk}/").json()["held"] is True
+    assert siem.get(f"/api/answers/{settled.pk}/").json()["held"] is False
+
+
 def test_the_mail_records_are_read_only(siem, asked):
     request = asked("failed-login")
 
