@@ -15,11 +15,12 @@ from typing import Any
 import yaml
 from django.db import transaction
 
+from incidents.actors import Actor
 from incidents.models import Category
 from runbooks.actions import validate_params
 from runbooks.definitions import GUARDS_WITH_OUTCOMES, DefinitionError, validate_steps
 from runbooks.models import Guard, Runbook, Trigger
-from runbooks.services import runbook_set_steps
+from runbooks.services import runbook_record_history, runbook_set_steps
 
 SHIPPED_RUNBOOKS_DIR = Path(__file__).resolve().parent / "library"
 
@@ -119,14 +120,15 @@ def _canonical_params(action: str, params: dict) -> dict:
 # --- import -----------------------------------------------------------------------------
 
 
-def runbook_import(text: str) -> Runbook:
-    """Create or update the runbook a file defines (matched by name). Raises
-    RunbookFileError listing every problem; nothing is written unless the file is valid."""
+def runbook_import(text: str, *, actor: Actor, source: str) -> Runbook:
+    """Create or update the runbook a file defines (matched by name), recording it in the
+    runbook's History as imported from `source` (a file name). Raises RunbookFileError
+    listing every problem; nothing is written unless the file is valid."""
     fields = _parse(text)
     existing = Runbook.objects.filter(name=fields["name"]).first()
-    # An unchanged file is a no-op that keeps the version: re-importing the library (as the
-    # demo command does) should not make every runbook look edited, nor a run's version
-    # differ from its runbook's for no reason.
+    # An unchanged file is a no-op that keeps the version: importing the same file again
+    # should not make the runbook look edited, nor a run's version differ from its
+    # runbook's for no reason.
     if existing is not None and runbook_export(existing) == _dump(**fields):
         return existing
     categories = list(Category.objects.filter(slug__in=fields["slugs"]))
@@ -139,6 +141,12 @@ def runbook_import(text: str) -> Runbook:
         runbook.save()
         runbook.categories.set(categories)
         runbook_set_steps(runbook=runbook, steps=fields["steps"])
+        runbook_record_history(
+            runbook=runbook,
+            actor=actor,
+            message=f"Imported from {source}",
+            added=existing is None,
+        )
     return runbook
 
 
@@ -289,10 +297,17 @@ def _parse_if(value: Any) -> tuple[str, list[str], str]:
 # --- the shipped library ----------------------------------------------------------------
 
 
-def import_shipped_runbooks() -> list[Runbook]:
+INSTALLER = Actor.system("installed with the app")
+
+
+def import_shipped_runbooks(*, actor: Actor = INSTALLER) -> list[Runbook]:
     """Import every runbook file shipped in runbooks/library: all of them or none."""
     with transaction.atomic():
         return [
-            runbook_import(path.read_text(encoding="utf-8"))
+            runbook_import(
+                path.read_text(encoding="utf-8"),
+                actor=actor,
+                source=str(path.relative_to(SHIPPED_RUNBOOKS_DIR.parent.parent)),
+            )
             for path in sorted(SHIPPED_RUNBOOKS_DIR.glob("*.yaml"))
         ]

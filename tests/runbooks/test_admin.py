@@ -103,6 +103,14 @@ def existing(runbook: Runbook) -> list[dict]:
     ]
 
 
+def history(runbook: Runbook) -> list[str]:
+    """The runbook's admin History, oldest first, as its page lists it."""
+    entries = LogEntry.objects.filter(
+        content_type__app_label="runbooks", content_type__model="runbook", object_id=runbook.pk
+    ).order_by("action_time", "pk")
+    return [entry.get_change_message() for entry in entries]
+
+
 def change_url(runbook: Runbook) -> str:
     return reverse("admin:runbooks_runbook_change", args=[runbook.pk])
 
@@ -184,9 +192,7 @@ def test_saving_a_shipped_runbook_as_the_page_shows_it_saves_and_keeps_the_versi
     runbook.refresh_from_db()
     assert runbook.version == 1
     assert runbook_export(runbook) == (SHIPPED_RUNBOOKS_DIR / FILES[name]).read_text()
-    assert LogEntry.objects.get(object_id=str(runbook.pk)).get_change_message() == (
-        "No fields changed."
-    )
+    assert history(runbook)[-1] == "No fields changed."
 
 
 def test_adding_a_runbook_ignores_the_blank_rows_the_add_page_shows(author_client):

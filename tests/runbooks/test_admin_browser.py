@@ -14,7 +14,7 @@ pytestmark = BROWSER_MARKS
 
 
 def signed_in_author(chromium, live_server):
-    author = UserFactory(username="rune", is_staff=True)
+    author = UserFactory(username="rune", first_name="Rune", last_name="Book", is_staff=True)
     author.groups.add(Group.objects.get(name=RUNBOOK_AUTHOR))
     page = chromium.new_page()
     page.goto(f"{live_server.url}{reverse('admin:login')}")
@@ -38,6 +38,17 @@ def test_an_author_saves_a_shipped_runbook_without_changing_it(chromium, live_se
     assert "was changed successfully" in page.inner_text("body")
     assert page.url == f"{live_server.url}{reverse('admin:runbooks_runbook_changelist')}"
     assert blank_params == "{}"  # the model's default, not "null"
+    page.goto(f"{live_server.url}{reverse('admin:runbooks_runbook_history', args=[runbook.pk])}")
+    page.screenshot(path=str(shots / "runbook-history.png"), full_page=True)
+    rows = [row.inner_text().split("\t") for row in page.locator("#change-history tbody tr").all()]
+    assert [row[1:] for row in rows] == [
+        [
+            "system:commands",
+            "Imported from runbooks/library/failed-sign-ins.yaml (installed with the app, "
+            "version 1)",
+        ],
+        ["rune (Rune Book)", "No fields changed."],
+    ]
     runbook.refresh_from_db()
     assert runbook.version == 1
 

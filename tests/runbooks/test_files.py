@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from incidents.actors import Actor
 from runbooks.definitions import runbook_definition
 from runbooks.files import (
     SHIPPED_RUNBOOKS_DIR,
@@ -20,6 +23,7 @@ from tests.factories import category, open_incident
 
 SHIPPED_FILES = sorted(SHIPPED_RUNBOOKS_DIR.glob("*.yaml"))
 FAILED_SIGN_INS = SHIPPED_RUNBOOKS_DIR / "failed-sign-ins.yaml"
+AUTHOR = Actor.system("tests")
 
 
 def edited(text: str, old: str, new: str) -> str:
@@ -41,7 +45,7 @@ def database_state() -> tuple:
 def test_each_shipped_file_is_canonical_and_round_trips_byte_for_byte(db, path: Path):
     text = path.read_text(encoding="utf-8")
 
-    runbook = runbook_import(text)
+    runbook = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert runbook.version == 1
     assert runbook_export(runbook) == text
@@ -80,7 +84,7 @@ def test_a_runbook_built_in_code_exports_imports_and_exports_the_same(db):
     text = runbook_export(runbook)
     runbook.delete()
 
-    imported = runbook_import(text)
+    imported = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert runbook_export(imported) == text
     assert imported.version == 1
@@ -146,7 +150,7 @@ def test_a_bad_file_is_refused_naming_the_step_and_field_and_nothing_changes(
     before = database_state()
 
     with pytest.raises(RunbookFileError) as refused:
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert problem in str(refused.value)
     assert database_state() == before
@@ -159,7 +163,7 @@ def test_a_bad_file_for_a_new_runbook_creates_nothing(shipped):
     before = database_state()
 
     with pytest.raises(RunbookFileError):
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert database_state() == before
     assert not Runbook.objects.filter(name="New one").exists()
@@ -172,7 +176,7 @@ def test_every_problem_in_a_file_is_reported_at_once_in_file_order(db):
     text = edited(text, "  - failed-login\n", "  - phone-fraud\n")
 
     with pytest.raises(RunbookFileError) as refused:
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     problems = refused.value.problems
     assert [p.split(":")[0] for p in problems] == [
@@ -189,7 +193,7 @@ def test_a_question_with_bad_options_is_reported_once_not_again_at_each_guard(db
     )
 
     with pytest.raises(RunbookFileError) as refused:
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert refused.value.problems == [
         'step 1, params.options: an option key read as true/false: quote it, e.g. key: "yes"'
@@ -206,7 +210,7 @@ def test_a_question_with_bad_options_is_reported_once_not_again_at_each_guard(db
 )
 def test_a_file_that_is_not_a_runbook_at_all_is_refused(db, text, problem):
     with pytest.raises(RunbookFileError) as refused:
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert problem in str(refused.value)
 
@@ -222,7 +226,7 @@ def test_reimporting_changed_content_updates_the_runbook_and_keeps_run_snapshots
     text = edited(text, "active: true", "active: false")
     text = edited(text, "  - failed-login\n  min_priority: null", "  - phishing\n  min_priority: 2")
 
-    updated = runbook_import(text)
+    updated = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert updated.pk == runbook.pk
     assert updated.version == 2
@@ -238,7 +242,7 @@ def test_reimporting_changed_content_updates_the_runbook_and_keeps_run_snapshots
 def test_reimporting_an_unchanged_file_keeps_the_version(shipped):
     text = FAILED_SIGN_INS.read_text(encoding="utf-8")
 
-    runbook = runbook_import(text)
+    runbook = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert runbook.version == 1
     assert RunbookStep.objects.filter(runbook=runbook).count() == 5
@@ -253,7 +257,7 @@ def test_a_hand_written_file_is_normalised_on_export(db):
         "  params: {title: Look into it, description: ''}\n"
     )
 
-    runbook = runbook_import(text)
+    runbook = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert runbook_export(runbook) == (
         "name: Minimal\n"
@@ -322,6 +326,13 @@ def test_the_command_imports_files(db, tmp_path):
         ("Suspicious file download", 1),
     ]
     assert "Failed sign-ins (version 1)" in out.getvalue()
+    assert history(Runbook.objects.get(name="Failed sign-ins")) == [
+        (
+            "added",
+            "system:commands",
+            f"Imported from {paths[0]} (manage.py runbooks import, version 1)",
+        )
+    ]
 
 
 def test_the_command_imports_nothing_when_any_file_is_bad(db, tmp_path):
@@ -338,3 +349,42 @@ def test_the_command_imports_nothing_when_any_file_is_bad(db, tmp_path):
     assert f"{bad}: step 2, action: unknown action 'send_fax'" in err.getvalue()
     assert f"{bad}: step 3, action: unknown action 'send_fax'" in err.getvalue()
     assert Runbook.objects.count() == 0
+
+
+def history(runbook: Runbook) -> list[tuple[str, str, str]]:
+    """The runbook's admin History, oldest first: (action, user, message)."""
+    entries = LogEntry.objects.filter(
+        content_type__app_label="runbooks", content_type__model="runbook", object_id=runbook.pk
+    ).order_by("action_time", "pk")
+    return [
+        (
+            "added" if entry.is_addition() else "changed",
+            entry.user.get_username(),
+            entry.get_change_message(),
+        )
+        for entry in entries
+    ]
+
+
+def test_an_import_is_recorded_in_the_runbooks_history(db):
+    text = FAILED_SIGN_INS.read_text(encoding="utf-8")
+    runbook = runbook_import(text, actor=AUTHOR, source="mine.yaml")
+    runbook_import(text, actor=AUTHOR, source="mine.yaml")  # unchanged: not a new version
+
+    runbook_import(edited(text, "active: true", "active: false"), actor=AUTHOR, source="v2.yaml")
+
+    assert history(runbook) == [
+        ("added", "system:commands", "Imported from mine.yaml (tests, version 1)"),
+        ("changed", "system:commands", "Imported from v2.yaml (tests, version 2)"),
+    ]
+    assert not get_user_model().objects.get(username="system:commands").has_usable_password()
+
+
+def test_an_import_by_a_person_is_recorded_as_theirs(db, analyst):
+    runbook = runbook_import(
+        FAILED_SIGN_INS.read_text(encoding="utf-8"), actor=Actor.analyst(analyst), source="f.yaml"
+    )
+
+    assert history(runbook) == [
+        ("added", "alice", "Imported from f.yaml (Alice Analyst, version 1)")
+    ]

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils.text import slugify
 
+from incidents.actors import Actor
 from runbooks.files import RunbookFileError, runbook_export, runbook_import
 from runbooks.models import Runbook
 
@@ -52,6 +53,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Wrote {path}")
 
     def import_(self, files: list[Path]) -> None:
+        actor = Actor.system("manage.py runbooks import")
         failed = False
         # All files or none: each import checks its file before writing, so after a bad
         # file the transaction is still usable and the rest are checked too, to report
@@ -65,7 +67,7 @@ class Command(BaseCommand):
                     failed = True
                     continue
                 try:
-                    runbook = runbook_import(text)
+                    runbook = runbook_import(text, actor=actor, source=str(file))
                 except RunbookFileError as error:
                     for problem in error.problems:
                         self.stderr.write(f"{file}: {problem}")
