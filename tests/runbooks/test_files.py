@@ -14,6 +14,7 @@ from runbooks.definitions import runbook_definition
 from runbooks.files import (
     SHIPPED_RUNBOOKS_DIR,
     RunbookFileError,
+    import_shipped_runbooks,
     runbook_export,
     runbook_import,
 )
@@ -388,3 +389,139 @@ def test_an_import_by_a_person_is_recorded_as_theirs(db, analyst):
     assert history(runbook) == [
         ("added", "alice", "Imported from f.yaml (Alice Analyst, version 1)")
     ]
+
+
+# --- the shipped library ----------------------------------------------------------------
+
+
+def test_the_shipped_library_is_installed_when_absent_and_recorded(db):
+    runbooks = import_shipped_runbooks()
+
+    assert [(r.name, r.version) for r in runbooks] == [
+        ("Failed sign-ins", 1),
+        ("Phishing recipients", 1),
+        ("Suspicious file download", 1),
+    ]
+    assert history(runbooks[0]) == [
+        (
+            "added",
+            "system:commands",
+            "Imported from runbooks/library/failed-sign-ins.yaml "
+            "(installed with the app, version 1)",
+        )
+    ]
+
+
+def test_installing_the_shipped_library_again_never_replaces_an_existing_runbook(shipped):
+    text = edited(
+        FAILED_SIGN_INS.read_text(encoding="utf-8"),
+        "reminder_after_hours: 4",
+        "reminder_after_hours: 2",
+    )
+    runbook_import(text, actor=AUTHOR, source="mine.yaml")
+    before = database_state()
+
+    again = {r.name: r for r in import_shipped_runbooks()}
+
+    assert database_state() == before
+    assert again["Failed sign-ins"].version == 2
+    assert runbook_export(again["Failed sign-ins"]) == text
+
+
+@pytest.fixture
+def upgradable(shipped) -> str:
+    """The author edited "Failed sign-ins" (version 2), and "Phishing recipients" is gone;
+    returns the edited text."""
+    text = edited(
+        FAILED_SIGN_INS.read_text(encoding="utf-8"),
+        "reminder_after_hours: 4",
+        "reminder_after_hours: 2",
+    )
+    runbook_import(text, actor=AUTHOR, source="mine.yaml")
+    shipped["Phishing recipients"].delete()
+    return text
+
+
+def upgrade(*args: str) -> str:
+    out = StringIO()
+    call_command("runbooks", "upgrade", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_upgrade_shows_each_shipped_runbook_with_a_diff_and_changes_nothing(upgradable):
+    before = database_state()
+
+    shown = upgrade()
+
+    assert database_state() == before
+    assert (
+        "Failed sign-ins (runbooks/library/failed-sign-ins.yaml): differs from the installed "
+        "version 2\n"
+        "--- installed: Failed sign-ins (version 2)\n"
+        "+++ shipped: runbooks/library/failed-sign-ins.yaml\n"
+    ) in shown
+    assert "\n-    reminder_after_hours: 2\n+    reminder_after_hours: 4\n" in shown
+    assert "Phishing recipients (runbooks/library/phishing-recipients.yaml): absent" in shown
+    assert (
+        "Suspicious file download (runbooks/library/suspicious-download.yaml): identical to "
+        "the installed version 1"
+    ) in shown
+    assert "manage.py runbooks upgrade --apply 'Failed sign-ins' 'Phishing recipients'" in shown
+
+
+def test_upgrade_shows_only_the_runbooks_named(upgradable):
+    shown = upgrade("Suspicious file download")
+
+    assert shown == (
+        "Suspicious file download (runbooks/library/suspicious-download.yaml): identical to "
+        "the installed version 1\n"
+    )
+
+
+def test_upgrade_apply_replaces_and_installs_the_named_runbooks_as_new_versions(upgradable):
+    applied = upgrade("--apply", "Failed sign-ins", "Phishing recipients")
+
+    runbooks = {r.name: r for r in Runbook.objects.all()}
+    assert {name: r.version for name, r in runbooks.items()} == {
+        "Failed sign-ins": 3,
+        "Phishing recipients": 1,
+        "Suspicious file download": 1,
+    }
+    for shipped_file in SHIPPED_FILES:
+        name = yaml.safe_load(shipped_file.read_text(encoding="utf-8"))["name"]
+        assert runbook_export(runbooks[name]) == shipped_file.read_text(encoding="utf-8")
+    assert history(runbooks["Failed sign-ins"])[-1] == (
+        "changed",
+        "system:commands",
+        "Imported from runbooks/library/failed-sign-ins.yaml "
+        "(manage.py runbooks upgrade, version 3)",
+    )
+    assert applied == (
+        "Failed sign-ins: replaced from runbooks/library/failed-sign-ins.yaml (version 3)\n"
+        "Phishing recipients: installed from runbooks/library/phishing-recipients.yaml "
+        "(version 1)\n"
+    )
+    assert "identical" in upgrade("Failed sign-ins")
+
+
+def test_upgrade_apply_needs_the_names_of_the_runbooks_to_replace(upgradable):
+    before = database_state()
+
+    with pytest.raises(CommandError) as refused:
+        upgrade("--apply")
+
+    assert str(refused.value) == (
+        "Name the runbooks to install or replace, e.g. "
+        "manage.py runbooks upgrade --apply 'Failed sign-ins' 'Phishing recipients'"
+    )
+
+    assert database_state() == before
+
+
+def test_upgrade_apply_with_nothing_to_apply_says_so(shipped):
+    assert upgrade("--apply") == "Every shipped runbook is installed as shipped; nothing to do.\n"
+
+
+def test_upgrade_refuses_a_name_that_is_not_shipped(upgradable):
+    with pytest.raises(CommandError, match="No shipped runbook named 'Nope'; shipped: "):
+        upgrade("--apply", "Nope")
