@@ -1,7 +1,6 @@
 import json
 
 import pytest
-from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
@@ -9,6 +8,7 @@ from incidents.groups import RUNBOOK_AUTHOR, SOC_ANALYST
 from runbooks.definitions import runbook_definition
 from runbooks.files import SHIPPED_RUNBOOKS_DIR, runbook_export
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
+from tests.admin_history import admin_history
 from tests.factories import UserFactory, category, open_incident
 from tests.rendered_forms import form_as_posted
 
@@ -103,14 +103,6 @@ def existing(runbook: Runbook) -> list[dict]:
     ]
 
 
-def history(runbook: Runbook) -> list[str]:
-    """The runbook's admin History, oldest first, as its page lists it."""
-    entries = LogEntry.objects.filter(
-        content_type__app_label="runbooks", content_type__model="runbook", object_id=runbook.pk
-    ).order_by("action_time", "pk")
-    return [entry.get_change_message() for entry in entries]
-
-
 def change_url(runbook: Runbook) -> str:
     return reverse("admin:runbooks_runbook_change", args=[runbook.pk])
 
@@ -192,10 +184,11 @@ def test_saving_a_shipped_runbook_as_the_page_shows_it_saves_and_keeps_the_versi
     runbook.refresh_from_db()
     assert runbook.version == 1
     assert runbook_export(runbook) == (SHIPPED_RUNBOOKS_DIR / FILES[name]).read_text()
-    assert history(runbook)[-1] == "No fields changed."
+    action, _user, message = admin_history(runbook)[-1]
+    assert (action, message) == ("changed", "No fields changed.")
 
 
-def test_adding_a_runbook_ignores_the_blank_rows_the_add_page_shows(author_client):
+def test_adding_a_runbook_on_the_add_page_as_rendered_makes_version_1(author_client):
     page = author_client.get(reverse("admin:runbooks_runbook_add")).content.decode()
     data = form_as_posted(page, "runbook_form", button="_save")
     data |= {

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
@@ -20,6 +19,7 @@ from runbooks.files import (
 )
 from runbooks.models import Guard, Runbook, RunbookRun, RunbookStep
 from runbooks.services import runbook_set_steps
+from tests.admin_history import admin_history
 from tests.factories import category, open_incident
 
 SHIPPED_FILES = sorted(SHIPPED_RUNBOOKS_DIR.glob("*.yaml"))
@@ -327,7 +327,7 @@ def test_the_command_imports_files(db, tmp_path):
         ("Suspicious file download", 1),
     ]
     assert "Failed sign-ins (version 1)" in out.getvalue()
-    assert history(Runbook.objects.get(name="Failed sign-ins")) == [
+    assert admin_history(Runbook.objects.get(name="Failed sign-ins")) == [
         (
             "added",
             "system:commands",
@@ -352,29 +352,14 @@ def test_the_command_imports_nothing_when_any_file_is_bad(db, tmp_path):
     assert Runbook.objects.count() == 0
 
 
-def history(runbook: Runbook) -> list[tuple[str, str, str]]:
-    """The runbook's admin History, oldest first: (action, user, message)."""
-    entries = LogEntry.objects.filter(
-        content_type__app_label="runbooks", content_type__model="runbook", object_id=runbook.pk
-    ).order_by("action_time", "pk")
-    return [
-        (
-            "added" if entry.is_addition() else "changed",
-            entry.user.get_username(),
-            entry.get_change_message(),
-        )
-        for entry in entries
-    ]
-
-
-def test_an_import_is_recorded_in_the_runbooks_history(db):
+def test_an_import_is_recorded_in_the_runbooks_admin_history(db):
     text = FAILED_SIGN_INS.read_text(encoding="utf-8")
     runbook = runbook_import(text, actor=AUTHOR, source="mine.yaml")
     runbook_import(text, actor=AUTHOR, source="mine.yaml")  # unchanged: not a new version
 
     runbook_import(edited(text, "active: true", "active: false"), actor=AUTHOR, source="v2.yaml")
 
-    assert history(runbook) == [
+    assert admin_history(runbook) == [
         ("added", "system:commands", "Imported from mine.yaml (tests, version 1)"),
         ("changed", "system:commands", "Imported from v2.yaml (tests, version 2)"),
     ]
@@ -386,7 +371,7 @@ def test_an_import_by_a_person_is_recorded_as_theirs(db, analyst):
         FAILED_SIGN_INS.read_text(encoding="utf-8"), actor=Actor.analyst(analyst), source="f.yaml"
     )
 
-    assert history(runbook) == [
+    assert admin_history(runbook) == [
         ("added", "alice", "Imported from f.yaml (Alice Analyst, version 1)")
     ]
 
@@ -402,7 +387,7 @@ def test_the_shipped_library_is_installed_when_absent_and_recorded(db):
         ("Phishing recipients", 1),
         ("Suspicious file download", 1),
     ]
-    assert history(runbooks[0]) == [
+    assert admin_history(runbooks[0]) == [
         (
             "added",
             "system:commands",
@@ -490,7 +475,7 @@ def test_upgrade_apply_replaces_and_installs_the_named_runbooks_as_new_versions(
     for shipped_file in SHIPPED_FILES:
         name = yaml.safe_load(shipped_file.read_text(encoding="utf-8"))["name"]
         assert runbook_export(runbooks[name]) == shipped_file.read_text(encoding="utf-8")
-    assert history(runbooks["Failed sign-ins"])[-1] == (
+    assert admin_history(runbooks["Failed sign-ins"])[-1] == (
         "changed",
         "system:commands",
         "Imported from runbooks/library/failed-sign-ins.yaml "
