@@ -82,10 +82,19 @@ class ParamsField(forms.JSONField):
         return json.dumps(value, ensure_ascii=False, indent=2)
 
 
+def _model_default(name: str) -> Any:
+    # A field declared on the form does not take the model field's default as its initial
+    # value the way a generated one does. Without it an extra row starts from None, shown
+    # as "null" and unequal to the empty value posted back, so the untouched row counts as
+    # changed and is validated as a step.
+    return RunbookStep._meta.get_field(name).default
+
+
 class RunbookStepForm(forms.ModelForm):
     # A blank first choice, so an untouched extra row stays unchanged and is ignored.
     action = forms.ChoiceField(choices=lambda: [("", "---------"), *action_choices()])
     guard_outcomes = OutcomesField(
+        initial=_model_default("guard_outcomes"),
         required=False,
         label="Outcomes",
         help_text=RunbookStep._meta.get_field("guard_outcomes").help_text
@@ -93,6 +102,7 @@ class RunbookStepForm(forms.ModelForm):
         widget=forms.TextInput(attrs={"size": 14}),
     )
     params = ParamsField(
+        initial=_model_default("params"),
         required=False,
         help_text=_all_params_help(),
         widget=forms.Textarea(attrs={"rows": 5, "cols": 44}),

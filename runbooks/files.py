@@ -1,4 +1,5 @@
-"""Runbooks as YAML files: export a runbook, import a file, load the shipped library.
+"""Runbooks as YAML files: export a runbook, import a file, install and upgrade the
+runbooks shipped with the app.
 
 The file is the definition a person reads and reviews, so the export is canonical: the same
 runbook always gives the same bytes, and export(import(text)) == text for a canonical file.
@@ -9,17 +10,22 @@ An import checks everything before writing anything and reports every problem at
 each as "step N, field: message" (or "field: message" for the top level).
 """
 
+import difflib
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 from django.db import transaction
 
+from incidents.actors import Actor
 from incidents.models import Category
 from runbooks.actions import validate_params
 from runbooks.definitions import GUARDS_WITH_OUTCOMES, DefinitionError, validate_steps
 from runbooks.models import Guard, Runbook, Trigger
-from runbooks.services import runbook_set_steps
+from runbooks.services import runbook_record_history, runbook_set_steps
 
 SHIPPED_RUNBOOKS_DIR = Path(__file__).resolve().parent / "library"
 
@@ -119,14 +125,15 @@ def _canonical_params(action: str, params: dict) -> dict:
 # --- import -----------------------------------------------------------------------------
 
 
-def runbook_import(text: str) -> Runbook:
-    """Create or update the runbook a file defines (matched by name). Raises
-    RunbookFileError listing every problem; nothing is written unless the file is valid."""
+def runbook_import(text: str, *, actor: Actor, source: str) -> Runbook:
+    """Create or update the runbook a file defines (matched by name), recording it in the
+    runbook's History as imported from `source` (a file name). Raises RunbookFileError
+    listing every problem; nothing is written unless the file is valid."""
     fields = _parse(text)
     existing = Runbook.objects.filter(name=fields["name"]).first()
-    # An unchanged file is a no-op that keeps the version: re-importing the library (as the
-    # demo command does) should not make every runbook look edited, nor a run's version
-    # differ from its runbook's for no reason.
+    # An unchanged file is a no-op that keeps the version: importing the same file again
+    # should not make the runbook look edited, nor a run's version differ from its
+    # runbook's for no reason.
     if existing is not None and runbook_export(existing) == _dump(**fields):
         return existing
     categories = list(Category.objects.filter(slug__in=fields["slugs"]))
@@ -139,6 +146,12 @@ def runbook_import(text: str) -> Runbook:
         runbook.save()
         runbook.categories.set(categories)
         runbook_set_steps(runbook=runbook, steps=fields["steps"])
+        runbook_record_history(
+            runbook=runbook,
+            actor=actor,
+            message=f"Imported from {source}",
+            added=existing is None,
+        )
     return runbook
 
 
@@ -289,10 +302,86 @@ def _parse_if(value: Any) -> tuple[str, list[str], str]:
 # --- the shipped library ----------------------------------------------------------------
 
 
-def import_shipped_runbooks() -> list[Runbook]:
-    """Import every runbook file shipped in runbooks/library: all of them or none."""
+INSTALLER = Actor.system("installed with the app")
+
+
+class Shipped(StrEnum):
+    """How a shipped runbook file compares with the runbook of its name in the database."""
+
+    ABSENT = "absent"
+    IDENTICAL = "identical"
+    DIFFERS = "differs"
+
+
+@dataclass(frozen=True)
+class ShippedRunbook:
+    path: Path
+    text: str
+    name: str
+    canonical: str
+    installed: Runbook | None
+
+    @property
+    def source(self) -> str:
+        return str(self.path.relative_to(SHIPPED_RUNBOOKS_DIR.parent.parent))
+
+    @property
+    def version(self) -> int | None:
+        return self.installed.version if self.installed is not None else None
+
+    @cached_property
+    def installed_text(self) -> str:
+        return runbook_export(self.installed) if self.installed is not None else ""
+
+    @property
+    def status(self) -> Shipped:
+        if self.installed is None:
+            return Shipped.ABSENT
+        return Shipped.IDENTICAL if self.installed_text == self.canonical else Shipped.DIFFERS
+
+    def diff(self) -> str:
+        """What replacing the installed runbook with the shipped file changes: lines the
+        upgrade removes start with "-", lines it brings with "+"."""
+        return "".join(
+            difflib.unified_diff(
+                self.installed_text.splitlines(keepends=True),
+                self.canonical.splitlines(keepends=True),
+                fromfile=f"installed: {self.name} (version {self.version})",
+                tofile=f"shipped: {self.source}",
+            )
+        )
+
+
+def shipped_runbooks() -> list[ShippedRunbook]:
+    """Each runbook file shipped in runbooks/library, with the runbook of its name."""
+    found = []
+    for path in sorted(SHIPPED_RUNBOOKS_DIR.glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        fields = _parse(text)
+        found.append(
+            ShippedRunbook(
+                path=path,
+                text=text,
+                name=fields["name"],
+                canonical=_dump(**fields),
+                installed=Runbook.objects.filter(name=fields["name"]).first(),
+            )
+        )
+    return found
+
+
+def shipped_runbook_install(shipped: ShippedRunbook, *, actor: Actor) -> Runbook:
+    """Install the shipped file, or replace the installed runbook with it: a new version,
+    recorded in History. An author's edits to it are lost; `runbooks upgrade` shows them."""
+    return runbook_import(shipped.text, actor=actor, source=shipped.source)
+
+
+def import_shipped_runbooks(*, actor: Actor = INSTALLER) -> list[Runbook]:
+    """Install each shipped runbook that is absent (by name), all or none, and return every
+    shipped runbook. One that exists is never touched, edited or not: the author's version
+    wins over the file; `manage.py runbooks upgrade` shows and applies a changed file."""
     with transaction.atomic():
         return [
-            runbook_import(path.read_text(encoding="utf-8"))
-            for path in sorted(SHIPPED_RUNBOOKS_DIR.glob("*.yaml"))
+            shipped.installed or shipped_runbook_install(shipped, actor=actor)
+            for shipped in shipped_runbooks()
         ]

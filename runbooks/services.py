@@ -13,6 +13,9 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -126,6 +129,39 @@ def runbook_bump_version(*, runbook: Runbook) -> Runbook:
     )
     runbook.refresh_from_db(fields=["version", "updated_at"])
     return runbook
+
+
+# Django's admin History needs a user for every entry; changes made by a command (the
+# runbooks command, installing the shipped library) have none, so they are written as this
+# account. It cannot sign in, and the admin's forms cannot create a user of this name, so
+# it is never confused with a person.
+HISTORY_USERNAME = "system:commands"
+
+
+def runbook_record_history(
+    *, runbook: Runbook, actor: Actor, message: str, added: bool = False
+) -> None:
+    """Write a change the admin did not make into the runbook's admin History, as the admin
+    writes its own saves, so an author sees every version there."""
+    LogEntry.objects.log_actions(
+        user_id=_history_user(actor).pk,
+        queryset=[runbook],
+        action_flag=ADDITION if added else CHANGE,
+        change_message=f"{message} ({actor.name}, version {runbook.version})",
+        single_object=True,
+    )
+
+
+def _history_user(actor: Actor) -> AbstractBaseUser:
+    if actor.user is not None:
+        return actor.user
+    user, created = get_user_model().objects.get_or_create(
+        username=HISTORY_USERNAME, defaults={"is_active": False}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
 
 
 # --- starting ---------------------------------------------------------------------------

@@ -3,7 +3,9 @@ few incidents at different stages (the failed-login and download incidents start
 runbooks once the worker picks them up).
 
 Safe to load again: what exists is left alone (passwords are reset so the printed ones
-always work). Every incident change goes through the services."""
+always work). A shipped runbook is installed only when absent: one an author edited keeps
+the author's version (`manage.py runbooks upgrade` shows what the shipped one changes).
+Every incident change goes through the services."""
 
 import secrets
 import struct
@@ -34,7 +36,7 @@ from incidents.services import (
     task_transition,
 )
 from mailflow.mailbox_views import PERMISSION
-from runbooks.files import import_shipped_runbooks
+from runbooks.files import Shipped, import_shipped_runbooks, shipped_runbooks
 
 # email, first, last, department, title, manager email, language
 PEOPLE = [
@@ -112,12 +114,17 @@ CIS = [
 class DemoReport:
     logins: dict[str, str] = field(default_factory=dict)
     runbooks: list[str] = field(default_factory=list)
+    # Shipped runbooks whose file changed, or which an author edited: kept as they are.
+    runbooks_differing: list[str] = field(default_factory=list)
     incidents_created: list[str] = field(default_factory=list)
 
 
 def load_demo() -> DemoReport:
     report = DemoReport()
     report.runbooks = [runbook.name for runbook in import_shipped_runbooks()]
+    report.runbooks_differing = [
+        shipped.name for shipped in shipped_runbooks() if shipped.status == Shipped.DIFFERS
+    ]
     with transaction.atomic():
         _directory()
         _analysts_read_the_local_mailbox()

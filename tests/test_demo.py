@@ -1,8 +1,11 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from incidents.models import Evidence, Person, ResponseTask, SecurityIncident, TimelineEntry
+from runbooks.models import Runbook
+from tests.rendered_forms import form_as_posted
 
 
 def counts() -> tuple[int, ...]:
@@ -52,3 +55,29 @@ def test_the_demo_analyst_reads_the_local_mailbox_and_the_author_does_not(db, de
 
     assert users.get(username="analyst").has_perm("mailflow.view_local_mailbox")
     assert not users.get(username="author").has_perm("mailflow.view_local_mailbox")
+
+
+def test_loading_the_demo_again_keeps_an_authors_edit_of_a_shipped_runbook(
+    db, debug, client, capsys
+):
+    call_command("demo")
+    runbook = Runbook.objects.get(name="Failed sign-ins")
+    client.force_login(get_user_model().objects.get(username="author"))
+    url = reverse("admin:runbooks_runbook_change", args=[runbook.pk])
+    data = form_as_posted(client.get(url).content.decode(), "runbook_form", "_save")
+    question = "Were the failed sign-in attempts on your account made by you?"
+    (ask,) = [name for name, (value, *_) in data.items() if question in value]
+    data[ask] = [data[ask][0].replace(question, "Did you try to sign in just now?")]
+    assert client.post(url, data).status_code == 302
+    capsys.readouterr()
+
+    call_command("demo")
+
+    runbook.refresh_from_db()
+    assert runbook.version == 2
+    ask = runbook.steps.get(action="ask_user")
+    assert ask.params["question"] == "Did you try to sign in just now?"
+    assert (
+        "Kept as installed, different from the version shipped with the app: Failed sign-ins "
+        "(see `manage.py runbooks upgrade`)"
+    ) in capsys.readouterr().out

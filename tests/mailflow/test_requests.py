@@ -47,6 +47,25 @@ def test_the_timeline_shows_the_question_and_the_email(asked):
     assert request.task.state == ResponseTask.State.AWAITING_USER
 
 
+def test_a_failed_login_incident_is_in_analysis_once_the_question_is_sent(asked, outbox):
+    request = asked("failed-login")
+
+    incident = request.incident
+    incident.refresh_from_db()
+    assert request.state == State.SENT and len(outbox) == 1
+    assert incident.state == "analysis"
+    assert list(incident.timeline.values_list("kind", flat=True)) == [
+        "incident.opened",
+        "runbook.started",
+        "incident.state_changed",
+        "request.created",
+        "request.sent",
+    ]
+    moved = incident.timeline.get(kind="incident.state_changed")
+    assert moved.summary == "State changed from Draft to Analysis"
+    assert (moved.actor_kind, moved.actor_name) == ("runbook", "Failed sign-ins")
+
+
 def test_a_person_with_german_as_language_gets_the_german_email(asked, bob, outbox):
     bob.language = "de"
     bob.save()

@@ -6,12 +6,17 @@ from django.urls import reverse
 
 from incidents.groups import RUNBOOK_AUTHOR, SOC_ANALYST
 from runbooks.definitions import runbook_definition
+from runbooks.files import SHIPPED_RUNBOOKS_DIR, runbook_export
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
+from tests.admin_history import admin_history
 from tests.factories import UserFactory, category, open_incident
+from tests.rendered_forms import form_as_posted
 
 OPTIONS = [{"key": "yes", "label": "Yes, that was me"}, {"key": "no", "label": "No"}]
 TASK = {"action": "create_task", "params": {"title": "Check the sign-ins of {person_name}"}}
 ASK = {"action": "ask_user", "params": {"question": "Was it you?", "options": OPTIONS}}
+FILES = {"Failed sign-ins": "failed-sign-ins.yaml",
+         "Suspicious file download": "suspicious-download.yaml"}  # fmt: skip
 NOTE_YES = {"action": "add_note", "guard": "answer_in", "outcomes": ["yes"],
             "params": {"text": "{person_name} confirmed."}}  # fmt: skip
 
@@ -162,6 +167,59 @@ def test_swapping_two_positions_and_deleting_a_step_saves(author_client, runbook
         "ask_user",
         "create_task",
     ]
+
+
+@pytest.mark.parametrize("name", ["Failed sign-ins", "Suspicious file download"])
+def test_saving_a_shipped_runbook_as_the_page_shows_it_saves_and_keeps_the_version(
+    author_client, shipped, name
+):
+    runbook = shipped[name]
+    page = author_client.get(change_url(runbook)).content.decode()
+
+    response = author_client.post(
+        change_url(runbook), form_as_posted(page, "runbook_form", button="_save")
+    )
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    runbook.refresh_from_db()
+    assert runbook.version == 1
+    assert runbook_export(runbook) == (SHIPPED_RUNBOOKS_DIR / FILES[name]).read_text()
+    action, _user, message = admin_history(runbook)[-1]
+    assert (action, message) == ("changed", "No fields changed.")
+
+
+def test_adding_a_runbook_on_the_add_page_as_rendered_makes_version_1(author_client):
+    page = author_client.get(reverse("admin:runbooks_runbook_add")).content.decode()
+    data = form_as_posted(page, "runbook_form", button="_save")
+    data |= {
+        "name": ["Lost laptop"],
+        "steps-0-position": ["1"],
+        "steps-0-action": ["create_task"],
+        "steps-0-params": ['{"title": "Locate the device"}'],
+    }
+
+    response = author_client.post(reverse("admin:runbooks_runbook_add"), data)
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    runbook = Runbook.objects.get(name="Lost laptop")
+    assert runbook.version == 1
+    assert [(s.position, s.action) for s in runbook.steps.all()] == [(1, "create_task")]
+
+
+def test_a_filled_extra_row_is_still_validated(author_client, shipped):
+    runbook = shipped["Failed sign-ins"]
+    page = author_client.get(change_url(runbook)).content.decode()
+    data = form_as_posted(page, "runbook_form", button="_save")
+    extra = int(data["steps-TOTAL_FORMS"][0]) - 1  # the blank row after the steps
+    data[f"steps-{extra}-position"] = [str(extra + 1)]
+    data[f"steps-{extra}-action"] = ["create_task"]
+
+    response = author_client.post(change_url(runbook), data)
+
+    assert response.status_code == 200
+    assert "title: required" in " ".join(step_form_errors(response, extra)["params"])
+    runbook.refresh_from_db()
+    assert runbook.version == 1 and runbook.steps.count() == extra
 
 
 @pytest.mark.parametrize(

@@ -46,20 +46,29 @@ def resume(committed, incident, outcome: str, channel: str = "answer page") -> b
 # --- starting ---------------------------------------------------------------------------
 
 
-def test_opening_a_failed_login_incident_starts_a_run_that_waits_for_the_answer(
+def test_opening_a_failed_login_incident_moves_it_to_analysis_and_waits_for_the_answer(
     shipped, open_with_runbooks
 ):
     incident = open_with_runbooks("failed-login")
 
     run = the_run(incident)
     assert run.runbook.name == "Failed sign-ins"
-    assert (run.state, run.position, run.version) == (State.WAITING, 1, 1)
-    assert list(run.results.values_list("action", "status")) == [("ask_user", "waiting")]
+    assert (run.state, run.position, run.version) == (State.WAITING, 2, 1)
+    assert list(run.results.values_list("action", "status")) == [
+        ("set_incident_state", "done"),
+        ("ask_user", "waiting"),
+    ]
+    incident.refresh_from_db()
+    assert incident.state == SecurityIncident.State.ANALYSIS
     assert list(incident.timeline.values_list("kind", flat=True)) == [
         "incident.opened",
         "runbook.started",
+        "incident.state_changed",
         "runbook.waiting",
     ]
+    moved = incident.timeline.get(kind="incident.state_changed")
+    assert (moved.actor_kind, moved.actor_name) == ("runbook", "Failed sign-ins")
+    assert (moved.data["from"], moved.data["to"]) == ("draft", "analysis")
     waiting = incident.timeline.get(kind="runbook.waiting")
     assert waiting.summary == (
         "Waiting for Bob Builder to answer: "
@@ -247,7 +256,8 @@ def test_a_waiting_run_resumes_on_the_version_it_started_with(
         {"action": s.action, "guard": s.guard, "outcomes": s.guard_outcomes, "params": s.params}
         for s in runbook.steps.all()
     ]
-    steps[3]["params"]["title"] = "Edited title"
+    reset = next(s for s in steps if s["params"].get("title", "").startswith("Reset"))
+    reset["params"]["title"] = "Edited title"
     runbook_set_steps(runbook=runbook, steps=steps)
 
     resume(committed, incident, "no")

@@ -5,21 +5,26 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from incidents.actors import Actor
 from runbooks.definitions import runbook_definition
 from runbooks.files import (
     SHIPPED_RUNBOOKS_DIR,
     RunbookFileError,
+    import_shipped_runbooks,
     runbook_export,
     runbook_import,
 )
 from runbooks.models import Guard, Runbook, RunbookRun, RunbookStep
 from runbooks.services import runbook_set_steps
+from tests.admin_history import admin_history
 from tests.factories import category, open_incident
 
 SHIPPED_FILES = sorted(SHIPPED_RUNBOOKS_DIR.glob("*.yaml"))
 FAILED_SIGN_INS = SHIPPED_RUNBOOKS_DIR / "failed-sign-ins.yaml"
+AUTHOR = Actor.system("tests")
 
 
 def edited(text: str, old: str, new: str) -> str:
@@ -41,7 +46,7 @@ def database_state() -> tuple:
 def test_each_shipped_file_is_canonical_and_round_trips_byte_for_byte(db, path: Path):
     text = path.read_text(encoding="utf-8")
 
-    runbook = runbook_import(text)
+    runbook = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert runbook.version == 1
     assert runbook_export(runbook) == text
@@ -80,7 +85,7 @@ def test_a_runbook_built_in_code_exports_imports_and_exports_the_same(db):
     text = runbook_export(runbook)
     runbook.delete()
 
-    imported = runbook_import(text)
+    imported = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert runbook_export(imported) == text
     assert imported.version == 1
@@ -97,31 +102,31 @@ BAD_FILES = {
     "an unknown action": (
         ("- action: add_note\n  if:\n    answer_in:\n    - 'yes'", "- action: send_fax\n  if:\n"
          "    answer_in:\n    - 'yes'"),
-        "step 2, action: unknown action 'send_fax'",
+        "step 3, action: unknown action 'send_fax'",
     ),
     "a bad guard": (
         ("  if:\n    answer_in:\n    - 'yes'\n", "  if: maybe\n"),
-        "step 2, if: unknown guard 'maybe'",
+        "step 3, if: unknown guard 'maybe'",
     ),
     "an if mapping with another key": (
         ("    answer_in:\n    - 'yes'\n", "    answer_is:\n    - 'yes'\n"),
-        "step 2, if: must be one of",
+        "step 3, if: must be one of",
     ),
     "a missing required parameter": (
         ("    title: Reset the credentials of {person_name}\n", ""),
-        "step 4, params.title: required",
+        "step 5, params.title: required",
     ),
     "an answer_in key that is not an option of the question": (
         ("    - 'no'\n  params:\n    text:", "    - maybe\n  params:\n    text:"),
-        "step 3, if: 'maybe' is not an option of the question before it",
+        "step 4, if: 'maybe' is not an option of the question before it",
     ),
     "an unquoted yes as option key": (
         ("    - key: 'yes'\n", "    - key: yes\n"),
-        "step 1, params.options: an option key read as true/false",
+        "step 2, params.options: an option key read as true/false",
     ),
     "an unquoted yes in answer_in": (
         ("    - 'yes'\n  params:\n    text:", "    - yes\n  params:\n    text:"),
-        "step 2, if: answer_in: an option key read as true/false",
+        "step 3, if: answer_in: an option key read as true/false",
     ),
     "an unknown category": (
         ("  - failed-login\n", "  - phone-fraud\n"),
@@ -146,11 +151,11 @@ def test_a_bad_file_is_refused_naming_the_step_and_field_and_nothing_changes(
     before = database_state()
 
     with pytest.raises(RunbookFileError) as refused:
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert problem in str(refused.value)
     assert database_state() == before
-    assert shipped["Failed sign-ins"].steps.count() == 5
+    assert shipped["Failed sign-ins"].steps.count() == 6
 
 
 def test_a_bad_file_for_a_new_runbook_creates_nothing(shipped):
@@ -159,7 +164,7 @@ def test_a_bad_file_for_a_new_runbook_creates_nothing(shipped):
     before = database_state()
 
     with pytest.raises(RunbookFileError):
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert database_state() == before
     assert not Runbook.objects.filter(name="New one").exists()
@@ -172,13 +177,13 @@ def test_every_problem_in_a_file_is_reported_at_once_in_file_order(db):
     text = edited(text, "  - failed-login\n", "  - phone-fraud\n")
 
     with pytest.raises(RunbookFileError) as refused:
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     problems = refused.value.problems
     assert [p.split(":")[0] for p in problems] == [
         "conditions.categories",
-        "step 2, if",
-        "step 4, params.title",
+        "step 3, if",
+        "step 5, params.title",
     ]
     assert Runbook.objects.count() == 0
 
@@ -189,10 +194,10 @@ def test_a_question_with_bad_options_is_reported_once_not_again_at_each_guard(db
     )
 
     with pytest.raises(RunbookFileError) as refused:
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert refused.value.problems == [
-        'step 1, params.options: an option key read as true/false: quote it, e.g. key: "yes"'
+        'step 2, params.options: an option key read as true/false: quote it, e.g. key: "yes"'
     ]
 
 
@@ -206,7 +211,7 @@ def test_a_question_with_bad_options_is_reported_once_not_again_at_each_guard(db
 )
 def test_a_file_that_is_not_a_runbook_at_all_is_refused(db, text, problem):
     with pytest.raises(RunbookFileError) as refused:
-        runbook_import(text)
+        runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert problem in str(refused.value)
 
@@ -222,26 +227,26 @@ def test_reimporting_changed_content_updates_the_runbook_and_keeps_run_snapshots
     text = edited(text, "active: true", "active: false")
     text = edited(text, "  - failed-login\n  min_priority: null", "  - phishing\n  min_priority: 2")
 
-    updated = runbook_import(text)
+    updated = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert updated.pk == runbook.pk
     assert updated.version == 2
     assert runbook_export(updated) == text
-    assert updated.steps.get(position=1).params["reminder_after_hours"] == 2
+    assert updated.steps.get(position=2).params["reminder_after_hours"] == 2
     assert (updated.active, updated.min_priority) == (False, 2)
     assert [c.slug for c in updated.categories.all()] == ["phishing"]
     run.refresh_from_db()
     assert (run.version, run.definition) == (1, snapshot)
-    assert run.steps[0]["params"]["reminder_after_hours"] == 4
+    assert run.steps[1]["params"]["reminder_after_hours"] == 4
 
 
 def test_reimporting_an_unchanged_file_keeps_the_version(shipped):
     text = FAILED_SIGN_INS.read_text(encoding="utf-8")
 
-    runbook = runbook_import(text)
+    runbook = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert runbook.version == 1
-    assert RunbookStep.objects.filter(runbook=runbook).count() == 5
+    assert RunbookStep.objects.filter(runbook=runbook).count() == 6
 
 
 def test_a_hand_written_file_is_normalised_on_export(db):
@@ -253,7 +258,7 @@ def test_a_hand_written_file_is_normalised_on_export(db):
         "  params: {title: Look into it, description: ''}\n"
     )
 
-    runbook = runbook_import(text)
+    runbook = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert runbook_export(runbook) == (
         "name: Minimal\n"
@@ -322,6 +327,13 @@ def test_the_command_imports_files(db, tmp_path):
         ("Suspicious file download", 1),
     ]
     assert "Failed sign-ins (version 1)" in out.getvalue()
+    assert admin_history(Runbook.objects.get(name="Failed sign-ins")) == [
+        (
+            "added",
+            "system:commands",
+            f"Imported from {paths[0]} (manage.py runbooks import, version 1)",
+        )
+    ]
 
 
 def test_the_command_imports_nothing_when_any_file_is_bad(db, tmp_path):
@@ -335,6 +347,166 @@ def test_the_command_imports_nothing_when_any_file_is_bad(db, tmp_path):
     with pytest.raises(CommandError, match="no runbook was imported"):
         call_command("runbooks", "import", str(good), str(bad), stdout=StringIO(), stderr=err)
 
-    assert f"{bad}: step 2, action: unknown action 'send_fax'" in err.getvalue()
     assert f"{bad}: step 3, action: unknown action 'send_fax'" in err.getvalue()
+    assert f"{bad}: step 4, action: unknown action 'send_fax'" in err.getvalue()
     assert Runbook.objects.count() == 0
+
+
+def test_an_import_is_recorded_in_the_runbooks_admin_history(db):
+    text = FAILED_SIGN_INS.read_text(encoding="utf-8")
+    runbook = runbook_import(text, actor=AUTHOR, source="mine.yaml")
+    runbook_import(text, actor=AUTHOR, source="mine.yaml")  # unchanged: not a new version
+
+    runbook_import(edited(text, "active: true", "active: false"), actor=AUTHOR, source="v2.yaml")
+
+    assert admin_history(runbook) == [
+        ("added", "system:commands", "Imported from mine.yaml (tests, version 1)"),
+        ("changed", "system:commands", "Imported from v2.yaml (tests, version 2)"),
+    ]
+    assert not get_user_model().objects.get(username="system:commands").has_usable_password()
+
+
+def test_an_import_by_a_person_is_recorded_as_theirs(db, analyst):
+    runbook = runbook_import(
+        FAILED_SIGN_INS.read_text(encoding="utf-8"), actor=Actor.analyst(analyst), source="f.yaml"
+    )
+
+    assert admin_history(runbook) == [
+        ("added", "alice", "Imported from f.yaml (Alice Analyst, version 1)")
+    ]
+
+
+# --- the shipped library ----------------------------------------------------------------
+
+
+def test_the_shipped_library_is_installed_when_absent_and_recorded(db):
+    runbooks = import_shipped_runbooks()
+
+    assert [(r.name, r.version) for r in runbooks] == [
+        ("Failed sign-ins", 1),
+        ("Phishing recipients", 1),
+        ("Suspicious file download", 1),
+    ]
+    assert admin_history(runbooks[0]) == [
+        (
+            "added",
+            "system:commands",
+            "Imported from runbooks/library/failed-sign-ins.yaml "
+            "(installed with the app, version 1)",
+        )
+    ]
+
+
+def test_installing_the_shipped_library_again_never_replaces_an_existing_runbook(shipped):
+    text = edited(
+        FAILED_SIGN_INS.read_text(encoding="utf-8"),
+        "reminder_after_hours: 4",
+        "reminder_after_hours: 2",
+    )
+    runbook_import(text, actor=AUTHOR, source="mine.yaml")
+    before = database_state()
+
+    again = {r.name: r for r in import_shipped_runbooks()}
+
+    assert database_state() == before
+    assert again["Failed sign-ins"].version == 2
+    assert runbook_export(again["Failed sign-ins"]) == text
+
+
+@pytest.fixture
+def upgradable(shipped) -> str:
+    """The author edited "Failed sign-ins" (version 2), and "Phishing recipients" is gone;
+    returns the edited text."""
+    text = edited(
+        FAILED_SIGN_INS.read_text(encoding="utf-8"),
+        "reminder_after_hours: 4",
+        "reminder_after_hours: 2",
+    )
+    runbook_import(text, actor=AUTHOR, source="mine.yaml")
+    shipped["Phishing recipients"].delete()
+    return text
+
+
+def upgrade(*args: str) -> str:
+    out = StringIO()
+    call_command("runbooks", "upgrade", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_upgrade_shows_each_shipped_runbook_with_a_diff_and_changes_nothing(upgradable):
+    before = database_state()
+
+    shown = upgrade()
+
+    assert database_state() == before
+    assert (
+        "Failed sign-ins (runbooks/library/failed-sign-ins.yaml): differs from the installed "
+        "version 2\n"
+        "--- installed: Failed sign-ins (version 2)\n"
+        "+++ shipped: runbooks/library/failed-sign-ins.yaml\n"
+    ) in shown
+    assert "\n-    reminder_after_hours: 2\n+    reminder_after_hours: 4\n" in shown
+    assert "Phishing recipients (runbooks/library/phishing-recipients.yaml): absent" in shown
+    assert (
+        "Suspicious file download (runbooks/library/suspicious-download.yaml): identical to "
+        "the installed version 1"
+    ) in shown
+    assert "manage.py runbooks upgrade --apply 'Failed sign-ins' 'Phishing recipients'" in shown
+
+
+def test_upgrade_shows_only_the_runbooks_named(upgradable):
+    shown = upgrade("Suspicious file download")
+
+    assert shown == (
+        "Suspicious file download (runbooks/library/suspicious-download.yaml): identical to "
+        "the installed version 1\n"
+    )
+
+
+def test_upgrade_apply_replaces_and_installs_the_named_runbooks_as_new_versions(upgradable):
+    applied = upgrade("--apply", "Failed sign-ins", "Phishing recipients")
+
+    runbooks = {r.name: r for r in Runbook.objects.all()}
+    assert {name: r.version for name, r in runbooks.items()} == {
+        "Failed sign-ins": 3,
+        "Phishing recipients": 1,
+        "Suspicious file download": 1,
+    }
+    for shipped_file in SHIPPED_FILES:
+        name = yaml.safe_load(shipped_file.read_text(encoding="utf-8"))["name"]
+        assert runbook_export(runbooks[name]) == shipped_file.read_text(encoding="utf-8")
+    assert admin_history(runbooks["Failed sign-ins"])[-1] == (
+        "changed",
+        "system:commands",
+        "Imported from runbooks/library/failed-sign-ins.yaml "
+        "(manage.py runbooks upgrade, version 3)",
+    )
+    assert applied == (
+        "Failed sign-ins: replaced from runbooks/library/failed-sign-ins.yaml (version 3)\n"
+        "Phishing recipients: installed from runbooks/library/phishing-recipients.yaml "
+        "(version 1)\n"
+    )
+    assert "identical" in upgrade("Failed sign-ins")
+
+
+def test_upgrade_apply_needs_the_names_of_the_runbooks_to_replace(upgradable):
+    before = database_state()
+
+    with pytest.raises(CommandError) as refused:
+        upgrade("--apply")
+
+    assert str(refused.value) == (
+        "Name the runbooks to install or replace, e.g. "
+        "manage.py runbooks upgrade --apply 'Failed sign-ins' 'Phishing recipients'"
+    )
+
+    assert database_state() == before
+
+
+def test_upgrade_apply_with_nothing_to_apply_says_so(shipped):
+    assert upgrade("--apply") == "Every shipped runbook is installed as shipped; nothing to do.\n"
+
+
+def test_upgrade_refuses_a_name_that_is_not_shipped(upgradable):
+    with pytest.raises(CommandError, match="No shipped runbook named 'Nope'; shipped: "):
+        upgrade("--apply", "Nope")

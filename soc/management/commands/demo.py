@@ -19,6 +19,12 @@ class Command(BaseCommand):
         report = load_demo()
         created = ", ".join(report.incidents_created) or "none (already loaded)"
         self.stdout.write(f"Runbooks: {', '.join(report.runbooks)}")
+        if report.runbooks_differing:
+            self.stdout.write(
+                "Kept as installed, different from the version shipped with the app: "
+                f"{', '.join(report.runbooks_differing)} "
+                "(see `manage.py runbooks upgrade`)"
+            )
         self.stdout.write(f"Demo incidents created: {created}")
         self.stdout.write(self.style.SUCCESS("Demo logins (passwords are new on every run):"))
         for username, password in report.logins.items():
