@@ -4,7 +4,7 @@ Services in every app call `timeline_record`; it is the only writer of TimelineE
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -48,9 +48,31 @@ def timeline_record(
         # Nothing to hand over: mark it done so the sweeper never looks at it.
         dispatched_at=None if subscribed else timezone.now(),
     )
+    _incident_touch(incident, entry.created_at)
     if subscribed:
         enqueue_on_commit("incidents.timeline.timeline_deliver", entry.pk)
     return entry
+
+
+def _incident_touch(incident: SecurityIncident, at: datetime) -> None:
+    """Move the incident's "updated at" to the entry's time: an entry is a change to the
+    case, whoever wrote it (a runbook, an answer, a webhook).
+
+    One UPDATE of that column alone, so a concurrent change to other fields is kept. Its
+    row lock is taken with SKIP LOCKED: services lock a run or a request before they write
+    the timeline, and some lock the incident before a run, so waiting here for the
+    incident could close a cycle (deadlock). A transaction holding the incident's row
+    writes its own entry and moves the time itself, or has just done so.
+    """
+    free = (
+        SecurityIncident.objects.select_for_update(skip_locked=True, no_key=True)
+        .filter(pk=incident.pk)
+        .order_by()
+    )
+    SecurityIncident.objects.filter(pk__in=free.values("pk"), updated_at__lt=at).update(
+        updated_at=at
+    )
+    incident.updated_at = max(incident.updated_at, at)
 
 
 def subscribers_for(kind: str) -> list[str]:

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from incidents.models import TimelineEntry
+from incidents.models import SecurityIncident, TimelineEntry
 from incidents.services import incident_add_note
 from incidents.timeline import DISPATCH_ATTEMPTS, timeline_deliver, timeline_sweep
 from tests.factories import open_incident
@@ -145,3 +145,31 @@ def test_a_failing_subscriber_is_retried_by_the_sweeper_a_bounded_number_of_time
     assert len(received) == DISPATCH_ATTEMPTS
     assert "left undelivered" in caplog.text
     assert timeline_sweep() == 0  # given up on: no longer picked
+
+
+def test_every_entry_moves_the_incidents_updated_at_and_nothing_else(db, as_analyst):
+    incident = open_incident(short_description="Before")
+    long_ago = timezone.now() - timedelta(days=3)
+    SecurityIncident.objects.filter(pk=incident.pk).update(updated_at=long_ago)
+    stale_copy = SecurityIncident.objects.get(pk=incident.pk)
+    # Another writer changes the title after our copy was read: the bump must keep it.
+    SecurityIncident.objects.filter(pk=incident.pk).update(short_description="After")
+
+    entry = incident_add_note(actor=as_analyst, incident=stale_copy, text="Looked at it.")
+
+    incident.refresh_from_db()
+    assert incident.updated_at == entry.created_at
+    assert incident.short_description == "After"
+
+
+def test_an_entry_in_a_rolled_back_transaction_leaves_updated_at_alone(db, as_analyst):
+    incident = open_incident()
+    long_ago = timezone.now() - timedelta(days=3)
+    SecurityIncident.objects.filter(pk=incident.pk).update(updated_at=long_ago)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        incident_add_note(actor=as_analyst, incident=incident, text="Rolled back.")
+        raise RuntimeError
+
+    incident.refresh_from_db()
+    assert incident.updated_at == long_ago

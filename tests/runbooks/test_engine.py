@@ -434,3 +434,24 @@ def test_a_step_that_keeps_failing_fails_the_run_and_tells_an_analyst_then_resum
     assert run.state == State.WAITING
     assert incident.timeline.filter(kind="runbook.retried").count() == 1
     assert StepResult.objects.filter(run=run).count() == 3
+
+
+# --- the incident's "updated at" --------------------------------------------------------
+
+
+def test_an_answer_resuming_the_run_moves_the_incidents_updated_at(
+    shipped, open_with_runbooks, committed
+):
+    incident = open_with_runbooks("failed-login")
+    long_ago = timezone.now() - timedelta(days=3)
+    SecurityIncident.objects.filter(pk=incident.pk).update(updated_at=long_ago)
+    before = timezone.now()
+
+    resume(committed, incident, "no")
+
+    incident.refresh_from_db()
+    assert incident.updated_at >= before
+    # It moved with the runbook's last entry, in the same transaction as that entry.
+    newest = incident.timeline.order_by("-created_at", "-id").first()
+    assert newest.kind == "runbook.completed"
+    assert incident.updated_at == newest.created_at
