@@ -17,7 +17,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from incidents.actors import Actor
@@ -200,27 +200,96 @@ def run_start(
         return existing
     try:
         with transaction.atomic():
-            run = RunbookRun.objects.create(
-                runbook=runbook,
-                version=runbook.version,
-                definition=runbook_definition(runbook),
-                incident=incident,
-                trigger_entry=trigger_entry,
-            )
-            timeline_record(
-                incident=incident,
-                kind="runbook.started",
-                actor=_runbook_actor(run),
-                summary=f"Runbook '{runbook.name}' (version {runbook.version}) started",
-                data={"run": run.pk, "runbook": runbook.name, "version": runbook.version},
-            )
-            _enqueue_advance(run.pk)
+            run = _run_create(runbook=runbook, incident=incident, trigger_entry=trigger_entry)
     except IntegrityError:
         # A concurrent delivery of the same event started it first.
         return RunbookRun.objects.get(
             runbook=runbook, incident=incident, trigger_entry=trigger_entry
         )
     return run
+
+
+def _run_create(
+    *,
+    runbook: Runbook,
+    incident: SecurityIncident,
+    trigger_entry: TimelineEntry | None = None,
+    actor: Actor | None = None,
+) -> RunbookRun:
+    """Create the run with its `runbook.started` entry (the actor: who started it, else
+    the runbook itself) and advance it after commit. The caller holds the transaction."""
+    run = RunbookRun.objects.create(
+        runbook=runbook,
+        version=runbook.version,
+        definition=runbook_definition(runbook),
+        incident=incident,
+        trigger_entry=trigger_entry,
+    )
+    by = f" by {actor.name}" if actor else ""
+    timeline_record(
+        incident=incident,
+        kind="runbook.started",
+        actor=actor or _runbook_actor(run),
+        summary=f"Runbook '{runbook.name}' (version {runbook.version}) started{by}",
+        data={"run": run.pk, "runbook": runbook.name, "version": runbook.version},
+    )
+    _enqueue_advance(run.pk)
+    return run
+
+
+UNFINISHED = (State.RUNNING, State.WAITING, State.FAILED)
+
+
+def run_start_by_analyst(
+    *, actor: Actor, runbook: Runbook, incident: SecurityIncident
+) -> RunbookRun:
+    """Start `runbook` on `incident` at an analyst's request, asking the incident's
+    affected user (Ask people starts runs for a list of others): a manual runbook, or an
+    automatic one whose trigger passed before the incident met its conditions.
+
+    Refuses (DomainError) a closed incident, an inactive runbook, one whose categories or
+    priority the incident does not meet, and one that asks a question when nobody is the
+    affected user. A run of the runbook not yet finished for the same person refuses a
+    second one, so a double submit starts one run. The incident is locked first, which
+    serialises two concurrent starts.
+    """
+    with transaction.atomic():
+        incident = SecurityIncident.objects.select_for_update().get(pk=incident.pk)
+        runbook = Runbook.objects.prefetch_related("categories").get(pk=runbook.pk)
+        if not incident.is_active:
+            raise DomainError(f"{incident.number} is {incident.get_state_display()}.")
+        if not runbook.active:
+            raise DomainError(f"The runbook '{runbook.name}' is not active.")
+        if not runbook_matches(runbook, incident):
+            raise DomainError(
+                f"The runbook '{runbook.name}' does not apply to {incident_conditions(incident)}."
+            )
+        if incident.affected_user_id is None and runbook_asks(runbook):
+            raise DomainError(
+                f"The runbook '{runbook.name}' asks the affected user, and {incident.number} "
+                "has none: set the affected user first, or use Ask people."
+            )
+        unfinished = (
+            RunbookRun.objects.filter(runbook=runbook, incident=incident, state__in=UNFINISHED)
+            .filter(Q(person__isnull=True) | Q(person_id=incident.affected_user_id))
+            .first()
+        )
+        if unfinished:
+            raise DomainError(
+                f"The runbook '{runbook.name}' is already on {incident.number} (run "
+                f"{unfinished.pk}, {unfinished.get_state_display().lower()}); nothing was "
+                "started."
+            )
+        return _run_create(runbook=runbook, incident=incident, actor=actor)
+
+
+def runbook_asks(runbook: Runbook) -> bool:
+    return runbook.steps.filter(action="ask_user").exists()
+
+
+def incident_conditions(incident: SecurityIncident) -> str:
+    """What runbook conditions look at, as analysts read it: "Phishing / 3 - Moderate"."""
+    return f"{incident.category.name} / {incident.get_priority_display()}"
 
 
 # Runs per advance task when many start at once: big enough that the broker's cost per

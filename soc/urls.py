@@ -6,6 +6,7 @@ from mailflow import webhooks
 from mailflow.admin_ask_people import ask_people_view
 from mailflow.configured_providers import configured_urls
 from mailflow.mailbox_views import mailbox, mailbox_email
+from runbooks.admin_incident import start_runbook_view
 
 admin.site.site_header = "SOC incident response"
 admin.site.site_title = "SOC"
@@ -16,12 +17,17 @@ handler500 = "mailflow.error_pages.server_error"
 
 urlpatterns = [
     # Under the incident's admin path, ahead of the admin's own: the sidebar marks the model
-    # whose URL the page's path starts with, and this page belongs to an incident. Wired here
-    # because incidents may not import mailflow.
+    # whose URL the page's path starts with, and these pages belong to an incident. Wired
+    # here because incidents may not import mailflow or runbooks.
     path(
         "admin/incidents/securityincident/<int:incident_id>/ask-people/",
         admin.site.admin_view(ask_people_view),
         name="incident_ask_people",
+    ),
+    path(
+        "admin/incidents/securityincident/<int:incident_id>/start-runbook/",
+        admin.site.admin_view(start_runbook_view),
+        name="incident_start_runbook",
     ),
     path("admin/", admin.site.urls),
     # Inbound posts kept as they came for the worker, ahead of anymail's own views. A

@@ -1,0 +1,80 @@
+"""Runbooks on the incident page: the page that starts one by hand through
+run_start_by_analyst."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from incidents.actors import Actor
+from incidents.admin_helpers import call_service
+from incidents.models import SecurityIncident
+from runbooks.models import Runbook
+from runbooks.selectors import IncidentRunbook, incident_runbooks
+from runbooks.services import incident_conditions, run_start_by_analyst
+
+
+def may_start_runbooks(request: HttpRequest) -> bool:
+    """Who may start a runbook on an incident: whoever works incidents and operates runs
+    (the SOC analyst group), as for Ask people."""
+    user = request.user
+    return user.has_perm("incidents.change_securityincident") and user.has_perm(
+        "runbooks.change_runbookrun"
+    )
+
+
+class StartRunbookForm(forms.Form):
+    runbook = forms.ModelChoiceField(
+        queryset=Runbook.objects.none(), widget=forms.RadioSelect, empty_label=None
+    )
+
+    def __init__(self, *args, rows: list[IncidentRunbook], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        startable = [row for row in rows if row.startable]
+        self.fields["runbook"].queryset = Runbook.objects.filter(
+            pk__in=[row.runbook.pk for row in startable]
+        )
+        if len(startable) == 1:
+            self.fields["runbook"].initial = startable[0].runbook.pk
+        self.rows = {row.runbook.pk: row for row in startable}
+
+
+def start_runbook_view(request: HttpRequest, incident_id: int) -> HttpResponse:
+    """Choose one of the runbooks that apply to the incident and start it for the
+    affected user. A refusal (already running, incident closed) is said on the incident
+    page, where the panel shows the run in question."""
+    if not may_start_runbooks(request):
+        raise PermissionDenied
+    incident = get_object_or_404(
+        SecurityIncident.objects.select_related("category", "affected_user"), pk=incident_id
+    )
+    back = reverse("admin:incidents_securityincident_change", args=[incident.pk])
+    form = StartRunbookForm(request.POST or None, rows=incident_runbooks(incident))
+    if request.method == "POST" and form.is_valid():
+        runbook = form.cleaned_data["runbook"]
+        started = []
+        if call_service(
+            request,
+            lambda: started.append(
+                run_start_by_analyst(
+                    actor=Actor.analyst(request.user), runbook=runbook, incident=incident
+                )
+            ),
+            "",
+        ):
+            messages.success(request, f"Runbook '{runbook.name}' started (run {started[0].pk}).")
+        return HttpResponseRedirect(f"{back}#runbooks")
+    context = {
+        **admin.site.each_context(request),
+        "opts": SecurityIncident._meta,
+        "title": f"Start a runbook on {incident.number}",
+        "incident": incident,
+        "conditions": incident_conditions(incident),
+        "back": back,
+        "form": form,
+        "choices": [(choice, form.rows[choice.data["value"].value]) for choice in form["runbook"]],
+    }
+    return TemplateResponse(request, "admin/runbooks/start_runbook.html", context)
