@@ -1,4 +1,5 @@
-"""Runbooks on the incident page: the page that starts one by hand through
+"""Runbooks on the incident page: a panel saying which runbooks apply and what ran
+(settings.INCIDENT_PAGE_PANELS), and the page that starts one by hand through
 run_start_by_analyst."""
 
 from django import forms
@@ -11,6 +12,7 @@ from django.urls import reverse
 
 from incidents.actors import Actor
 from incidents.admin_helpers import call_service
+from incidents.admin_panels import Panel
 from incidents.models import SecurityIncident
 from runbooks.models import Runbook
 from runbooks.selectors import IncidentRunbook, incident_runbooks
@@ -23,6 +25,23 @@ def may_start_runbooks(request: HttpRequest) -> bool:
     user = request.user
     return user.has_perm("incidents.change_securityincident") and user.has_perm(
         "runbooks.change_runbookrun"
+    )
+
+
+def incident_runbooks_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | None:
+    """The "Runbooks" section of the incident page; none for who may not see runs."""
+    if not request.user.has_perm("runbooks.view_runbookrun"):
+        return None
+    rows = incident_runbooks(incident)
+    return Panel(
+        "admin/runbooks/incident_runbooks.html",
+        {
+            "incident": incident,
+            "conditions": incident_conditions(incident),
+            "applying": [row for row in rows if row.startable],
+            "others": [row for row in rows if not row.startable],
+            "runs_url": reverse("admin:runbooks_runbookrun_changelist"),
+        },
     )
 
 

@@ -3,13 +3,15 @@ the incident page's Runbooks section and the Start runbook page."""
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from incidents.actors import Actor
 from incidents.errors import DomainError
 from incidents.groups import SOC_ANALYST
 from incidents.models import SecurityIncident
-from incidents.services import incident_transition
+from incidents.services import incident_transition, incident_update
 from runbooks.models import RunbookRun
 from runbooks.services import run_cancel, run_resume, run_start_by_analyst, runs_start_for_people
 from tests.factories import PersonFactory, UserFactory, category, open_incident
@@ -188,12 +190,88 @@ def test_an_incident_added_in_the_admin_starts_its_automatic_runbooks(
     assert run.incident.timeline.filter(kind="runbook.started").exists()
 
 
+# --- the Runbooks section of the incident page ------------------------------------------
+
+
+def test_the_incident_page_names_the_manual_runbook_that_applies_and_how_to_start_it(
+    analyst_client, phishing
+):
+    page = page_of(analyst_client, phishing)
+
+    assert 'id="runbooks"' in page
+    assert "Runbooks for Phishing / 3 - Moderate:" in page
+    assert "Phishing recipients" in page and "Started by an analyst" in page
+    assert "Not started here." in page
+    assert f'href="{start_url(phishing)}"' in page
+    assert "Start runbook…" in page and "Ask people…" in page
+    assert "Failed sign-ins" not in page  # another category's runbook
+
+
+def test_the_incident_page_shows_the_run_that_started_with_its_state_and_link(
+    analyst_client, shipped, open_with_runbooks
+):
+    incident = open_with_runbooks("failed-login")
+    run = incident.runbook_runs.get()
+
+    page = page_of(analyst_client, incident)
+
+    run_url = reverse("admin:runbooks_runbookrun_change", args=[run.pk])
+    assert f'<a href="{run_url}">Run {run.pk}</a>:' in page
+    assert "Waiting for an answer" in page
+    assert "Incident opened, automatically" in page
+
+
+def test_the_incident_page_says_plainly_when_no_runbook_matches(
+    analyst_client, shipped, open_with_runbooks
+):
+    incident = open_with_runbooks("malware", priority=Priority.LOW)
+
+    page = page_of(analyst_client, incident)
+
+    assert "No runbook matches Malware / 4 - Low. Runbooks start on incidents" in page
+    assert "Start runbook…" in page  # the action box; its page says the same
+    assert f'<a class="button" href="{start_url(incident)}">' in page
+
+
+def test_many_runs_are_counted_with_a_link_and_cost_no_more_queries(
+    analyst_client, shipped, phishing, committed, as_analyst
+):
+    runbook = shipped["Phishing recipients"]
+    people = [PersonFactory() for _ in range(20)]
+    committed(
+        runs_start_for_people, actor=as_analyst, runbook=runbook, incident=phishing,
+        people=people[:4],
+    )  # fmt: skip
+    with CaptureQueriesContext(connection) as few:
+        page_of(analyst_client, phishing)
+    committed(
+        runs_start_for_people, actor=as_analyst, runbook=runbook, incident=phishing,
+        people=people[4:],
+    )  # fmt: skip
+    with CaptureQueriesContext(connection) as many:
+        page = page_of(analyst_client, phishing)
+
+    assert len(many) == len(few)
+    assert "17 more runs" in page
+    assert "in all: 20 waiting for an answer" in page
+    assert f"incident__id__exact={phishing.pk}&amp;runbook__id__exact={runbook.pk}" in page
+
+
 def incidents_only_staff() -> UserFactory:
     """Staff who work incidents but have no permission on runbooks or their runs."""
     user = UserFactory(is_staff=True)
     analyst = Group.objects.get(name=SOC_ANALYST)
     user.user_permissions.add(*analyst.permissions.filter(content_type__app_label="incidents"))
     return user
+
+
+def test_the_section_is_hidden_from_staff_who_may_not_see_runs(client, phishing):
+    client.force_login(incidents_only_staff())
+
+    page = page_of(client, phishing)
+
+    assert phishing.number in page
+    assert 'id="runbooks"' not in page and "Start runbook…" not in page
 
 
 # --- the Start runbook page -------------------------------------------------------------
@@ -258,3 +336,18 @@ def test_only_who_works_incidents_and_operates_runs_may_start_one(client, shippe
     assert client.get(start_url(phishing)).status_code == 403
     assert client.post(start_url(phishing), {"runbook": runbook.pk}).status_code == 403
     assert not phishing.runbook_runs.exists()
+
+
+def test_an_automatic_runbook_that_applies_only_after_opening_can_be_started(
+    analyst_client, shipped, open_with_runbooks, committed, as_analyst
+):
+    incident = open_with_runbooks("malware")
+    incident_update(actor=as_analyst, incident=incident, category=category("failed-login"))
+
+    page = page_of(analyst_client, incident)
+    assert "Failed sign-ins" in page and "Incident opened, automatically" in page
+    assert "this one did not match then" in page
+    runbook = shipped["Failed sign-ins"]
+    run = committed(run_start_by_analyst, actor=as_analyst, runbook=runbook, incident=incident)
+    run.refresh_from_db()
+    assert run.state == State.WAITING
