@@ -3,6 +3,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "soc.settings")
@@ -10,7 +11,7 @@ if __name__ == "__main__":
         # The local demo launcher (README's first command), before the settings are read.
         from soc.local import prepare_up
 
-        prepare_up()
+        prepare_up(Path(__file__).resolve().parent)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -81,7 +81,7 @@ def migrated_database(tmp_path_factory) -> Path:
     each test takes seconds rather than a migration's time."""
     folder = tmp_path_factory.mktemp("up-template")
     database = folder / "db.sqlite3"
-    env = {**_clean_environ(), "DEBUG": "true", "VAR_DIR": str(folder)}
+    env = {**_clean_environ(), "DEBUG": "true", "VAR_DIR": str(folder), "ENV_FILE": os.devnull}
     env["DATABASE_URL"] = f"sqlite:///{database}"
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
@@ -150,7 +150,9 @@ def start_up(tmp_path, migrated_database) -> Iterator:
         database = tmp_path / "db.sqlite3"
         shutil.copy(migrated_database, database)
         environ = {**_clean_environ(), "VAR_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-        environ.update(DATABASE_URL=f"sqlite:///{database}", DEBUG="true", **env)
+        # up writes its .env there, not in the checkout.
+        environ.update(DATABASE_URL=f"sqlite:///{database}", ENV_FILE=str(tmp_path / ".env"))
+        environ.update(env)
         process = subprocess.Popen(  # noqa: S603 (fixed argv)
             [*launcher, "manage.py", "up", f"127.0.0.1:{port}", "--no-demo", *extra],
             cwd=ROOT,
@@ -248,3 +250,73 @@ def test_up_on_a_port_already_in_use_says_so_and_starts_no_worker(start_up):
     assert "That port is already in use." in up.text
     assert up.worker_pid is None, up.text  # runserver's exit would have left it running
     assert running(group(up.process.pid)) == set()
+
+
+@pytest.fixture
+def fresh_clone(tmp_path) -> Path:
+    """The checkout's files as a clone has them: tracked or new, never ignored (.env,
+    var/, .venv/). The checkout's Python runs in it: a clone's `uv sync` builds the same."""
+    clone = tmp_path / "clone"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    for name in filter(None, listed.split(b"\0")):
+        source = ROOT / os.fsdecode(name)
+        if source.is_file():  # not one deleted in the checkout
+            (clone / source.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, clone / source.relative_to(ROOT))
+    return clone
+
+
+def _no_variables() -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "LANG": "C.UTF-8"}
+
+
+def test_a_fresh_clone_runs_up_then_the_readmes_other_commands_with_no_variables_set(
+    fresh_clone,
+):
+    # The README's first command, on a port other than 8000.
+    port = free_port()
+    up = Up(
+        subprocess.Popen(  # noqa: S603 (fixed argv)
+            [sys.executable, "manage.py", "up", f"127.0.0.1:{port}"],
+            cwd=fresh_clone,
+            env={**_no_variables(), "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    )
+    try:
+        up.wait_until_serving(port, worker_processes=6)
+    finally:
+        ctrl_c_twice(up)
+        up.wait_for_exit(timeout=30)
+
+    assert up.text.rstrip().endswith("Stopped.")
+
+    def command(*args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(  # noqa: S603 (fixed argv)
+            [sys.executable, "manage.py", *args],
+            cwd=fresh_clone,
+            env=_no_variables(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stderr}"
+        return result
+
+    exported = command("runbooks", "export", "Failed sign-ins").stdout
+    (fresh_clone / "failed.yaml").write_text(exported)
+    command("runbooks", "import", "failed.yaml")
+    people = "email,first_name,last_name\nnew.person@example.com,New,Person\n"
+    (fresh_clone / "people.csv").write_text(people)
+    command("import_directory", "people", "people.csv")
+    assert command("shell", "-c", "print('shell works')").stdout.strip().endswith("shell works")
+    # What made them work: the file up wrote on its first run, and said so.
+    assert f"Wrote {fresh_clone / '.env'} (DEBUG=true, a new SECRET_KEY)" in up.text
