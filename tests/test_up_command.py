@@ -275,6 +275,16 @@ def _no_variables() -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "LANG": "C.UTF-8"}
 
 
+def _emails_with_links(mail_dir: Path, timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        emails = [path.read_text() for path in sorted(mail_dir.glob("*.eml"))]
+        if any("/respond/" in email for email in emails):
+            return emails
+        time.sleep(0.5)
+    pytest.fail(f"no email with an answer link in {mail_dir} after {timeout} s")
+
+
 def test_a_fresh_clone_runs_up_then_the_readmes_other_commands_with_no_variables_set(
     fresh_clone,
 ):
@@ -293,10 +303,15 @@ def test_a_fresh_clone_runs_up_then_the_readmes_other_commands_with_no_variables
     )
     try:
         up.wait_until_serving(port, worker_processes=6)
+        # The demo's runbooks ask people by email: their links lead to this server.
+        emails = _emails_with_links(fresh_clone / "var" / "mail", timeout=90)
     finally:
         ctrl_c_twice(up)
         up.wait_for_exit(timeout=30)
 
+    assert f"http://127.0.0.1:{port}/admin/  user: analyst" in up.text
+    links = re.findall(r"http://[^/\s]+/respond/", "".join(emails))
+    assert links and set(links) == {f"http://127.0.0.1:{port}/respond/"}
     assert up.text.rstrip().endswith("Stopped.")
 
     def command(*args: str) -> subprocess.CompletedProcess:

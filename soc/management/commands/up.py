@@ -10,7 +10,7 @@ from contextlib import contextmanager, suppress
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.core.management.commands import runserver
 
 from mailflow.localmail import BACKEND
@@ -59,6 +59,34 @@ class StopSignals:
             raise Stop
 
 
+# A server listening on every address is reached from this machine on the loopback one.
+_LOCAL_HOSTS = {
+    None: "127.0.0.1",
+    "0": "127.0.0.1",
+    "0.0.0.0": "127.0.0.1",  # noqa: S104 (an address to replace, not one to listen on)
+    "[::]": "[::1]",
+}
+
+
+def server_url(addrport: str) -> str:
+    """Where `runserver addrport` can be reached from this machine."""
+    match = runserver.naiveip_re.match(addrport)
+    if match is None:  # runserver's words, before the demo prints links with it
+        raise CommandError(f'"{addrport}" is not a valid port number or address:port pair.')
+    addr, port = match.group("addr"), match.group("port")
+    return f"http://{_LOCAL_HOSTS.get(addr, addr)}:{port}"
+
+
+def point_email_links_at(url: str) -> None:
+    """Unless SITE_URL is set (in the environment or .env), links in emails lead to the
+    server being started, whatever its port. The worker, which sends the emails, reads it
+    from the environment it inherits."""
+    if os.environ.get("SITE_URL", "").strip():
+        return
+    os.environ["SITE_URL"] = url
+    settings.SITE_URL = url
+
+
 class ServerThenCallback(runserver.Command):
     """runserver calling `on_serving` once its port is bound. runserver ends the whole
     process with os._exit when the port is taken, skipping every `finally`: a worker
@@ -94,7 +122,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Skip loading demo data.")
 
     def handle(self, *args, addrport: str, no_demo: bool, **options) -> None:
-        url = f"http://{addrport}"
+        url = server_url(addrport)
+        point_email_links_at(url)
         stop_signals = StopSignals()
         stop_signals.install()
         worker: subprocess.Popen | None = None
@@ -123,7 +152,7 @@ class Command(BaseCommand):
 
     def start_worker(self) -> subprocess.Popen:
         # A separate process, as in production (`manage.py qcluster`), inheriting this
-        # environment, DEBUG included. In a session of its own, so that a terminal's
+        # environment (DEBUG, SITE_URL). In a session of its own, so that a terminal's
         # Ctrl-C reaches only `up`, which then stops the worker in order.
         return subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
             [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"],
