@@ -1,6 +1,7 @@
 from anymail import urls as anymail_urls
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from mailflow import webhooks
 from mailflow.admin_ask_people import ask_people_view
@@ -15,6 +16,8 @@ admin.site.index_title = "Incidents, tasks and runbooks"
 handler500 = "mailflow.error_pages.server_error"
 
 urlpatterns = [
+    # The analysts' home is the admin; the admin's own "View site" link leads here.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     # Under the incident's admin path, ahead of the admin's own: the sidebar marks the model
     # whose URL the page's path starts with, and this page belongs to an incident. Wired here
     # because incidents may not import mailflow.
