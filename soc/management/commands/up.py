@@ -39,9 +39,12 @@ class StopSignals:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
 
+    def ignore(self) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
     def _on_signal(self, signum: int, frame: object) -> None:
-        for other in STOP_SIGNALS:
-            signal.signal(other, signal.SIG_IGN)
+        self.ignore()
         self.caught = True
         if not self.held:
             raise Stop
@@ -146,6 +149,7 @@ class Command(BaseCommand):
         except Stop:
             pass
         finally:
+            stop_signals.ignore()  # however this ended, nothing interrupts the clean-up
             if worker is not None:
                 stop_worker(worker)
         self.stdout.write("Stopped.")
