@@ -252,25 +252,6 @@ def test_up_on_a_port_already_in_use_says_so_and_starts_no_worker(start_up):
     assert running(group(up.process.pid)) == set()
 
 
-@pytest.fixture
-def fresh_clone(tmp_path) -> Path:
-    """The checkout's files as a clone has them: tracked or new, never ignored (.env,
-    var/, .venv/). The checkout's Python runs in it: a clone's `uv sync` builds the same."""
-    clone = tmp_path / "clone"
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],  # noqa: S607
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout
-    for name in filter(None, listed.split(b"\0")):
-        source = ROOT / os.fsdecode(name)
-        if source.is_file():  # not one deleted in the checkout
-            (clone / source.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, clone / source.relative_to(ROOT))
-    return clone
-
-
 def _no_variables() -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "LANG": "C.UTF-8"}
 
@@ -285,10 +266,11 @@ def _emails_with_links(mail_dir: Path, timeout: float) -> list[str]:
     pytest.fail(f"no email with an answer link in {mail_dir} after {timeout} s")
 
 
-def test_a_fresh_clone_runs_up_then_the_readmes_other_commands_with_no_variables_set(
+def test_on_a_fresh_clone_up_links_emails_to_its_port_and_lets_other_commands_run(
     fresh_clone,
 ):
-    # The README's first command, on a port other than 8000.
+    # The README's first command, on a port other than 8000, with no variables set.
+    # (tests/test_readme_commands.py runs the README's other commands after it.)
     port = free_port()
     up = Up(
         subprocess.Popen(  # noqa: S603 (fixed argv)
@@ -326,12 +308,9 @@ def test_a_fresh_clone_runs_up_then_the_readmes_other_commands_with_no_variables
         assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stderr}"
         return result
 
-    exported = command("runbooks", "export", "Failed sign-ins").stdout
-    (fresh_clone / "failed.yaml").write_text(exported)
-    command("runbooks", "import", "failed.yaml")
     people = "email,first_name,last_name\nnew.person@example.com,New,Person\n"
     (fresh_clone / "people.csv").write_text(people)
     command("import_directory", "people", "people.csv")
     assert command("shell", "-c", "print('shell works')").stdout.strip().endswith("shell works")
-    # What made them work: the file up wrote on its first run, and said so.
+    # What lets them run: the file up wrote on its first run, and said so.
     assert f"Wrote {fresh_clone / '.env'} (DEBUG=true, a new SECRET_KEY)" in up.text
