@@ -11,11 +11,15 @@ from soc.envfile import create_local_env_file, env_file_path, load_env_file
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def ignore_stop_signals() -> None:
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def _stop_while_starting(signum: int, frame: object) -> None:
     # Nothing has started yet that needs stopping: end at once, in the same words as a
     # stop later on, and ignore the copy of Ctrl-C that `uv run` passes on.
-    for other in STOP_SIGNALS:
-        signal.signal(other, signal.SIG_IGN)
+    ignore_stop_signals()
     print("Stopped.", flush=True)
     raise SystemExit(0)
 

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.management.commands import runserver
 
 from mailflow.localmail import BACKEND
-from soc.local import STOP_SIGNALS
+from soc.local import STOP_SIGNALS, ignore_stop_signals
 
 # django-q2 lets running tasks finish before it exits; one that takes longer is killed,
 # and the broker hands it out again on the next start.
@@ -39,12 +39,8 @@ class StopSignals:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
 
-    def ignore(self) -> None:
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
-
     def _on_signal(self, signum: int, frame: object) -> None:
-        self.ignore()
+        ignore_stop_signals()
         self.caught = True
         if not self.held:
             raise Stop
@@ -149,7 +145,7 @@ class Command(BaseCommand):
         except Stop:
             pass
         finally:
-            stop_signals.ignore()  # however this ended, nothing interrupts the clean-up
+            ignore_stop_signals()  # however this ended, nothing interrupts the clean-up
             if worker is not None:
                 stop_worker(worker)
         self.stdout.write("Stopped.")
