@@ -2,7 +2,8 @@
 person and a machine stop it: Ctrl-C in a terminal (SIGINT to the whole foreground process
 group; under `uv run` the child gets it a second time, passed on by uv), and SIGTERM (a
 service manager, `timeout`). Each time it says "Stopped." and nothing more, and leaves no
-process behind: neither its own nor any of the task worker's."""
+process behind: neither its own nor any of the task worker's. And on a fresh clone: the
+`.env` it writes for the other commands, and email links that lead to its port."""
 
 import os
 import re
@@ -21,6 +22,9 @@ import pytest
 
 from bench.common import ROOT, free_port
 
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="finds processes through /proc (Linux)"
+)
 UV = shutil.which("uv")
 # Every variable a developer's shell might set that would change what `up` does here.
 UNSET = ("DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "SITE_URL", "DATABASE_URL", "VAR_DIR",
@@ -53,7 +57,7 @@ def running(pids: set[int]) -> set[int]:
 
 
 def group(pgid: int) -> set[int]:
-    return {pid for pid, (_, _, group) in _processes().items() if group == pgid}
+    return {pid for pid, (_, _, its_group) in _processes().items() if its_group == pgid}
 
 
 def family(pid: int) -> set[int]:
