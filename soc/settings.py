@@ -1,8 +1,9 @@
 """Settings for the whole project, read from the environment.
 
-Every value comes from an environment variable documented in `.env.example`. The helpers
-below refuse a malformed value at startup with a message naming the variable, so a typo in
-production is a crash on deploy rather than a surprise at 3 a.m.
+Every value comes from an environment variable documented in `.env.example`, or from a
+local `.env` file for the variables the environment does not set (soc/envfile.py). The
+helpers below refuse a malformed value at startup with a message naming the variable, so a
+typo in production is a crash on deploy rather than a surprise at 3 a.m.
 """
 
 import os
@@ -12,7 +13,13 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from soc.envfile import env_file_path, load_env_file
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Written by `manage.py up` on its first run, so that the other commands work on a laptop
+# without exporting DEBUG and SECRET_KEY; a variable set in the environment wins.
+ENV_FILE = env_file_path(BASE_DIR)
+load_env_file(ENV_FILE)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

@@ -1,6 +1,9 @@
 from anymail import urls as anymail_urls
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from mailflow import webhooks
 from mailflow.admin_ask_people import ask_people_view
@@ -15,7 +18,19 @@ admin.site.index_title = "Incidents, tasks and runbooks"
 # The answer page's style and headers for a person; machine answers on /anymail/ and /api/.
 handler500 = "mailflow.error_pages.server_error"
 
+FAVICON = "soc/favicon.ico"
+
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    # Browsers ask for /favicon.ico on a page that names no icon: the answer pages, the
+    # local mailbox, the API's. The admin's pages name it (templates/admin/base_site.html).
+    return HttpResponseRedirect(static(FAVICON))
+
+
 urlpatterns = [
+    # The analysts' home is the admin; the admin's own "View site" link leads here.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("favicon.ico", favicon),
     # Under the incident's admin path, ahead of the admin's own: the sidebar marks the model
     # whose URL the page's path starts with, and these pages belong to an incident. Wired
     # here because incidents may not import mailflow or runbooks.

@@ -1,11 +1,14 @@
 """A small named world the tests share: an analyst, a person with a laptop, an incident."""
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
+from bench.common import ROOT
 from incidents.actors import Actor
 from tests.factories import AnalystFactory, ConfigurationItemFactory, PersonFactory, open_incident
 
@@ -94,3 +97,25 @@ def chromium(monkeypatch):
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def fresh_clone(tmp_path) -> Path:
+    """A copy of the files git tracks, as a fresh clone has them: nothing of this checkout
+    (its `.env`, its database) helps. The checkout's Python runs in it."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("copies the files git tracks")
+    listed = (
+        subprocess.run(  # noqa: S603 (fixed argv)
+            [git, "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    clone = tmp_path / "clone"
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    return clone

@@ -8,6 +8,9 @@ import os
 import tempfile
 
 os.environ.setdefault("DEBUG", "true")
+# The tests never read a developer's `.env`: an empty file in its place. Set here, so the
+# commands the tests run in subprocesses inherit it.
+os.environ["ENV_FILE"] = os.devnull
 
 from soc.settings import *  # noqa: F403
 from soc.settings import Q_CLUSTER

@@ -66,24 +66,6 @@ def clean_environment() -> dict[str, str]:
     } | {"PYTHONUNBUFFERED": "1"}
 
 
-@pytest.fixture
-def fresh_clone(tmp_path) -> Path:
-    git = shutil.which("git")
-    listed = (
-        subprocess.run(  # noqa: S603 (fixed argv)
-            [git, "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    clone = tmp_path / "clone"
-    for name in filter(None, listed):
-        if (ROOT / name).is_file():
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, clone / name)
-    return clone
-
-
 def serve_until_up_then_interrupt(clone: Path, env: dict[str, str]) -> None:
     address = f"127.0.0.1:{free_port()}"
     up = subprocess.Popen(  # noqa: S602 (the README's own command line)

@@ -1,71 +1,320 @@
-"""`manage.py up` (the README's first command) as a real process: stopping it stops the
-task worker it started, whether by Ctrl-C or by SIGTERM (a service manager, `timeout`)."""
+"""`manage.py up` (the README's first command) as a real process, stopped the ways a
+person and a machine stop it: Ctrl-C in a terminal (SIGINT to the whole foreground process
+group; under `uv run` the child gets it a second time, passed on by uv), and SIGTERM (a
+service manager, `timeout`). Each time it says "Stopped." and nothing more, and leaves no
+process behind: neither its own nor any of the task worker's. And on a fresh clone: the
+`.env` it writes for the other commands, and email links that lead to its port."""
 
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from bench.common import free_port
+from bench.common import ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="finds processes through /proc (Linux)"
+)
+UV = shutil.which("uv")
+# Every variable a developer's shell might set that would change what `up` does here.
+UNSET = ("DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "SITE_URL", "DATABASE_URL", "VAR_DIR",
+         "ENV_FILE")  # fmt: skip
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int | str) -> tuple[str, int, int] | None:
+    """The state letter, parent and process group of a process; None when it is gone."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name, in parentheses, may hold spaces: the fields after it are fixed.
+    state, ppid, pgid = stat.rsplit(")", 1)[1].split()[:3]
+    return state, int(ppid), int(pgid)
+
+
+def _processes() -> dict[int, tuple[str, int, int]]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(entry)):
+            found[int(entry)] = stat
+    return found
+
+
+def running(pids: set[int]) -> set[int]:
+    """Those of the processes that still run (a zombie has ended: its parent or init
+    reaps it)."""
+    return {pid for pid in pids if (stat := _stat(pid)) and stat[0] != "Z"}
+
+
+def group(pgid: int) -> set[int]:
+    return {pid for pid, (_, _, its_group) in _processes().items() if its_group == pgid}
+
+
+def family(pid: int) -> set[int]:
+    """A process and all its descendants."""
+    processes = _processes()
+    members, added = {pid}, True
+    while added:
+        more = {child for child, (_, ppid, _) in processes.items() if ppid in members}
+        added = bool(more - members)
+        members |= more
+    return running(members)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
         return False
-    return True
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_stopping_up_stops_its_worker(tmp_path, stop):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "soc.settings",
-        "DEBUG": "true",
-        "VAR_DIR": str(tmp_path),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'up.sqlite3'}",
-        "PYTHONUNBUFFERED": "1",
-    }
-    up = subprocess.Popen(  # noqa: S603 (fixed argv)
-        [sys.executable, "manage.py", "up", f"127.0.0.1:{free_port()}", "--no-demo"],
+@pytest.fixture(scope="module")
+def migrated_database(tmp_path_factory) -> Path:
+    """One migrated database that each test copies, so `up` finds nothing to migrate and
+    each test takes seconds rather than a migration's time."""
+    folder = tmp_path_factory.mktemp("up-template")
+    database = folder / "db.sqlite3"
+    env = {**_clean_environ(), "DEBUG": "true", "VAR_DIR": str(folder), "ENV_FILE": os.devnull}
+    env["DATABASE_URL"] = f"sqlite:///{database}"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        check=True,
+        timeout=180,
     )
-    worker = None
-    try:
+    return database
+
+
+def _clean_environ() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key not in UNSET}
+
+
+@dataclass
+class Up:
+    """`up` started the way a terminal starts a command: in a process group of its own,
+    which Ctrl-C signals as a whole."""
+
+    process: subprocess.Popen
+    output: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Read all along, or a full pipe would block up and its worker (they share it).
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.output)
+
+    @property
+    def worker_pid(self) -> int | None:
+        match = re.search(r"Task worker started \(pid (\d+)\)", self.text)
+        return int(match.group(1)) if match else None
+
+    def wait_until_serving(self, port: int, worker_processes: int) -> set[int]:
+        """Until the web server answers and the worker runs all its processes (its own,
+        the sentinel, the monitor, the pusher and the task workers); returns their pids."""
         deadline = time.monotonic() + 60
-        for line in up.stdout:
-            if match := re.search(r"Task worker started \(pid (\d+)\)", line):
-                worker = int(match.group(1))
-                break
-            assert time.monotonic() < deadline, "up did not start its worker"
-        assert worker is not None and _alive(worker)
-        # Read on, or a full pipe would block up and its worker (they share it) mid-write.
-        rest: list[str] = []
-        reader = threading.Thread(target=lambda: rest.extend(up.stdout), daemon=True)
-        reader.start()
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"up exited early:\n{self.text}"
+            worker = self.worker_pid
+            if worker and _answers(port) and len(family(worker)) >= worker_processes:
+                return family(worker)
+            time.sleep(0.2)
+        pytest.fail(f"up did not start serving; it printed:\n{self.text}")
 
-        up.send_signal(stop)
+    def wait_for_exit(self, timeout: float) -> int:
         try:
-            up.wait(timeout=45)  # up gives the worker 15 s to stop, then kills it
+            return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            pytest.fail("up did not stop within 45 s; it printed:\n" + "".join(rest)[-3000:])
+            pytest.fail(f"up did not stop within {timeout} s; it printed:\n{self.text}")
 
-        assert not _alive(worker)  # stopped and reaped by up, not left behind
+
+@pytest.fixture
+def start_up(tmp_path, migrated_database) -> Iterator:
+    started: list[Up] = []
+
+    def start(launcher: list[str], port: int, *extra: str, **env: str) -> Up:
+        database = tmp_path / "db.sqlite3"
+        shutil.copy(migrated_database, database)
+        environ = {**_clean_environ(), "VAR_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+        # up writes its .env there, not in the checkout.
+        environ.update(DATABASE_URL=f"sqlite:///{database}", ENV_FILE=str(tmp_path / ".env"))
+        environ.update(env)
+        process = subprocess.Popen(  # noqa: S603 (fixed argv)
+            [*launcher, "manage.py", "up", f"127.0.0.1:{port}", "--no-demo", *extra],
+            cwd=ROOT,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        started.append(Up(process))
+        return started[-1]
+
+    yield start
+    for up in started:  # a failed test leaves nothing running either
+        left = group(up.process.pid) | (family(up.worker_pid) if up.worker_pid else set())
+        for pid in running(left):
+            os.kill(pid, signal.SIGKILL)
+        up.process.wait(timeout=10)
+
+
+PYTHON = pytest.param([sys.executable], id="python")
+UV_RUN = pytest.param(
+    [UV or "uv", "run", "--frozen", "python"],
+    id="uv-run",
+    marks=pytest.mark.skipif(UV is None, reason="needs uv"),
+)
+
+
+def ctrl_c(up: Up) -> None:
+    os.killpg(up.process.pid, signal.SIGINT)
+
+
+def ctrl_c_twice(up: Up) -> None:
+    ctrl_c(up)
+    ctrl_c(up)
+
+
+def sigterm(up: Up) -> None:
+    up.process.send_signal(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("launcher", [PYTHON, UV_RUN])
+@pytest.mark.parametrize("stop", [ctrl_c, ctrl_c_twice, sigterm])
+def test_stopping_up_says_stopped_and_leaves_no_process_behind(start_up, launcher, stop):
+    port = free_port()
+    up = start_up(launcher, port)
+    worker = up.wait_until_serving(port, worker_processes=6)
+    everyone = worker | group(up.process.pid)
+
+    stop(up)
+    exit_code = up.wait_for_exit(timeout=30)
+
+    assert up.text.rstrip().endswith("Stopped."), up.text
+    assert "Traceback" not in up.text
+    assert exit_code == 0, up.text
+    assert running(everyone) == set()  # up (and uv), the worker and all it started
+
+
+def _worker_announced(up: Up) -> None:
+    deadline = time.monotonic() + 60
+    while up.worker_pid is None and up.process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("launcher", [PYTHON, UV_RUN])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        pytest.param(lambda up: time.sleep(1), id="while-django-loads"),
+        pytest.param(_worker_announced, id="while-the-worker-starts"),
+    ],
+)
+def test_ctrl_c_while_up_starts_also_just_says_stopped(start_up, launcher, moment):
+    up = start_up(launcher, free_port())
+    moment(up)
+
+    ctrl_c_twice(up)
+    exit_code = up.wait_for_exit(timeout=30)
+
+    assert up.text.rstrip().endswith("Stopped."), up.text
+    assert "Traceback" not in up.text
+    assert exit_code == 0, up.text
+    # The worker leads a process group of its own: its pid is the group's id.
+    worker = group(up.worker_pid) if up.worker_pid else set()
+    assert running(group(up.process.pid) | worker) == set()
+
+
+def test_up_on_a_port_already_in_use_says_so_and_starts_no_worker(start_up):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        up = start_up([sys.executable], taken.getsockname()[1])
+        up.wait_for_exit(timeout=60)
+
+    assert "That port is already in use." in up.text
+    assert up.worker_pid is None, up.text  # runserver's exit would have left it running
+    assert running(group(up.process.pid)) == set()
+
+
+def _no_variables() -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "LANG": "C.UTF-8"}
+
+
+def _emails_with_links(mail_dir: Path, timeout: float) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        emails = [path.read_text() for path in sorted(mail_dir.glob("*.eml"))]
+        if any("/respond/" in email for email in emails):
+            return emails
+        time.sleep(0.5)
+    pytest.fail(f"no email with an answer link in {mail_dir} after {timeout} s")
+
+
+def test_on_a_fresh_clone_up_links_emails_to_its_port_and_lets_other_commands_run(
+    fresh_clone,
+):
+    # The README's first command, on a port other than 8000, with no variables set.
+    # (tests/test_readme_commands.py runs the README's other commands after it.)
+    port = free_port()
+    up = Up(
+        subprocess.Popen(  # noqa: S603 (fixed argv)
+            [sys.executable, "manage.py", "up", f"127.0.0.1:{port}"],
+            cwd=fresh_clone,
+            env={**_no_variables(), "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    )
+    try:
+        up.wait_until_serving(port, worker_processes=6)
+        # The demo's runbooks ask people by email: their links lead to this server.
+        emails = _emails_with_links(fresh_clone / "var" / "mail", timeout=90)
     finally:
-        if up.poll() is None:
-            up.kill()
-        if worker is not None and _alive(worker):
-            os.kill(worker, signal.SIGKILL)
+        ctrl_c_twice(up)
+        up.wait_for_exit(timeout=30)
+
+    assert f"http://127.0.0.1:{port}/admin/  user: analyst" in up.text
+    links = re.findall(r"http://[^/\s]+/respond/", "".join(emails))
+    assert links and set(links) == {f"http://127.0.0.1:{port}/respond/"}
+    assert up.text.rstrip().endswith("Stopped.")
+
+    def command(*args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(  # noqa: S603 (fixed argv)
+            [sys.executable, "manage.py", *args],
+            cwd=fresh_clone,
+            env=_no_variables(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, f"manage.py {' '.join(args)}:\n{result.stderr}"
+        return result
+
+    people = "email,first_name,last_name\nnew.person@example.com,New,Person\n"
+    (fresh_clone / "people.csv").write_text(people)
+    command("import_directory", "people", "people.csv")
+    assert command("shell", "-c", "print('shell works')").stdout.strip().endswith("shell works")
+    # What lets them run: the file up wrote on its first run, and said so.
+    assert f"Wrote {fresh_clone / '.env'} (DEBUG=true, a new SECRET_KEY)" in up.text
