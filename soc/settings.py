@@ -202,11 +202,11 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 elif _database["ENGINE"] == "django.db.backends.postgresql" and env_bool(
     "DB_PREPARED_STATEMENTS", True
 ):
-    # PostgreSQL: the statements a process sends again and again (a reply's forty) are
+    # PostgreSQL: the statements a process sends again and again (dozens per reply) are
     # prepared once per connection, after their fifth use, so the server stops parsing and
-    # planning each one: a quarter less of its CPU per reply, and 16-25% more replies/s
-    # through the whole pipeline (bench/reply_to_branch.py --cost N --compare-prepared;
-    # README). Needs parameters bound on the server. Turn it off behind a pooler in
+    # planning each one, which saves CPU on every reply (figures: bench/RESULTS.md, from
+    # bench/reply_to_branch.py --cost N --compare-prepared). Needs parameters bound on the
+    # server. Turn it off behind a pooler in
     # transaction mode that does not track prepared statements (PgBouncer before 1.21).
     _database["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
 DATABASES = {"default": _database}
