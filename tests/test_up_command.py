@@ -14,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,6 +272,14 @@ def _emails_with_links(mail_dir: Path, timeout: float) -> list[str]:
     pytest.fail(f"no email with an answer link in {mail_dir} after {timeout} s")
 
 
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (our server)
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 def test_on_a_fresh_clone_up_links_emails_to_its_port_and_lets_other_commands_run(
     fresh_clone,
 ):
@@ -289,6 +299,11 @@ def test_on_a_fresh_clone_up_links_emails_to_its_port_and_lets_other_commands_ru
     )
     try:
         up.wait_until_serving(port, worker_processes=6)
+        # The admin's stylesheet and the app's icon are served, as runserver serves them.
+        static = [
+            _status(f"http://127.0.0.1:{port}/static/{path}")
+            for path in ("admin/css/base.css", "soc/favicon.ico")
+        ]
         # The demo's runbooks ask people by email: their links lead to this server.
         emails = _emails_with_links(fresh_clone / "var" / "mail", timeout=90)
     finally:
@@ -296,6 +311,7 @@ def test_on_a_fresh_clone_up_links_emails_to_its_port_and_lets_other_commands_ru
         up.wait_for_exit(timeout=30)
 
     assert f"http://127.0.0.1:{port}/admin/  user: analyst" in up.text
+    assert static == [200, 200]
     links = re.findall(r"http://[^/\s]+/respond/", "".join(emails))
     assert links and set(links) == {f"http://127.0.0.1:{port}/respond/"}
     assert up.text.rstrip().endswith("Stopped.")

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 from django.conf import settings
+from django.contrib.staticfiles.management.commands.runserver import Command as Runserver
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.core.management.commands import runserver
+from django.core.management.commands.runserver import naiveip_re
 
 from mailflow.localmail import BACKEND
 from soc.local import STOP_SIGNALS, ignore_stop_signals
@@ -69,7 +70,7 @@ _LOCAL_HOSTS = {
 
 def server_url(addrport: str) -> str:
     """Where `runserver addrport` can be reached from this machine."""
-    match = runserver.naiveip_re.match(addrport)
+    match = naiveip_re.match(addrport)
     if match is None:  # runserver's words, before the demo prints links with it
         raise CommandError(f'"{addrport}" is not a valid port number or address:port pair.')
     addr, port = match.group("addr"), match.group("port")
@@ -86,8 +87,9 @@ def point_email_links_at(url: str) -> None:
     settings.SITE_URL = url
 
 
-class ServerThenCallback(runserver.Command):
-    """runserver calling `on_serving` once its port is bound. runserver ends the whole
+class ServerThenCallback(Runserver):
+    """runserver (staticfiles' own, which serves the admin's styles) calling `on_serving`
+    once its port is bound. runserver ends the whole
     process with os._exit when the port is taken, skipping every `finally`: a worker
     started before that would be left running."""
 
