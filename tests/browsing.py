@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -17,3 +18,15 @@ BROWSER_MARKS = [
     # A live server needs committed data; serialized_rollback restores the seeded rows.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
+
+
+def signed_in(browser, live_server, username: str, **page_options):
+    """A new page of `browser` (the `chromium` fixture, or a context of it), signed in to
+    the admin as `username` (the factories' password is "pw")."""
+    page = browser.new_page(**page_options)
+    page.goto(f"{live_server.url}{reverse('admin:login')}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
+    return page

@@ -18,7 +18,7 @@ from django.urls import reverse
 from incidents.models import SecurityIncident
 from mailflow.models import ConfirmationRequest
 from runbooks.files import import_shipped_runbooks
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, signed_in
 from tests.factories import (
     AnalystFactory,
     ConfigurationItemFactory,
@@ -117,12 +117,7 @@ def test_write_the_readme_picture_of_an_incident_after_an_answer(
     chromium, live_server, answered_download
 ):
     AnalystFactory(username="alice", first_name="Alice", last_name="Analyst")
-    page = chromium.new_page(viewport=VIEWPORT)
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
+    page = signed_in(chromium, live_server, "alice", viewport=VIEWPORT)
     page.goto(
         live_server.url
         + reverse("admin:incidents_securityincident_change", args=[answered_download.pk])

@@ -4,7 +4,7 @@ they are, not as what they pretend to be."""
 
 from django.urls import reverse
 
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, signed_in
 from tests.factories import AnalystFactory, PersonFactory, category, open_incident
 
 pytestmark = BROWSER_MARKS
@@ -22,12 +22,7 @@ def test_an_analyst_sees_markers_for_a_right_to_left_override_and_a_zero_width_s
         affected_user=eve,
         short_description="Payment for invoice\u202efdp.exe",
     )
-    page = chromium.new_page()
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
+    page = signed_in(chromium, live_server, "alice")
 
     page.goto(f"{live_server.url}{reverse('admin:incidents_securityincident_changelist')}")
     listed = page.inner_text("#result_list")

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from mailflow.models import ConfirmationRequest
 from runbooks.files import import_shipped_runbooks
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, signed_in
 from tests.factories import AnalystFactory, PersonFactory, category, open_incident
 
 pytestmark = BROWSER_MARKS
@@ -43,12 +43,7 @@ def test_an_analyst_pastes_a_message_trace_checks_it_and_asks_its_recipients(
             trace_row(4, ""),  # a recipient the trace lost
         ]
     )
-    page = chromium.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
+    page = signed_in(chromium, live_server, "alice", viewport={"width": 1280, "height": 900})
 
     page.goto(
         f"{live_server.url}{reverse('admin:incidents_securityincident_change', args=[incident.pk])}"

@@ -11,7 +11,7 @@ from django.db import OperationalError
 from incidents.models import Evidence
 from mailflow.models import Answer, ConfirmationRequest
 from runbooks.files import import_shipped_runbooks
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, signed_in
 from tests.factories import PersonFactory, category, open_incident
 
 # Headless Chromium says "HeadlessChrome", which the app rightly takes for a robot; the
@@ -117,11 +117,9 @@ def test_an_analyst_finds_a_held_reply_on_the_incident_and_accepts_it(
         "RawEmail": spoofed(request, body="No"),
     }
     Client().post("/anymail/postmark/inbound/", json.dumps(payload), "application/json", **AUTH)
-    page = chromium.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", analyst.username)
-    page.fill("#id_password", "pw")
-    page.get_by_role("button", name="Log in").click()
+    page = signed_in(
+        chromium, live_server, analyst.username, viewport={"width": 1366, "height": 900}
+    )
 
     page.goto(f"{live_server.url}/admin/incidents/securityincident/{incident.pk}/change/")
     held = page.locator("li", has_text="Email 1 to verify")

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from mailflow.models import Answer, ConfirmationRequest
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import RunbookRun
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, signed_in
 from tests.factories import PersonFactory, category, open_incident
 from tests.mailflow.test_browser import links_in_email
 
@@ -46,11 +46,9 @@ def test_a_headless_answer_is_held_then_an_analyst_accepts_it_and_the_run_moves(
     held = Answer.objects.get()
     assert (held.counted, held.flags) == (False, ["suspected automated"])
 
-    page = chromium.new_page(viewport={"width": 1366, "height": 900})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", analyst.username)
-    page.fill("#id_password", "pw")
-    page.get_by_role("button", name="Log in").click()
+    page = signed_in(
+        chromium, live_server, analyst.username, viewport={"width": 1366, "height": 900}
+    )
     page.goto(f"{live_server.url}/admin/incidents/securityincident/{incident.pk}/change/")
     panel = page.locator("#held-answers")
     expect(panel).to_contain_text("“No, that was not me” from Bob Builder by answer page")

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from mailflow.localmail import BACKEND, stored_emails
 from runbooks.files import import_shipped_runbooks
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, signed_in
 from tests.factories import AnalystFactory, PersonFactory, category, open_incident
 
 pytestmark = BROWSER_MARKS
@@ -21,12 +21,7 @@ def mailbox_page(chromium, live_server, settings, tmp_path):
     settings.SITE_URL = live_server.url
     analyst = AnalystFactory(username="alice")
     analyst.user_permissions.add(Permission.objects.get(codename="view_local_mailbox"))
-    page = chromium.new_page(viewport={"width": 1280, "height": 1000})
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
+    page = signed_in(chromium, live_server, "alice", viewport={"width": 1280, "height": 1000})
     return page
 
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 from incidents.groups import RUNBOOK_AUTHOR
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import Runbook
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, signed_in
 from tests.factories import UserFactory
 
 pytestmark = BROWSER_MARKS
@@ -16,12 +16,7 @@ pytestmark = BROWSER_MARKS
 def signed_in_author(chromium, live_server):
     author = UserFactory(username="rune", first_name="Rune", last_name="Book", is_staff=True)
     author.groups.add(Group.objects.get(name=RUNBOOK_AUTHOR))
-    page = chromium.new_page()
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", "rune")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
+    page = signed_in(chromium, live_server, "rune")
     return page
 
 

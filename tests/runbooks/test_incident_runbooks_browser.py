@@ -10,7 +10,7 @@ from incidents.models import SecurityIncident
 from mailflow.models import ConfirmationRequest
 from runbooks import actions
 from runbooks.models import RunbookRun
-from tests.browsing import BROWSER_MARKS
+from tests.browsing import BROWSER_MARKS, signed_in
 from tests.factories import AnalystFactory, PersonFactory
 
 pytestmark = BROWSER_MARKS
@@ -23,12 +23,7 @@ def test_an_analyst_opens_a_phishing_incident_by_hand_and_starts_its_runbook(
     monkeypatch.setattr(actions.ACTIONS["ask_user"], "executor", mailflow.actions.ask_user)
     AnalystFactory(username="alice", first_name="Alice", last_name="Analyst")
     PersonFactory(email="bob@corp.example.com", first_name="Bob", last_name="Builder")
-    page = chromium.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{live_server.url}{reverse('admin:login')}")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "pw")
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}{reverse('admin:index')}")
+    page = signed_in(chromium, live_server, "alice", viewport={"width": 1280, "height": 900})
 
     # 1. A phishing incident, made by hand; its runbook is one an analyst starts.
     page.goto(f"{live_server.url}{reverse('admin:incidents_securityincident_add')}")
