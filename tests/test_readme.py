@@ -73,7 +73,7 @@ def test_the_readme_shows_an_incident_after_an_answer_before_its_first_command()
 
 
 def test_the_readme_names_the_licence():
-    assert re.search(r"MIT, see `?LICENSE", readme())
+    assert re.search(r"MIT, see \[?`?LICENSE", readme())
 
 
 @pytest.mark.parametrize(
