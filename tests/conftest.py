@@ -1,15 +1,20 @@
-"""A small named world the tests share: an analyst, a person with a laptop, an incident."""
+"""A small named world the tests share: an analyst, a person with a laptop, an incident;
+and the fixtures several apps' tests use (the shipped runbooks, commit callbacks run)."""
 
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
 
 from bench.common import ROOT
 from incidents.actors import Actor
+from runbooks.files import import_shipped_runbooks
+from runbooks.models import Runbook
 from tests.factories import AnalystFactory, ConfigurationItemFactory, PersonFactory, open_incident
 
 
@@ -45,6 +50,24 @@ def laptop(db, bob):
 @pytest.fixture
 def incident(db, bob, laptop):
     return open_incident(affected_user=bob, affected_ci=laptop)
+
+
+@pytest.fixture
+def shipped(db) -> dict[str, Runbook]:
+    """The runbooks the product ships, imported, by name."""
+    return {runbook.name: runbook for runbook in import_shipped_runbooks()}
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks) -> Callable[..., Any]:
+    """Run what services defer to commit (runbook starts and steps, sending) as a real
+    commit would, including callbacks registered while running them."""
+
+    def run(function, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return function(*args, **kwargs)
+
+    return run
 
 
 @pytest.fixture

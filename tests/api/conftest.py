@@ -10,7 +10,6 @@ from api.models import ApiToken
 from api.services import token_create
 from incidents import groups
 from incidents.actors import Actor
-from runbooks.files import import_shipped_runbooks
 from tests.factories import UserFactory
 
 
@@ -65,20 +64,3 @@ def reader(read_token) -> APIClient:
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
-
-
-@pytest.fixture
-def shipped(db):
-    return {runbook.name: runbook for runbook in import_shipped_runbooks()}
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Run what services defer to commit (runbook starts and steps, sending) as a real
-    commit would, including callbacks registered while running them."""
-
-    def run(function, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return function(*args, **kwargs)
-
-    return run

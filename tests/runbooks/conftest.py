@@ -2,26 +2,7 @@ import pytest
 
 from incidents.models import SecurityIncident
 from runbooks import actions
-from runbooks.files import import_shipped_runbooks
-from runbooks.models import Runbook
 from tests.factories import category, open_incident
-
-
-@pytest.fixture
-def shipped(db) -> dict[str, Runbook]:
-    return {runbook.name: runbook for runbook in import_shipped_runbooks()}
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Run what services defer to commit (runbook starts, advances) as a real commit would,
-    including callbacks registered while running them."""
-
-    def run(function, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return function(*args, **kwargs)
-
-    return run
 
 
 @pytest.fixture
