@@ -14,6 +14,7 @@ import hmac
 import html
 import json
 import random
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from email.utils import format_datetime
 
 MARKER = b"BENCHID0000000000000"  # 20 ASCII characters, never escaped by JSON or MIME
 REPLY_TO = "reply+Zm9vYmFyYmF6cXV4MTIzNDU2Nzg@reply.localhost"
-SENDER = "Bob Builder <bob@corp.example.com>"
+BOB = "bob@corp.example.com"
+SENDER = f"Bob Builder <{BOB}>"
 SUBJECT = "Re: [SIR0001042] Did you try to sign in to your account from a new device?"
 
 
@@ -58,8 +60,9 @@ def message_id(number: int) -> str:
     return f"<ca+{unique_id(number)}@mail.gmail.com>"
 
 
-def png(side: int) -> bytes:
-    """A real PNG of noise (a screenshot's size without its compressibility)."""
+def png(side: int = 80) -> bytes:
+    """A real PNG of noise: a screenshot's size without its compressibility, so it stays
+    above the size under which an inline image counts as a signature logo."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
@@ -162,13 +165,28 @@ def _parse(raw: bytes) -> EmailMessage:
     return message_from_bytes(raw, policy=policy.default)
 
 
-def postmark(raw: bytes, *, with_raw: bool = True) -> Template:
-    """Postmark's inbound JSON. With "include raw email content" (the default here) the
-    message comes twice: RawEmail (with bare LF line ends) and the parsed fields,
-    attachments base64-encoded."""
-    message = _parse(raw)
+def unfold(value: str) -> str:
+    """A header's value on one line, as providers report it."""
+    return re.sub(r"\r?\n[ \t]+", " ", str(value))
+
+
+def bodies(message: EmailMessage) -> tuple[str, str, list[EmailMessage]]:
+    """The message's text and HTML bodies (empty when absent) and its attachments."""
     text = message.get_body(("plain",))
     markup = message.get_body(("html",))
+    return (
+        text.get_content() if text else "",
+        markup.get_content() if markup else "",
+        list(message.iter_attachments()),
+    )
+
+
+def postmark_payload(raw: bytes, event_id: str, *, with_raw: bool) -> dict:
+    """Postmark's inbound JSON for the raw message, with Postmark's own event id. With
+    "include raw email content" the message comes twice: RawEmail (with bare LF line
+    ends) and the parsed fields, attachments base64-encoded."""
+    message = _parse(raw)
+    text, markup, attachments = bodies(message)
     recipient = message["To"].addresses[0].addr_spec
     sender = message["From"].addresses[0]
     mailbox_hash = recipient.split("@")[0].partition("+")[2]
@@ -183,19 +201,18 @@ def postmark(raw: bytes, *, with_raw: bool = True) -> Template:
         "CcFull": [],
         "BccFull": [],
         "OriginalRecipient": recipient,
-        "Subject": str(message["Subject"]),
-        # Postmark's own event id, unique per delivery.
-        "MessageID": MARKER.decode(),
+        "Subject": unfold(message["Subject"]),
+        "MessageID": event_id,
         "ReplyTo": "",
         "MailboxHash": mailbox_hash,
         "Date": str(message["Date"]),
-        "TextBody": text.get_content() if text else "",
-        "HtmlBody": markup.get_content() if markup else "",
-        "StrippedTextReply": "No",
+        "TextBody": text,
+        "HtmlBody": markup,
+        "StrippedTextReply": text.split("\n\n")[0],
         "Tag": "",
-        "Headers": [{"Name": "Return-Path", "Value": "<bob@corp.example.com>"}]
+        "Headers": [{"Name": "Return-Path", "Value": f"<{BOB}>"}]
         + [
-            {"Name": name, "Value": str(value)}
+            {"Name": name, "Value": unfold(value)}
             for name, value in message.raw_items()
             if name.lower() not in skipped
         ]
@@ -208,12 +225,17 @@ def postmark(raw: bytes, *, with_raw: bool = True) -> Template:
                 "ContentLength": len(part.get_payload(decode=True)),
                 "ContentID": "",
             }
-            for part in message.iter_attachments()
+            for part in attachments
         ],
     }
     if with_raw:
         payload["RawEmail"] = raw.decode("utf-8").replace("\r\n", "\n")
-    body = json.dumps(payload).encode("ascii")
+    return payload
+
+
+def postmark(raw: bytes, *, with_raw: bool = True) -> Template:
+    """Postmark's inbound JSON (see postmark_payload), its event id unique per message."""
+    body = json.dumps(postmark_payload(raw, MARKER.decode(), with_raw=with_raw)).encode("ascii")
     return Template(
         "/anymail/postmark/inbound/", "application/json", tuple(body.split(MARKER)), len(raw)
     )

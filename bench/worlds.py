@@ -17,6 +17,8 @@ import requests
 from django.db import connection
 from django.utils.module_loading import import_string
 
+from bench.payloads import png
+from bench.replies import reply_mime
 from incidents.actors import Actor
 from incidents.models import Category, Person, SecurityIncident
 from incidents.services import incident_open
@@ -157,9 +159,6 @@ def reply_for(
 ) -> Reply:
     """The reply a mail client writes: the answer above a quote of our whole question,
     From the person asked, to the request's reply address; a screenshot if asked."""
-    # The test suite's builders are the realistic ones (Gmail, Outlook, Apple styles).
-    from tests.mailflow.test_inbound_providers import png, reply_mime
-
     person = request.person
     attachments = (
         (("screenshot.png", "image/png", png(90 + request.pk % 50)),) if screenshot else ()
