@@ -7,9 +7,8 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from api.models import ApiToken
-from api.services import token_create
 from incidents import groups
-from incidents.actors import Actor
+from tests.builders.api import client_with, make_token
 from tests.factories import UserFactory
 
 
@@ -29,11 +28,6 @@ def integration(db):
     return user
 
 
-def make_token(user, scope: str = ApiToken.Scope.WRITE, name: str = "Splunk ES") -> str:
-    _, raw = token_create(actor=Actor.system("tests"), name=name, user=user, scope=scope)
-    return raw
-
-
 @pytest.fixture
 def write_token(integration) -> str:
     return make_token(integration)
@@ -42,13 +36,6 @@ def write_token(integration) -> str:
 @pytest.fixture
 def read_token(integration) -> str:
     return make_token(integration, ApiToken.Scope.READ, name="Dashboard")
-
-
-def client_with(token: str | None = None) -> APIClient:
-    client = APIClient()
-    if token:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
 
 
 @pytest.fixture

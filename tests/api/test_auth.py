@@ -14,11 +14,11 @@ from api.models import ApiToken
 from api.services import token_revoke
 from incidents.actors import Actor
 from incidents.models import SecurityIncident
-from tests.api import test_query_counts as query_counts
-from tests.api.conftest import client_with, make_token
+from tests.builders.api import LIST_URLS as RESOURCE_LISTS
+from tests.builders.api import client_with, make_token
 from tests.factories import UserFactory
 
-LIST_URLS = [*query_counts.LIST_URLS, "/api/schema/", "/api/docs/"]
+LIST_URLS = [*RESOURCE_LISTS, "/api/schema/", "/api/docs/"]
 
 NEW_INCIDENT = {"short_description": "Port scan", "category": "malware", "priority": 3}
 

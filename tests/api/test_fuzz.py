@@ -15,7 +15,7 @@ from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
-from tests.api.conftest import make_token
+from tests.builders.api import make_token
 from tests.factories import UserFactory, category, open_incident
 
 

@@ -10,23 +10,12 @@ from incidents.models import Evidence
 from incidents.services import evidence_add, incident_add_note, incident_assign, task_create
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.services import answer_record
+from tests.builders.api import LIST_URLS
 from tests.factories import ConfigurationItemFactory, PersonFactory, category, open_incident
 
 # Authentication (token with its owner), the owner's permissions (two), the page itself,
 # and for runbooks the two prefetches.
 MAX_QUERIES = 7
-
-LIST_URLS = [
-    "/api/incidents/",
-    "/api/tasks/",
-    "/api/evidence/",
-    "/api/requests/",
-    "/api/answers/",
-    "/api/runbooks/",
-    "/api/runs/",
-    "/api/directory/people/",
-    "/api/directory/cis/",
-]
 
 
 @pytest.fixture

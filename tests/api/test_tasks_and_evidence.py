@@ -5,7 +5,7 @@ import pytest
 from incidents.actors import Actor
 from incidents.models import Evidence, ResponseTask
 from incidents.services import evidence_add, task_create, task_transition
-from tests.api.conftest import client_with, make_token
+from tests.builders.api import client_with, make_token
 from tests.factories import AnalystFactory, open_incident
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

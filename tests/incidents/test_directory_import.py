@@ -4,17 +4,16 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from incidents import directory
 from incidents.directory import (
-    DirectoryImportError,
     directory_import_cis,
     directory_import_people,
 )
 from incidents.models import ConfigurationItem, Person
+from tests.builders.directory import import_errors, upload
 from tests.factories import ConfigurationItemFactory, PersonFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,19 +23,6 @@ PEOPLE_HEADER = "email,first_name,last_name,department,title,manager_email,langu
 
 def csv_bytes(text: str) -> bytes:
     return text.encode()
-
-
-def counts() -> tuple[int, int]:
-    return Person.objects.count(), ConfigurationItem.objects.count()
-
-
-def import_errors(importer, data: bytes) -> list[str]:
-    """Run an import that must fail; return its errors as shown to the person."""
-    before = counts()
-    with pytest.raises(DirectoryImportError) as refused:
-        importer(data=data)
-    assert counts() == before, "a refused file must import nothing"
-    return [str(error) for error in refused.value.errors]
 
 
 # --- People -----------------------------------------------------------------------------
@@ -286,16 +272,6 @@ def test_the_command_reports_a_missing_file(tmp_path):
 
 # --- Admin page -------------------------------------------------------------------------
 # Needs PersonAdmin to use CsvImportAdminMixin with directory_import_people.
-
-
-@pytest.fixture
-def superuser_client(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
-
-
-def upload(data: bytes) -> dict:
-    return {"file": SimpleUploadedFile("people.csv", data, content_type="text/csv")}
 
 
 def test_the_person_list_offers_the_import_to_those_allowed(superuser_client):

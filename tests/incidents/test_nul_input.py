@@ -8,12 +8,10 @@ from django.urls import reverse
 
 from incidents.directory import directory_import_cis, directory_import_people
 from incidents.models import ConfigurationItem, Person
+from tests.builders.directory import import_errors, upload
 from tests.factories import PersonFactory
-from tests.incidents.test_directory_import import import_errors, superuser_client, upload
 
 pytestmark = pytest.mark.django_db
-
-__all__ = ["superuser_client"]  # a fixture
 
 
 # --- CSV directory import ---------------------------------------------------------------

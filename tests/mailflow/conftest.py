@@ -1,7 +1,17 @@
+"""What the mail tests share: a question asked by a shipped runbook, the inbound webhooks'
+secrets, a Postmark delivery of raw MIME, and the person's browser on the answer page."""
+
+import json
+from uuid import uuid4
+
 import pytest
 from django.core import mail
+from django.test import Client, override_settings
+from django.urls import reverse
 
-from mailflow.models import ConfirmationRequest
+from mailflow.models import ConfirmationRequest, InboundEmail
+from tests.builders.answers import FIREFOX
+from tests.builders.inbound import AUTH, SECRET, SIGNING_KEY
 from tests.factories import category, open_incident
 
 
@@ -19,3 +29,56 @@ def asked(shipped, committed, bob):
 @pytest.fixture
 def outbox():
     return mail.outbox
+
+
+@pytest.fixture
+def webhook_secrets():
+    """The inbound webhooks' basic-auth secret and Mailgun's signing key."""
+    with override_settings(
+        ANYMAIL={"WEBHOOK_SECRET": SECRET, "MAILGUN_WEBHOOK_SIGNING_KEY": SIGNING_KEY}
+    ):
+        yield
+
+
+@pytest.fixture
+def webhook_secret():
+    """The inbound webhooks' basic-auth secret alone."""
+    with override_settings(ANYMAIL={"WEBHOOK_SECRET": SECRET}):
+        yield
+
+
+@pytest.fixture
+def deliver(committed, client):
+    """Post raw MIME through Postmark's webhook (RawEmail only), running what it defers to
+    commit; returns the stored message."""
+
+    def post(raw: str) -> InboundEmail:
+        payload = {"FromFull": {"Email": "x@example.com"}, "Headers": [], "RawEmail": raw}
+        response = committed(
+            client.post,
+            reverse("anymail:postmark_inbound_webhook"),
+            data=json.dumps(payload),
+            content_type="application/json",
+            **AUTH,
+        )
+        assert response.status_code == 200
+        return InboundEmail.objects.order_by("-id").first()
+
+    return post
+
+
+@pytest.fixture
+def fresh_cache(settings):
+    """Rate limits and scanner timing live in the cache: a new, private one per test."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"answer-page-{uuid4()}",
+        }
+    }
+
+
+@pytest.fixture
+def browser() -> Client:
+    """The person asked, in an ordinary desktop browser (a Django test client)."""
+    return Client(HTTP_USER_AGENT=FIREFOX)

@@ -5,7 +5,6 @@ import logging
 import re
 import secrets
 from datetime import timedelta
-from uuid import uuid4
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -19,50 +18,17 @@ from mailflow.models import Answer, ConfirmationRequest
 from mailflow.services import request_cancel
 from runbooks.models import RunbookRun
 from soc.logging import RedactSecretsFilter
+from tests.builders.answers import FIREFOX, HEADERS, LINK, land, links, settle
 
+# Rate limits and scanner timing live in the cache: a private one per test.
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 State = ConfirmationRequest.State
-FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-LINK = re.compile(r"http://127\.0\.0\.1:8000(/respond/([^/]+)/\?choice=(\w+))")
 NEUTRAL = "This link is no longer valid"
-HEADERS = {
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-}
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache(settings):
-    """Rate limits and scanner timing live in the cache: a new, private one per test."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"answer-page-{uuid4()}",
-        }
-    }
-
-
-@pytest.fixture
-def browser() -> Client:
-    return Client(HTTP_USER_AGENT=FIREFOX)
-
-
-def links(message) -> dict[str, str]:
-    """Option key → the path of its link in the email."""
-    return {key: path for path, _token, key in LINK.findall(message.body)}
 
 
 def token_of(message) -> str:
     return LINK.search(message.body).group(2)
-
-
-def settle(request: ConfirmationRequest) -> None:
-    """The email went out a minute ago: answers are no longer "too fast"."""
-    sent = timezone.now() - timedelta(minutes=1)
-    ConfirmationRequest.objects.filter(pk=request.pk).update(sent_at=sent)
 
 
 def png(name: str = "screen.png", content: bytes = PNG) -> SimpleUploadedFile:
@@ -75,13 +41,6 @@ def kinds(incident) -> list[str]:
 
 def task_titles(incident) -> list[str]:
     return list(incident.tasks.values_list("title", flat=True))
-
-
-def land(client: Client, path: str) -> str:
-    """Open an email link as the person does; returns the page's address."""
-    response = client.get(path)
-    assert response.status_code == 302
-    return response["Location"]
 
 
 # --- scenario 2 through the page --------------------------------------------------------

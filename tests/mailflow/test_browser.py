@@ -1,17 +1,16 @@
 """A real browser (the system Chromium, driven by Playwright) against a live server: a
 person answering from the email's link, and a robot that only loads the links."""
 
-import re
 from datetime import timedelta
 
 import pytest
-from django.core import mail
 from django.db import OperationalError
 
 from incidents.models import Evidence
 from mailflow.models import Answer, ConfirmationRequest
 from runbooks.files import import_shipped_runbooks
 from tests.browsing import BROWSER_MARKS, signed_in
+from tests.builders.answers import links_in_email
 from tests.factories import PersonFactory, category, open_incident
 
 # Headless Chromium says "HeadlessChrome", which the app rightly takes for a robot; the
@@ -35,11 +34,6 @@ def request_for_download(live_server, settings):
         affected_user=PersonFactory(first_name="Bob", last_name="Builder"),
     )
     return ConfirmationRequest.objects.get(incident=incident)
-
-
-def links_in_email() -> dict[str, str]:
-    body = mail.outbox[-1].body
-    return {key: url for url, key in re.findall(r"(http://\S+/respond/\S+/\?choice=(\w+))", body)}
 
 
 def test_a_person_opens_the_link_attaches_a_screenshot_and_answers(
@@ -98,8 +92,7 @@ def test_an_analyst_finds_a_held_reply_on_the_incident_and_accepts_it(
     from django.test import Client
     from playwright.sync_api import expect
 
-    from tests.mailflow.test_forged_mail import spoofed
-    from tests.mailflow.test_inbound_smoke import AUTH
+    from tests.builders.inbound import AUTH, spoofed
 
     settings.SITE_URL = live_server.url
     settings.ANYMAIL = {"WEBHOOK_SECRET": "user:pass"}

@@ -7,7 +7,7 @@ import pytest
 from django.test import override_settings
 
 from mailflow.models import InboundEmail, TrackingEvent
-from tests.mailflow.test_tracking import (
+from tests.builders.tracking import (
     MAILGUN_URL,
     SECRET,
     SIGNING_KEY,

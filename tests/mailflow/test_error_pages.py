@@ -14,8 +14,8 @@ from django.test import Client, override_settings
 from api.services import token_create
 from incidents.actors import Actor
 from mailflow.models import Answer
-from tests.mailflow.test_answer_page import FIREFOX, HEADERS, land, links, settle
-from tests.mailflow.test_tracking import SECRET, basic_auth
+from tests.builders.answers import FIREFOX, HEADERS, land, links, settle
+from tests.builders.tracking import SECRET, basic_auth
 
 PAGE_HEADERS = {**HEADERS, "Referrer-Policy": "no-referrer"}
 BARE = "Server Error (500)"

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the fixtures imported below are arguments of the tests)
 """Mail an attacker can write without our secrets: a reply or a bounce that names the
 incident in its subject, spoofed from the person asked. Only our reply token or one of
 our Message-IDs makes a reply the answer or a bounce end a question; the rest is held for
@@ -17,25 +16,9 @@ from incidents.services import task_transition
 from mailflow.emails import reply_address
 from mailflow.inbound_review import UNVERIFIED_TOPIC, inbound_accept_as_answer
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
-from tests.mailflow.test_inbound_processing import (
-    PNG_HEADER,
-    deliver,  # noqa: F401 (fixture)
-    message,
-    titles,
-    webhook_secret,  # noqa: F401 (autouse fixture)
-)
+from tests.builders.inbound import PNG_HEADER, message, spoofed, titles
 
 pytestmark = pytest.mark.usefixtures("webhook_secret")
-
-
-def spoofed(request, *, body: str = "Yes", mid: str = "spoof1", to: str = "") -> str:
-    """From the person asked (forged), to some address at the reply domain, tagged."""
-    return message(
-        to=to or "anything@reply.localhost",
-        subject=f"Re: [{request.incident.number}] Please confirm",
-        body=body,
-        mid=mid,
-    )
 
 
 def state_of(request) -> str:

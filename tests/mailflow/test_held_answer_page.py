@@ -1,20 +1,16 @@
-# ruff: noqa: F811 (the fixtures imported below are arguments of the tests)
 """What the person sees when their answer is held as a possible mail scanner (posted
 within seconds of the email, or from a headless browser): the truth, that it will be
 confirmed, and the question again, whose answer counts when they send it again."""
 
+import pytest
 from django.test import Client
 
 from mailflow.models import Answer, ConfirmationRequest
 from runbooks.models import RunbookRun
-from tests.mailflow.test_answer_page import (
-    FIREFOX,
-    browser,  # noqa: F401 (fixture)
-    fresh_cache,  # noqa: F401 (autouse fixture)
-    land,
-    links,
-    settle,
-)
+from tests.builders.answers import FIREFOX, land, links, settle
+
+# Rate limits and scanner timing live in the cache: a private one per test.
+pytestmark = pytest.mark.usefixtures("fresh_cache")
 
 HELD_EN = "Thanks. We will confirm your answer shortly."
 HELD_DE = "Danke. Wir bestätigen Ihre Antwort in Kürze."

@@ -20,31 +20,9 @@ from mailflow.held_answers import (
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.services import answer_record, request_expire
 from runbooks.models import RunbookRun
-from tests.mailflow.test_inbound_processing import (
-    deliver,  # noqa: F401 (fixture)
-    webhook_secret,  # noqa: F401 (fixture)
-)
+from tests.builders.answers import AN_HOUR_LATER, an_hour_passes, hold
 
 State = ConfirmationRequest.State
-HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/126.0 Safari/537.36"
-AN_HOUR_LATER = timedelta(hours=1, minutes=1)
-
-
-def hold(request: ConfirmationRequest, option: str = "no") -> Answer:
-    """Bob's answer from the page, taken for a scanner (as the page does)."""
-    return answer_record(
-        request=request,
-        option_key=option,
-        channel=Answer.Channel.PAGE,
-        sender="Bob Builder",
-        comment="Not me, I was on holiday.",
-        suspected_automated=True,
-        user_agent=HEADLESS,
-    )
-
-
-def an_hour_passes(answer: Answer) -> None:
-    Answer.objects.filter(pk=answer.pk).update(received_at=answer.received_at - AN_HOUR_LATER)
 
 
 def kinds(incident, kind: str) -> int:

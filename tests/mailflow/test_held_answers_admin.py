@@ -1,4 +1,3 @@
-# ruff: noqa: F811 (the fixtures imported below are arguments of the tests)
 """Answers held as a possible mail scanner on the incident page: shown with a one-click
 accept for analysts who may move runs; replies from another sender shown labelled, and
 accepted only from their email's page."""
@@ -12,13 +11,9 @@ from incidents.models import ResponseTask
 from mailflow.emails import reply_address
 from mailflow.held_answers import held_answer_escalate
 from mailflow.models import Answer, ConfirmationRequest
+from tests.builders.answers import an_hour_passes, hold
+from tests.builders.inbound import message
 from tests.factories import UserFactory
-from tests.mailflow.test_held_answers import an_hour_passes, hold
-from tests.mailflow.test_inbound_processing import (
-    deliver,  # noqa: F401 (fixture)
-    message,
-    webhook_secret,  # noqa: F401 (fixture)
-)
 
 State = ConfirmationRequest.State
 

@@ -10,8 +10,8 @@ from mailflow.models import Answer, ConfirmationRequest
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import RunbookRun
 from tests.browsing import BROWSER_MARKS, signed_in
+from tests.builders.answers import links_in_email
 from tests.factories import PersonFactory, category, open_incident
-from tests.mailflow.test_browser import links_in_email
 
 pytestmark = BROWSER_MARKS
 

@@ -9,23 +9,25 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 
+from bench.replies import reply_mime
 from incidents import groups
 from mailflow import inbound as inbound_module
 from mailflow.admin import sanitise_html
 from mailflow.emails import reply_address
 from mailflow.inbound import MAX_ATTEMPTS, inbound_process, inbound_reprocess, inbound_sweep
 from mailflow.models import Answer, InboundEmail
-from tests.factories import UserFactory
-from tests.mailflow.test_inbound_providers import (
+from tests.builders.inbound import (
     HOSTILE_FILENAME,
     HOSTILE_HTML,
     HOSTILE_NAME,
     HOSTILE_SUBJECT,
     deliver,
     hostile_mime,
-    reply_mime,
-    webhook_secrets,  # noqa: F401 (autouse: the webhook secret and Mailgun's signing key)
 )
+from tests.factories import UserFactory
+
+# The webhook secret and Mailgun's signing key.
+pytestmark = pytest.mark.usefixtures("webhook_secrets")
 
 # --- what "inert" means -----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from mailflow.models import Answer, InboundEmail
-from tests.mailflow.test_inbound_smoke import AUTH, raw_reply
+from tests.builders.inbound import AUTH, raw_reply
 
 pytestmark = [
     pytest.mark.postgres,

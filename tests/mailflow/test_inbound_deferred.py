@@ -6,28 +6,27 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
+from bench.replies import reply_mime
 from mailflow import inbound
+from mailflow.emails import reply_address
 from mailflow.inbound import inbound_process
 from mailflow.models import Answer, InboundEmail
-from tests.mailflow.test_inbound_providers import (
+from tests.builders.inbound import (
     AUTH,
     MALFORMED_FORMS,
     MALFORMED_JSON,
     PROVIDERS,
-    _mailgun_signature,
-    _post_json,
-    _stored_files,
     deliver,
+    mailgun_signature,
     malformed_form,
-    reply_address,
-    reply_mime,
+    post_json,
+    stored_files,
     tasks_of,
-    webhook_secrets,  # noqa: F401 (autouse fixture: the webhook secrets)
 )
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning"),
-    pytest.mark.usefixtures("every_post_deferred"),
+    pytest.mark.usefixtures("webhook_secrets", "every_post_deferred"),
 ]
 DEFERRED = [name for name in PROVIDERS if name != "amazon-ses"]  # SES: always in the request
 FOLLOW_UP = "Reset the credentials of Bob Builder"
@@ -42,7 +41,7 @@ def every_post_deferred():
 @pytest.mark.parametrize("provider", DEFERRED)
 def test_the_post_is_kept_until_the_worker_reads_it(asked, committed, client, provider):
     request = asked("failed-login")
-    before = _stored_files()
+    before = stored_files()
 
     response = PROVIDERS[provider](client, reply_mime(request, "No"), "event-1", AUTH)
 
@@ -51,7 +50,7 @@ def test_the_post_is_kept_until_the_worker_reads_it(asked, committed, client, pr
     assert (stored.status, stored.message_id, bool(stored.post), bool(stored.raw)) == (
         InboundEmail.Status.RECEIVED, "", True, False
     )  # fmt: skip
-    assert [path.suffix for path in _stored_files() - before] == [".post"]
+    assert [path.suffix for path in stored_files() - before] == [".post"]
 
     committed(inbound_process, stored.pk)
 
@@ -60,7 +59,7 @@ def test_the_post_is_kept_until_the_worker_reads_it(asked, committed, client, pr
         InboundEmail.Status.ANSWERED, False, True
     )  # fmt: skip
     assert stored.message_id and stored.subject.startswith("Re: ")
-    assert [path.suffix for path in _stored_files() - before] == [".eml"]
+    assert [path.suffix for path in stored_files() - before] == [".eml"]
     assert Answer.objects.get(request=request).option_key == "no"
     assert [title for title, _ in tasks_of(request.incident)] == [FOLLOW_UP]
 
@@ -104,7 +103,7 @@ def assert_kept_and_failed(body: bytes | None = None) -> InboundEmail:
 def test_a_malformed_post_is_kept_and_failed(db, committed, client, case, caplog):
     _, body = MALFORMED_JSON[case]
 
-    response = committed(_post_json, client, "postmark", body, AUTH)
+    response = committed(post_json, client, "postmark", body, AUTH)
 
     # Authenticated, so from our provider; too large to read in the request. Kept for an
     # analyst and acknowledged, since posting it again cannot help.
@@ -125,7 +124,7 @@ def test_a_malformed_form_post_is_kept_and_failed(db, committed, client, case):
 
 
 def test_a_failed_post_shows_in_the_admin_as_kept(db, committed, client, admin_client):
-    committed(_post_json, client, "postmark", b"[1, 2, 3]", AUTH)
+    committed(post_json, client, "postmark", b"[1, 2, 3]", AUTH)
     stored = assert_kept_and_failed(b"[1, 2, 3]")
 
     page = admin_client.get(reverse("admin:mailflow_inboundemail_change", args=[stored.pk]))
@@ -139,7 +138,7 @@ def test_a_failure_after_reading_keeps_the_post_and_leaves_no_file(asked, client
     request = asked("failed-login")
     PROVIDERS["postmark-raw"](client, reply_mime(request, "No"), "event-1", AUTH)
     stored = InboundEmail.objects.get()
-    before = _stored_files()
+    before = stored_files()
     monkeypatch.setattr(inbound, "_process", lambda *args: 1 / 0)
 
     inbound_process(stored.pk)
@@ -151,7 +150,7 @@ def test_a_failure_after_reading_keeps_the_post_and_leaves_no_file(asked, client
         InboundEmail.Status.RECEIVED, 1, True, False
     )  # fmt: skip
     assert stored.reason.startswith("ZeroDivisionError")
-    assert _stored_files() == before
+    assert stored_files() == before
 
 
 # --- Mailgun's signature, read from the streamed form -----------------------------------
@@ -161,34 +160,34 @@ def _signed_mailgun_form(request) -> dict[str, str]:
     return {
         "recipient": reply_address(request),
         "body-mime": reply_mime(request, "No").decode(),
-        **_mailgun_signature("t"),
+        **mailgun_signature("t"),
     }
 
 
 @pytest.mark.parametrize("field", ["signature", "timestamp", "token"])
 def test_a_large_mailgun_post_with_a_bad_signature_is_refused(asked, committed, client, field):
     data = _signed_mailgun_form(asked("failed-login"))
-    before = _stored_files()
+    before = stored_files()
     data[field] = data[field][::-1] + "0"
 
     response = committed(client.post, reverse("anymail:mailgun_inbound_webhook"), data=data, **AUTH)
 
     assert response.status_code == 400
-    assert not InboundEmail.objects.exists() and _stored_files() == before
+    assert not InboundEmail.objects.exists() and stored_files() == before
 
 
 def test_a_large_mailgun_post_without_credentials_is_refused(asked, committed, client):
     data = _signed_mailgun_form(asked("failed-login"))
-    before = _stored_files()
+    before = stored_files()
 
     response = committed(client.post, reverse("anymail:mailgun_inbound_webhook"), data=data)
 
     assert response.status_code == 400
-    assert not InboundEmail.objects.exists() and _stored_files() == before
+    assert not InboundEmail.objects.exists() and stored_files() == before
 
 
 def test_a_large_mailgun_form_that_cannot_be_read_is_refused_as_unsigned(db, committed, client):
-    before = _stored_files()
+    before = stored_files()
     response = committed(
         client.post,
         reverse("anymail:mailgun_inbound_webhook"),
@@ -198,7 +197,7 @@ def test_a_large_mailgun_form_that_cannot_be_read_is_refused_as_unsigned(db, com
     )
 
     assert response.status_code == 400
-    assert not InboundEmail.objects.exists() and _stored_files() == before
+    assert not InboundEmail.objects.exists() and stored_files() == before
 
 
 def test_the_last_of_repeated_signature_fields_counts_as_anymail_reads_them(

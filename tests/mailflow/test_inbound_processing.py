@@ -3,57 +3,18 @@ checks, auto-replies and bounces (posted through Postmark's webhook with raw MIM
 
 import base64
 import hashlib
-import json
 
 import pytest
 from django.test import override_settings
-from django.urls import reverse
 
 from incidents.models import Evidence
 from mailflow.emails import reply_address
-from mailflow.models import Answer, ConfirmationRequest, InboundEmail
+from mailflow.models import Answer, ConfirmationRequest
 from mailflow.services import answer_record
 from runbooks.models import StepResult
-from tests.mailflow.test_inbound_smoke import AUTH
+from tests.builders.inbound import PNG_HEADER, message, titles
 
 pytestmark = pytest.mark.usefixtures("webhook_secret")
-PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
-
-
-@pytest.fixture
-def webhook_secret():
-    with override_settings(ANYMAIL={"WEBHOOK_SECRET": "user:pass"}):
-        yield
-
-
-@pytest.fixture
-def deliver(committed, client):
-    def post(raw: str) -> InboundEmail:
-        payload = {"FromFull": {"Email": "x@example.com"}, "Headers": [], "RawEmail": raw}
-        response = committed(
-            client.post,
-            reverse("anymail:postmark_inbound_webhook"),
-            data=json.dumps(payload),
-            content_type="application/json",
-            **AUTH,
-        )
-        assert response.status_code == 200
-        return InboundEmail.objects.order_by("-id").first()
-
-    return post
-
-
-def message(*, to: str, body: str = "No", sender: str = "bob@corp.example.com",
-            subject: str = "Re: question", headers: str = "", mid: str = "m1") -> str:  # fmt: skip
-    return (
-        f"From: Bob Builder <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        f"Message-ID: <{mid}@corp.example.com>\r\n{headers}"
-        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
-    )
-
-
-def titles(request) -> list[str]:
-    return list(request.incident.tasks.values_list("title", flat=True))
 
 
 def test_a_reply_is_matched_by_in_reply_to_when_the_reply_address_is_gone(asked, deliver):

@@ -1,6 +1,5 @@
 """The inbound pipeline end to end through Postmark's real webhook URL (JSON with raw email)."""
 
-import base64
 import json
 
 from django.test import override_settings
@@ -8,21 +7,7 @@ from django.urls import reverse
 
 from mailflow.emails import reply_address
 from mailflow.models import InboundEmail
-
-AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"user:pass").decode()}
-
-
-def raw_reply(request, body: str, sender: str = "bob@corp.example.com") -> str:
-    return (
-        f"From: Bob Builder <{sender}>\r\n"
-        f"To: {reply_address(request)}\r\n"
-        f"Subject: Re: [{request.incident.number}] Did you download this file?\r\n"
-        f"Message-ID: <reply-{request.pk}@corp.example.com>\r\n"
-        f"In-Reply-To: {request.message_id}\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-        f"{body}\r\n\r\nOn Mon, SOC <soc@example.com> wrote:\r\n"
-        "> Yes, I downloaded this file\r\n> No, I did not\r\n"
-    )
+from tests.builders.inbound import AUTH, raw_reply
 
 
 @override_settings(ANYMAIL={"WEBHOOK_SECRET": "user:pass"})

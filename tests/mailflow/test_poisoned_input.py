@@ -14,37 +14,34 @@ from django.db import DataError
 from django.test import override_settings
 from django.urls import reverse
 
+from bench.payloads import BOB
+from bench.replies import reply_mime
 from mailflow.emails import reply_address
 from mailflow.inbound import inbound_process
 from mailflow.models import Answer, InboundEmail, TrackingEvent
 from mailflow.parsing import parse_message
 from mailflow.parsing.message import MAX_DEPTH, MAX_PARSE_DEPTH, MAX_PARTS, walk_parts
-from tests.mailflow.test_answer_page import (
-    browser,  # noqa: F401 (fixture)
-    fresh_cache,  # noqa: F401 (autouse fixture: a private cache per test)
-    land,
-    links,
-    settle,
-)
-from tests.mailflow.test_inbound_providers import (
+from tests.builders.answers import land, links, settle
+from tests.builders.inbound import (
     AUTH,
-    BOB,
     PROVIDERS,
-    _mailgun_signature,
-    _post_json,
     deliver,
+    mailgun_signature,
+    post_json,
     post_sns,
-    reply_mime,
-    webhook_secrets,  # noqa: F401 (autouse fixture: the webhook secrets)
 )
-from tests.mailflow.test_tracking import (
+from tests.builders.tracking import (
     POSTMARK_URL,
     assert_took_the_undeliverable_branch,
     postmark_bounce,
 )
-from tests.mailflow.test_tracking import post as post_tracking
+from tests.builders.tracking import post as post_tracking
 
-pytestmark = pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning"),
+    # A private cache per test; the webhook secrets.
+    pytest.mark.usefixtures("fresh_cache", "webhook_secrets"),
+]
 
 State = InboundEmail.Status
 
@@ -135,7 +132,7 @@ def test_a_value_the_database_refuses_is_a_400_not_a_retry(
 # --- NUL on the answer page -------------------------------------------------------------
 
 
-def test_a_nul_in_the_answer_pages_comment_is_removed(asked, outbox, browser, committed):  # noqa: F811
+def test_a_nul_in_the_answer_pages_comment_is_removed(asked, outbox, browser, committed):
     request = asked("failed-login")
     settle(request)
     land(browser, links(outbox[0])["yes"])
@@ -150,7 +147,7 @@ def test_a_nul_in_the_answer_pages_comment_is_removed(asked, outbox, browser, co
     assert request.incident.timeline.filter(kind="answer.received").count() == 1
 
 
-def test_a_nul_in_the_answer_pages_choice_is_refused(asked, outbox, browser, committed):  # noqa: F811
+def test_a_nul_in_the_answer_pages_choice_is_refused(asked, outbox, browser, committed):
     request = asked("failed-login")
     settle(request)
     land(browser, links(outbox[0])["yes"])
@@ -191,11 +188,11 @@ def post_raw(client, provider: str, raw: bytes, request) -> object:
         data = {"email": raw.decode(), "envelope": envelope, "SPF": "pass"}
         return client.post(reverse("anymail:sendgrid_inbound_webhook"), data=data, **AUTH)
     if provider == "mailgun-mime":
-        data = {"body-mime": raw.decode(), "recipient": recipient, **_mailgun_signature("t")}
+        data = {"body-mime": raw.decode(), "recipient": recipient, **mailgun_signature("t")}
         return client.post(reverse("anymail:mailgun_inbound_webhook"), data=data, **AUTH)
     if provider == "postmark-raw":
         payload = {"RawEmail": raw.decode(), "MessageID": "event-1", "OriginalRecipient": recipient}
-        return _post_json(client, "postmark", json.dumps(payload), AUTH)
+        return post_json(client, "postmark", json.dumps(payload), AUTH)
     receipt = {
         "notificationType": "Received",
         "mail": {"messageId": "ses-1", "source": BOB, "destination": [recipient]},

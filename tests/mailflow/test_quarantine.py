@@ -7,9 +7,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from bench.payloads import png
+from bench.replies import reply_mime
 from incidents.models import Evidence
-from tests.mailflow.test_answer_page import FIREFOX, land, links, settle
-from tests.mailflow.test_inbound_providers import AUTH, SECRET, deliver, png, reply_mime
+from tests.builders.answers import FIREFOX, land, links, settle
+from tests.builders.inbound import AUTH, SECRET, deliver
 
 pytestmark = pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning")
 
