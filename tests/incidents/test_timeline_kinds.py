@@ -6,6 +6,7 @@ from incidents.actors import Actor
 from incidents.models import TimelineEntry
 from incidents.timeline import timeline_record
 from incidents.timeline_kinds import Kind, TimelineKindError, kinds_registered
+from soc.checks import check_timeline_kinds
 from tests.factories import open_incident
 
 PINGED = [Kind("test.pinged", "Pinged", frozenset({"by"}))]
@@ -62,3 +63,34 @@ def test_every_app_registers_its_kinds_with_a_namespaced_name_and_a_label():
 
 def test_an_entry_of_a_kind_no_longer_registered_shows_its_raw_name():
     assert TimelineEntry(kind="gone.away").kind_label == "gone.away"
+
+
+@override_settings(TIMELINE_KINDS=["incidents.timeline_kinds.KINDS"] * 2)
+def test_the_check_flags_a_kind_registered_twice():
+    (error,) = check_timeline_kinds()
+
+    assert error.id == "soc.E006"
+    assert "'incident.opened' is registered twice" in error.msg
+
+
+def test_the_check_passes_the_shipped_settings():
+    assert check_timeline_kinds() == []
+
+
+@override_settings(TIMELINE_SUBSCRIBERS={"runbooks.tasks.on_timeline_entry": ["incident.opend"]})
+def test_the_check_flags_a_subscriber_to_an_unknown_kind():
+    (error,) = check_timeline_kinds()
+
+    assert error.id == "soc.E007"
+    assert "'incident.opend'" in error.msg
+
+
+@override_settings(
+    TIMELINE_KINDS=["runbooks.timeline_kinds.KINDS", "mailflow.timeline_kinds.KINDS"],
+    TIMELINE_SUBSCRIBERS={},
+)
+def test_the_check_flags_a_runbook_trigger_that_is_no_registered_kind():
+    (error,) = check_timeline_kinds()
+
+    assert error.id == "soc.E008"
+    assert "'incident.opened'" in error.msg
