@@ -92,12 +92,13 @@ class IncidentSerializer(serializers.ModelSerializer):
 class TimelineEntrySerializer(serializers.ModelSerializer):
     task = serializers.SlugRelatedField(slug_field="number", read_only=True)
     evidence = serializers.PrimaryKeyRelatedField(read_only=True)
+    kind_label = serializers.CharField(read_only=True, help_text="The kind's name for people.")
 
     class Meta:
         model = TimelineEntry
         fields = [
-            "id", "created_at", "kind", "actor_kind", "actor_name", "summary", "body", "data",
-            "task", "evidence",
+            "id", "created_at", "kind", "kind_label", "actor_kind", "actor_name", "summary",
+            "body", "data", "task", "evidence",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -13,6 +13,7 @@ from incidents.models import (
     SecurityIncident,
     TimelineEntry,
 )
+from incidents.timeline_kinds import kind_choices
 
 # A confirmation request still waiting for its answer. The states belong to mailflow, which
 # incidents must not import; the reverse relation's name is enough to filter on it.
@@ -103,7 +104,7 @@ class TaskFilter(filters.FilterSet):
 
 
 class TimelineFilter(filters.FilterSet):
-    kind = filters.CharFilter(help_text="Entry kind, e.g. task.created.")
+    kind = filters.ChoiceFilter(choices=kind_choices, help_text="Entry kind, e.g. task.created.")
     kind_prefix = filters.CharFilter(
         field_name="kind", lookup_expr="startswith", help_text="Kind prefix, e.g. task."
     )

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from incidents.sniffing import PREVIEWABLE_IMAGE_TYPES
+from incidents.timeline_kinds import kind_label
 from soc.storage import DurableFileSystemStorage
 
 
@@ -371,3 +372,7 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.summary}"
+
+    @property
+    def kind_label(self) -> str:
+        return kind_label(self.kind)

@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from incidents import timeline_kinds as kinds
 from incidents.actors import Actor
 from incidents.errors import DomainError, IllegalTransition
 from incidents.filenames import display_filename
@@ -98,11 +99,11 @@ TASK_TRANSITIONS: dict[str, set[str]] = {
 # Task transitions get their own timeline kinds so runbook triggers such as
 # "task completed" match on the kind alone.
 TASK_TRANSITION_KINDS = {
-    TaskState.IN_PROGRESS: "task.started",
-    TaskState.AWAITING_USER: "task.awaiting_user",
-    TaskState.COMPLETED: "task.completed",
-    TaskState.INCOMPLETE: "task.marked_incomplete",
-    TaskState.CANCELLED: "task.cancelled",
+    TaskState.IN_PROGRESS: kinds.TASK_STARTED,
+    TaskState.AWAITING_USER: kinds.TASK_AWAITING_USER,
+    TaskState.COMPLETED: kinds.TASK_COMPLETED,
+    TaskState.INCOMPLETE: kinds.TASK_MARKED_INCOMPLETE,
+    TaskState.CANCELLED: kinds.TASK_CANCELLED,
 }
 
 INCIDENT_EDITABLE_FIELDS = (
@@ -222,7 +223,7 @@ def incident_open_once(
                 details.append(f"Affected CI: {affected_ci.name}")
             timeline_record(
                 incident=incident,
-                kind="incident.opened",
+                kind=kinds.INCIDENT_OPENED,
                 actor=actor,
                 summary=f"Incident {incident.number} opened: {incident.short_description}",
                 body="\n".join(details),
@@ -260,7 +261,7 @@ def incident_update(
         labels = ", ".join(str(SecurityIncident._meta.get_field(f).verbose_name) for f in changed)
         timeline_record(
             incident=incident,
-            kind="incident.updated",
+            kind=kinds.INCIDENT_UPDATED,
             actor=actor,
             summary=f"Changed {labels}",
             body="\n".join(f"{field}: {old} → {new}" for field, (old, new) in changed.items()),
@@ -290,7 +291,7 @@ def incident_transition(
         incident.save(update_fields=["state", "updated_at", "closed_at"])
         timeline_record(
             incident=incident,
-            kind="incident.state_changed",
+            kind=kinds.INCIDENT_STATE_CHANGED,
             actor=actor,
             summary=f"State changed from {from_state.label} to {to_state.label}",
             body=reason.strip(),
@@ -314,7 +315,7 @@ def incident_add_note(
         return timeline_record(
             incident=incident,
             task=task,
-            kind="note.added",
+            kind=kinds.NOTE_ADDED,
             actor=actor,
             summary="Work note",
             body=text,
@@ -346,7 +347,7 @@ def incident_assign(
             who.append(f"group {group.name}")
         timeline_record(
             incident=incident,
-            kind="incident.assigned",
+            kind=kinds.INCIDENT_ASSIGNED,
             actor=actor,
             summary=f"Assigned to {' and '.join(who)}" if who else "Assignment cleared",
             data={
@@ -394,7 +395,7 @@ def task_create(
         timeline_record(
             incident=incident,
             task=task,
-            kind="task.created",
+            kind=kinds.TASK_CREATED,
             actor=actor,
             summary=f"Task {task.number} created: {task.title}",
             body=description,
@@ -443,7 +444,7 @@ def task_update(*, actor: Actor, task: ResponseTask, **changes: Any) -> Response
         timeline_record(
             incident=task.incident,
             task=task,
-            kind="task.updated",
+            kind=kinds.TASK_UPDATED,
             actor=actor,
             summary=f"Task {task.number}: changed {labels}",
             body="\n".join(f"{field}: {old} → {new}" for field, (old, new) in changed.items()),
@@ -546,7 +547,7 @@ def evidence_add(
             incident=incident,
             task=task,
             evidence=evidence,
-            kind="evidence.added",
+            kind=kinds.EVIDENCE_ADDED,
             actor=actor,
             summary=f"Evidence added: {name} ({evidence.detected_content_type}, {size} bytes)"
             + (" (quarantined: download only)" if evidence.quarantined else ""),

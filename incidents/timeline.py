@@ -14,6 +14,7 @@ from django.utils.module_loading import import_string
 
 from incidents.actors import Actor
 from incidents.models import Evidence, ResponseTask, SecurityIncident, TimelineEntry
+from incidents.timeline_kinds import kind_check_data, kind_get
 from soc.enqueue import async_task, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ def timeline_record(
     task: ResponseTask | None = None,
     evidence: Evidence | None = None,
 ) -> TimelineEntry:
+    """Raises TimelineKindError for a kind not in settings.TIMELINE_KINDS or data keys
+    the kind does not declare: subscribers and runbook triggers match on the name, so a
+    typo must fail where it is written, not go unnoticed."""
+    kind_check_data(kind_get(kind), data or {})
     subscribed = bool(subscribers_for(kind))
     entry = TimelineEntry.objects.create(
         incident=incident,

@@ -23,6 +23,7 @@ from incidents.errors import DomainError
 from incidents.models import SecurityIncident
 from incidents.services import task_open_for_topic
 from incidents.timeline import timeline_record
+from mailflow import timeline_kinds as kinds
 from mailflow.models import HELD_ANSWERS, Answer, ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
 from mailflow.services import CHANNEL_LABELS, OPEN_STATES, answer_record, held_task_after
@@ -145,7 +146,7 @@ def held_answer_escalate(answer_id: int, now: datetime | None = None) -> bool:
         timeline_record(
             incident=incident,
             task=task,
-            kind="answer.held_unconfirmed",
+            kind=kinds.ANSWER_HELD_UNCONFIRMED,
             actor=CHECKER,
             summary=(
                 f"Answer “{label}” from {answer.sender or 'the person asked'} held for "

@@ -43,6 +43,7 @@ from incidents.models import SecurityIncident
 from incidents.services import task_create
 from incidents.timeline import timeline_record
 from mailflow import parsing, providers
+from mailflow import timeline_kinds as kinds
 from mailflow.inbound_review import unverified_email_hold
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.parsing.headers import domain_of, normalise_message_id
@@ -491,7 +492,7 @@ def _delay_noted(
     if links["request"] is not None and links["correlation"] in TIED_TO_OUR_EMAIL:
         _note(
             links["incident"],
-            "request.delayed",
+            kinds.REQUEST_DELAYED,
             "Delivery of the question delayed or held: it stays open",
             f"Subject: {msg.subject}\n{classification.reason}",
         )
@@ -518,7 +519,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
             # tells an analyst, and the question stays open.
             _note(
                 incident,
-                "bounce.unverified",
+                kinds.BOUNCE_UNVERIFIED,
                 f"A bounce from {sender} names this incident but not our email: nothing changed",
                 f"Subject: {msg.subject}\n{classification.reason}. It carries neither a "
                 "reply address nor a Message-ID of ours, so it cannot end a question.",
@@ -543,7 +544,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
         what = "Read receipt" if kind == parsing.READ_RECEIPT else "Automatic reply"
         _note(
             incident,
-            "reply.automatic",
+            kinds.REPLY_AUTOMATIC,
             f"{what} from {sender}: not an answer",
             f"Subject: {msg.subject}\n{classification.reason}",
             inbound=inbound,
@@ -597,7 +598,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
         limit = filesizeformat(settings.EVIDENCE_MAX_BYTES)
         _note(
             incident,
-            "reply.attachments_skipped",
+            kinds.REPLY_ATTACHMENTS_SKIPPED,
             f"{len(skipped)} attachment(s) from {sender} too large to file as evidence",
             f"Over the evidence limit of {limit}: {'; '.join(skipped)}. The original "
             f"message, attachments included, is kept as inbound email {inbound.pk}.",

@@ -17,6 +17,7 @@ from incidents.models import SecurityIncident
 from incidents.services import task_open_for_topic
 from incidents.timeline import timeline_record
 from mailflow import parsing
+from mailflow import timeline_kinds as kinds
 from mailflow.models import Answer, InboundEmail
 from mailflow.reply_files import evidence_files
 from mailflow.services import answer_record
@@ -59,12 +60,12 @@ def unverified_email_hold(
                     "if one is genuine, open it and accept it as the answer."
                 ),
             )
-        held = incident.timeline.filter(kind="reply.unverified")
+        held = incident.timeline.filter(kind=kinds.REPLY_UNVERIFIED)
         count = (held.filter(task=task) if task else held).count() + 1
         timeline_record(
             incident=incident,
             task=task,
-            kind="reply.unverified",
+            kind=kinds.REPLY_UNVERIFIED,
             actor=Actor.email_provider(inbound.provider or "Inbound email"),
             summary=f"Email {count} to verify, from {sender}: not taken as an answer",
             body=f"Subject: {subject}\nNot taken because {why}.\n\n{text[:_REPLY_SHOWN]}",

@@ -17,6 +17,7 @@ from django.utils.crypto import salted_hmac
 
 from incidents.actors import Actor
 from incidents.timeline import timeline_record
+from mailflow import timeline_kinds as kinds
 from mailflow.models import ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
 from mailflow.tokens import token_digest
@@ -120,7 +121,7 @@ def request_note_scanner_visit(*, request: ConfirmationRequest, reason: str) -> 
         timeline_record(
             incident=request.incident,
             task=request.task,
-            kind="request.link_checked",
+            kind=kinds.REQUEST_LINK_CHECKED,
             actor=ANSWER_PAGE,
             summary="Link checked by a mail scanner (suspected)",
             body=f"{reason} Not taken as an answer: answers need a click on the page.",

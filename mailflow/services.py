@@ -26,6 +26,7 @@ from incidents.errors import DomainError
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from incidents.services import evidence_add, task_create
 from incidents.timeline import timeline_record
+from mailflow import timeline_kinds as kinds
 from mailflow.emails import build_request_email
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.pacing import send_slot_wait
@@ -147,7 +148,7 @@ def request_create(
         timeline_record(
             incident=incident,
             task=task,
-            kind="request.created",
+            kind=kinds.REQUEST_CREATED,
             actor=actor,
             summary=f"Question for {_recipient_name(request)}: {question}",
             body="Options: " + ", ".join(o["label"] for o in options),
@@ -389,7 +390,7 @@ def _record_sent(sent: list[_Sent]) -> None:
             timeline_record(
                 incident=first.incident,
                 task=first.task,
-                kind="request.sent",
+                kind=kinds.REQUEST_SENT,
                 actor=MAILER,
                 summary=summary,
                 body="\n".join(_recipient_name(i.request) for i in items) if len(items) > 1 else "",
@@ -450,12 +451,12 @@ def _record_send_deferred(request_id: int, error: Exception) -> None:
         request.send_lease_until = retry_at
         request.save(update_fields=["send_deferrals", "last_error", "send_lease_until"])
         noted = request.incident.timeline.filter(
-            kind="request.deferred", created_at__gte=now - DEFER_NOTE_EVERY
+            kind=kinds.REQUEST_DEFERRED, created_at__gte=now - DEFER_NOTE_EVERY
         ).exists()
         if not noted:
             timeline_record(
                 incident=request.incident,
-                kind="request.deferred",
+                kind=kinds.REQUEST_DEFERRED,
                 actor=MAILER,
                 summary=f"Sending put off: {reason}",
                 body="The emails not yet accepted are retried with backoff, paced by "
@@ -486,7 +487,7 @@ def request_mark_delivered(
         timeline_record(
             incident=request.incident,
             task=request.task,
-            kind="request.delivered",
+            kind=kinds.REQUEST_DELIVERED,
             actor=actor,
             summary=f"Email delivered to {_recipient_name(request)}",
             data={"request": request.pk},
@@ -524,7 +525,7 @@ def request_mark_undeliverable(*, request: ConfirmationRequest, actor: Actor, re
         request,
         state=State.UNDELIVERABLE,
         outcome=UNDELIVERABLE,
-        kind="request.undeliverable",
+        kind=kinds.REQUEST_UNDELIVERABLE,
         actor=actor,
         summary=f"Email to {_recipient_name(request)} could not be delivered",
         reason=reason,
@@ -544,7 +545,7 @@ def request_expire(*, request: ConfirmationRequest) -> bool:
         request,
         state=State.NO_ANSWER,
         outcome=NO_ANSWER_OUTCOME,
-        kind="request.expired",
+        kind=kinds.REQUEST_EXPIRED,
         actor=Actor.system("Deadline"),
         summary=f"No answer from {_recipient_name(request)} by the deadline",
         reason=reason,
@@ -557,7 +558,7 @@ def request_cancel(*, request: ConfirmationRequest, actor: Actor, reason: str) -
         request,
         state=State.CANCELLED,
         outcome="",
-        kind="request.cancelled",
+        kind=kinds.REQUEST_CANCELLED,
         actor=actor,
         summary=f"Question to {_recipient_name(request)} withdrawn",
         reason=reason,
@@ -599,7 +600,7 @@ def request_remind(request_id: int) -> bool:
         timeline_record(
             incident=request.incident,
             task=request.task,
-            kind="request.reminded",
+            kind=kinds.REQUEST_REMINDED,
             actor=MAILER,
             summary=f"Reminder sent to {_recipient_name(request)}",
             data={"request": request.pk},
@@ -765,7 +766,7 @@ def _record_answer_on_timeline(
     if answer.counted:
         accepted = f" (accepted by {accepted_by.name})" if accepted_by else ""
         timeline_record(
-            kind="answer.received",
+            kind=kinds.ANSWER_RECEIVED,
             summary=f"{who} answered “{label}” by {via}{accepted}",
             body=details,
             data=data,
@@ -779,7 +780,7 @@ def _record_answer_on_timeline(
             else ("did not come from the person asked")
         )
         timeline_record(
-            kind="answer.flagged",
+            kind=kinds.ANSWER_FLAGGED,
             summary=f"Answer “{label}” via {via} not taken: it {why}",
             body=details,
             data=data,
@@ -790,11 +791,11 @@ def _record_answer_on_timeline(
         previous = request.label_of(counted.option_key)
         summary = f"{who} changed their answer from “{previous}” to “{label}”"
         title = f"Review changed answer from {who} ({previous} → {label})"
-        kind = "answer.revised"
+        kind = kinds.ANSWER_REVISED
     else:
         summary = f"Late answer from {who}: “{label}” (the question was {request.state})"
         title = f"Review late answer from {who}: {label}"
-        kind = "answer.late"
+        kind = kinds.ANSWER_LATE
     timeline_record(kind=kind, summary=summary, body=details, data=data, **common)
     if request.incident.is_active:
         task_create(
@@ -826,7 +827,7 @@ def _record_additional_information(
     timeline_record(
         incident=request.incident,
         task=request.task,
-        kind="answer.additional",
+        kind=kinds.ANSWER_ADDITIONAL,
         actor=Actor.end_user(answer.sender or _recipient_name(request)),
         summary=f"More from {answer.sender or _recipient_name(request)} about the same answer",
         body=new_comment,

@@ -2,6 +2,7 @@
 
 from incidents.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
+from incidents.timeline_kinds import INCIDENT_STATE_CHANGED
 from mailflow.held_answers import held_answer_escalate, held_answers_escalate_due
 from mailflow.services import (
     request_send,
@@ -41,7 +42,7 @@ def sweep_held_answers() -> int:
 def on_timeline_entry(entry_id: int) -> None:
     """A closed or cancelled incident withdraws its open questions: their links die."""
     entry = TimelineEntry.objects.select_related("incident").filter(pk=entry_id).first()
-    if entry and entry.kind == "incident.state_changed" and entry.data.get("to") in _ENDED:
+    if entry and entry.kind == INCIDENT_STATE_CHANGED and entry.data.get("to") in _ENDED:
         requests_cancel_for_incident(
             incident=entry.incident,
             actor=Actor.system(),

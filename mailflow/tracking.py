@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from incidents.actors import Actor
 from incidents.timeline import timeline_record
+from mailflow import timeline_kinds as kinds
 from mailflow.models import ConfirmationRequest, TrackingEvent
 from mailflow.services import request_mark_delivered, request_mark_undeliverable
 from soc.enqueue import async_task
@@ -123,7 +124,7 @@ def _apply(event: TrackingEvent) -> str:
     if transient:
         # The provider may still deliver it, or the person's server may accept it later:
         # the question stays open.
-        _note(event, request, "request.delayed", f"was not reached yet ({transient})")
+        _note(event, request, kinds.REQUEST_DELAYED, f"was not reached yet ({transient})")
         return "transient bounce: noted"
     if event.event_type in HARD_FAILURES:
         reason = event.description or f"The email provider reported: {event.event_type}."
@@ -131,11 +132,11 @@ def _apply(event: TrackingEvent) -> str:
         return "undeliverable" if changed else "ignored: request closed"
     if event.event_type == EventType.COMPLAINED:
         # Worth an analyst's eye (the person may distrust the email), but no answer.
-        _note(event, request, "request.complained", "marked the email as spam")
+        _note(event, request, kinds.REQUEST_COMPLAINED, "marked the email as spam")
         return "complained"
     if event.event_type == EventType.AUTORESPONDED:
         # An out-of-office reply: the email arrived, the person has not answered.
-        _note(event, request, "request.autoresponded", "sent an automatic reply (no answer)")
+        _note(event, request, kinds.REQUEST_AUTORESPONDED, "sent an automatic reply (no answer)")
         return "autoresponded"
     # Deferred, opened, clicked, unsubscribed …: kept in the event log, nothing to do.
     return "ignored: " + event.event_type

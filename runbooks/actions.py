@@ -24,6 +24,7 @@ from incidents.services import (
     task_transition,
 )
 from incidents.timeline import timeline_record
+from runbooks import timeline_kinds as kinds
 
 # Outcomes a run can be resumed with besides an option key of the question.
 UNRECOGNISED = "unrecognised"
@@ -316,7 +317,7 @@ def ask_user(ctx: StepContext) -> StepOutcome:
     timeline_record(
         incident=ctx.incident,
         task=ctx.task if ctx.params.get("relate_to") == "task" else None,
-        kind="runbook.waiting",
+        kind=kinds.RUNBOOK_WAITING,
         actor=ctx.actor,
         summary=f"Waiting for {person.full_name if person else 'the affected user'} to answer: "
         f"{ctx.render(ctx.params['question'])}",

@@ -10,13 +10,19 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from incidents import timeline_kinds
 from incidents.models import Category, Person, SecurityIncident, TimelineEntry
 
 
 class Trigger(models.TextChoices):
     # Values are timeline entry kinds: a trigger matches the entry that announces the event,
     # so "incident state changed" or "task completed" later are one more choice each.
-    INCIDENT_OPENED = "incident.opened", "Incident opened"
+    # Labels come from the kinds' registry; a system check (soc.checks) keeps every value
+    # but MANUAL a registered kind.
+    INCIDENT_OPENED = (
+        timeline_kinds.INCIDENT_OPENED,
+        timeline_kinds.kind_label(timeline_kinds.INCIDENT_OPENED),
+    )
     # Never matches a timeline entry: an analyst starts it for the people to ask (a
     # phishing email that reached many, say), one run per person.
     MANUAL = "manual", "Started by an analyst for the people to ask"

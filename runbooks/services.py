@@ -25,6 +25,7 @@ from incidents.errors import DomainError
 from incidents.models import Person, SecurityIncident, TimelineEntry
 from incidents.services import task_create
 from incidents.timeline import timeline_record
+from runbooks import timeline_kinds as kinds
 from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, StepContext
 from runbooks.definitions import guard_matches, runbook_definition, validate_steps
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
@@ -228,7 +229,7 @@ def _run_create(
     by = f" by {actor.name}" if actor else ""
     timeline_record(
         incident=incident,
-        kind="runbook.started",
+        kind=kinds.RUNBOOK_STARTED,
         actor=actor or _runbook_actor(run),
         summary=f"Runbook '{runbook.name}' (version {runbook.version}) started{by}",
         data={"run": run.pk, "runbook": runbook.name, "version": runbook.version},
@@ -340,7 +341,7 @@ def runs_start_for_people(
         run_ids = [run.pk for run in runs]
         timeline_record(
             incident=incident,
-            kind="runbook.started",
+            kind=kinds.RUNBOOK_STARTED,
             actor=actor,
             summary=f"Runbook '{runbook.name}' (version {runbook.version}) started for "
             f"{len(run_ids)} people",
@@ -469,7 +470,7 @@ def _execute_steps(run: RunbookRun) -> Exception | None:
         run.state, run.finished_at, run.updated_at = State.COMPLETED, now, now
         timeline_record(
             incident=run.incident,
-            kind="runbook.completed",
+            kind=kinds.RUNBOOK_COMPLETED,
             actor=_runbook_actor(run),
             summary=f"Runbook '{run.definition['name']}' completed",
             data={"run": run.pk},
@@ -492,7 +493,7 @@ def _count_failure(run: RunbookRun, error: Exception) -> bool:
     step = run.steps[run.position]
     timeline_record(
         incident=run.incident,
-        kind="runbook.failed",
+        kind=kinds.RUNBOOK_FAILED,
         actor=actor,
         summary=f"Runbook '{name}' failed at step {run.position + 1} ({step['action']})",
         body=run.error,
@@ -543,7 +544,7 @@ def run_resume(
         run.save(update_fields=["context", "state", "updated_at"])
         timeline_record(
             incident=run.incident,
-            kind="runbook.resumed",
+            kind=kinds.RUNBOOK_RESUMED,
             actor=actor,
             summary=f"Runbook '{run.definition['name']}' continues with: {label}",
             data={"run": run.pk, "outcome": outcome, "channel": channel},
@@ -563,7 +564,7 @@ def run_cancel(*, run: RunbookRun, actor: Actor, reason: str = "") -> bool:
         run.save(update_fields=["state", "finished_at", "updated_at"])
         timeline_record(
             incident=run.incident,
-            kind="runbook.cancelled",
+            kind=kinds.RUNBOOK_CANCELLED,
             actor=actor,
             summary=f"Runbook '{run.definition['name']}' cancelled",
             body=reason,
@@ -583,7 +584,7 @@ def run_retry(*, run: RunbookRun, actor: Actor) -> RunbookRun:
         run.save(update_fields=["state", "attempts", "error", "updated_at"])
         timeline_record(
             incident=run.incident,
-            kind="runbook.retried",
+            kind=kinds.RUNBOOK_RETRIED,
             actor=actor,
             summary=f"Runbook '{run.definition['name']}' resumed at step {run.position + 1}",
             data={"run": run.pk},

@@ -2,6 +2,7 @@
 
 from incidents.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
+from incidents.timeline_kinds import INCIDENT_STATE_CHANGED
 from runbooks.models import Trigger
 from runbooks.services import (
     run_advance,
@@ -22,7 +23,7 @@ def on_timeline_entry(entry_id: int) -> None:
         return
     if entry.kind in Trigger.values:
         runs_start_for_entry(entry)
-    if entry.kind == "incident.state_changed" and entry.data.get("to") in _ENDED:
+    if entry.kind == INCIDENT_STATE_CHANGED and entry.data.get("to") in _ENDED:
         runs_cancel_for_incident(
             incident=entry.incident,
             actor=Actor.system(),

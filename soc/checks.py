@@ -1,7 +1,8 @@
-"""System checks for settings a production deployment cannot do without.
+"""System checks for settings a production deployment cannot do without (when DEBUG is
+off), and for the timeline kinds that subscribers and runbook triggers name (always).
 
-They are errors, not warnings, when DEBUG is off: `migrate`, `runserver` and the WSGI/ASGI
-entry points (see `soc.startup`) refuse to start until they are fixed.
+They are errors, not warnings: `migrate`, `runserver` and the WSGI/ASGI entry points (see
+`soc.startup`) refuse to start until they are fixed.
 """
 
 from django.conf import settings
@@ -12,7 +13,9 @@ from django.core.checks.security.base import (
     SECRET_KEY_MIN_UNIQUE_CHARACTERS,
 )
 
+from incidents.timeline_kinds import TimelineKindError, kinds_registered
 from mailflow.localmail import BACKEND
+from runbooks.models import Trigger
 
 
 def _strong_secret_key(key: str) -> bool:
@@ -84,3 +87,40 @@ def check_local_mailbox(app_configs=None, **kwargs) -> list[Error]:
             id="soc.E005",
         )
     ]
+
+
+@register("soc")
+def check_timeline_kinds(app_configs=None, **kwargs) -> list[Error]:
+    """A subscriber or a runbook trigger naming a kind nobody writes would never fire, and
+    nothing else would say so."""
+    try:
+        known = kinds_registered()
+    except (ImportError, TimelineKindError) as error:
+        return [
+            Error(
+                f"TIMELINE_KINDS cannot be read: {error}",
+                hint="List dotted paths to lists of incidents.timeline_kinds.Kind, each "
+                "kind named once.",
+                id="soc.E006",
+            )
+        ]
+    errors = [
+        Error(
+            f"TIMELINE_SUBSCRIBERS: {subscriber} subscribes to the unknown kind {kind!r}.",
+            hint="Use a kind listed in TIMELINE_KINDS.",
+            id="soc.E007",
+        )
+        for subscriber, kinds in settings.TIMELINE_SUBSCRIBERS.items()
+        for kind in kinds
+        if kind not in known
+    ]
+    errors += [
+        Error(
+            f"Runbook trigger {trigger!r} is not a timeline kind, so no runbook would start.",
+            hint="Make each runbooks.models.Trigger value a kind listed in TIMELINE_KINDS.",
+            id="soc.E008",
+        )
+        for trigger in Trigger.values
+        if trigger != Trigger.MANUAL and trigger not in known
+    ]
+    return errors

@@ -380,6 +380,16 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Every timeline entry kind, with its label and data keys: each app lists the kinds it
+# writes (dotted paths to lists of incidents.timeline_kinds.Kind). timeline_record refuses
+# a kind not listed here, and a system check holds TIMELINE_SUBSCRIBERS and the runbook
+# triggers to them.
+TIMELINE_KINDS: list[str] = [
+    "incidents.timeline_kinds.KINDS",
+    "runbooks.timeline_kinds.KINDS",
+    "mailflow.timeline_kinds.KINDS",
+]
+
 # After commit, the id of each timeline entry of the listed kinds is handed to the task
 # function (dotted path), so higher layers react to what happened without the incident
 # record importing them.

@@ -351,6 +351,20 @@ def test_the_timeline_filters_by_kind(siem, incident):
     assert [e["kind"] for e in opened.json()["results"]] == ["incident.opened"]
 
 
+def test_the_timeline_gives_each_kind_its_label(siem, incident):
+    response = siem.get(f"/api/incidents/{incident.number}/timeline/")
+
+    (opened,) = response.json()["results"]
+    assert (opened["kind"], opened["kind_label"]) == ("incident.opened", "Incident opened")
+
+
+def test_filtering_the_timeline_by_an_unknown_kind_is_a_400_not_an_empty_list(siem, incident):
+    response = siem.get(f"/api/incidents/{incident.number}/timeline/", {"kind": "note.addded"})
+
+    assert response.status_code == 400
+    assert "note.addded" in response.json()["kind"][0]
+
+
 def test_the_timeline_of_an_unknown_incident_is_404(siem, db):
     assert siem.get("/api/incidents/SIR0000000/timeline/").status_code == 404
 

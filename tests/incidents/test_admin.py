@@ -9,7 +9,9 @@ from django.urls import reverse
 from incidents.actors import Actor
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from incidents.services import evidence_add, incident_add_note, task_create
+from incidents.timeline import timeline_record
 from mailflow.models import ConfirmationRequest, InboundEmail
+from mailflow.timeline_kinds import ANSWER_RECEIVED
 from runbooks.files import import_shipped_runbooks
 from tests.factories import AnalystFactory, PersonFactory, UserFactory, category, open_incident
 
@@ -97,6 +99,34 @@ def test_the_incident_page_shows_directory_details_and_the_timeline_in_order(
     assert opened < note < evidence
     preview = reverse("admin:incidents_evidence_preview", args=[Evidence.objects.get().pk])
     assert f'src="{preview}"' in page
+
+
+def test_the_timeline_names_each_kind_by_its_label_and_keeps_the_raw_name_small(
+    client_as_analyst, incident
+):
+    timeline_record(
+        incident=incident,
+        kind=ANSWER_RECEIVED,
+        actor=Actor.end_user("Bob"),
+        summary="Bob answered “Yes, it was me”",
+    )
+
+    page = client_as_analyst.get(change_url(incident)).content.decode()
+
+    assert re.search(r"Incident opened\s*<code class=\"kind\"[^>]*>incident\.opened</code>", page)
+    assert re.search(r"Answer received\s*<code class=\"kind\"[^>]*>answer\.received</code>", page)
+
+
+def test_the_timeline_list_shows_labels_and_filters_by_kind(client_as_analyst, incident):
+    incident_add_note(actor=Actor.system(), incident=incident, text="Called the user.")
+    url = reverse("admin:incidents_timelineentry_changelist")
+
+    page = client_as_analyst.get(url, {"kind": "note.added"}).content.decode()
+
+    assert '<code class="soc-kind">note.added</code>' in page
+    assert "incident.opened</code>" not in page
+    # Every registered kind is offered by its label, the other apps' kinds too.
+    assert "Answer received" in page and "Email sent" in page and "Runbook started" in page
 
 
 def test_hostile_text_on_the_timeline_is_shown_inert(client_as_analyst, incident, as_analyst):

@@ -1,0 +1,66 @@
+"""The timeline kinds mailflow writes (registered in settings.TIMELINE_KINDS)."""
+
+from incidents.timeline_kinds import Kind
+
+REQUEST_CREATED = "request.created"
+REQUEST_SENT = "request.sent"
+REQUEST_DEFERRED = "request.deferred"
+REQUEST_DELIVERED = "request.delivered"
+REQUEST_DELAYED = "request.delayed"
+REQUEST_UNDELIVERABLE = "request.undeliverable"
+REQUEST_COMPLAINED = "request.complained"
+REQUEST_AUTORESPONDED = "request.autoresponded"
+REQUEST_REMINDED = "request.reminded"
+REQUEST_EXPIRED = "request.expired"
+REQUEST_CANCELLED = "request.cancelled"
+REQUEST_LINK_CHECKED = "request.link_checked"
+ANSWER_RECEIVED = "answer.received"
+ANSWER_FLAGGED = "answer.flagged"
+ANSWER_REVISED = "answer.revised"
+ANSWER_LATE = "answer.late"
+ANSWER_ADDITIONAL = "answer.additional"
+ANSWER_HELD_UNCONFIRMED = "answer.held_unconfirmed"
+REPLY_UNVERIFIED = "reply.unverified"
+REPLY_AUTOMATIC = "reply.automatic"
+REPLY_ATTACHMENTS_SKIPPED = "reply.attachments_skipped"
+BOUNCE_UNVERIFIED = "bounce.unverified"
+
+_REQUEST = frozenset({"request"})
+_ANSWER = frozenset({"request", "answer", "option", "channel", "flags"})
+# A provider's tracking event, or an inbound email, tells of the request.
+_REQUEST_EVENT = frozenset({"request", "tracking_event", "inbound_email"})
+_INBOUND = frozenset({"inbound_email"})
+
+KINDS = [
+    Kind(REQUEST_CREATED, "Question created", frozenset({"request", "deadline"})),
+    # One email, or a batch of them sent together for one incident.
+    Kind(
+        REQUEST_SENT,
+        "Email sent",
+        frozenset({"request", "message_id", "requests", "message_ids"}),
+    ),
+    Kind(REQUEST_DEFERRED, "Sending put off", _REQUEST),
+    Kind(REQUEST_DELIVERED, "Email delivered", _REQUEST),
+    Kind(REQUEST_DELAYED, "Delivery delayed", _REQUEST_EVENT),
+    Kind(REQUEST_UNDELIVERABLE, "Email undeliverable", _REQUEST),
+    Kind(REQUEST_COMPLAINED, "Email marked as spam", _REQUEST_EVENT),
+    Kind(REQUEST_AUTORESPONDED, "Automatic reply reported", _REQUEST_EVENT),
+    Kind(REQUEST_REMINDED, "Reminder sent", _REQUEST),
+    Kind(REQUEST_EXPIRED, "No answer by the deadline", _REQUEST),
+    Kind(REQUEST_CANCELLED, "Question withdrawn", _REQUEST),
+    Kind(REQUEST_LINK_CHECKED, "Link checked by a mail scanner", _REQUEST),
+    Kind(ANSWER_RECEIVED, "Answer received", _ANSWER),
+    Kind(ANSWER_FLAGGED, "Answer flagged", _ANSWER),
+    Kind(ANSWER_REVISED, "Answer changed", _ANSWER),
+    Kind(ANSWER_LATE, "Late answer", _ANSWER),
+    Kind(ANSWER_ADDITIONAL, "More about an answer", frozenset({"request", "answer", "files"})),
+    Kind(
+        ANSWER_HELD_UNCONFIRMED,
+        "Answer held for confirmation",
+        frozenset({"request", "answer", "task"}),
+    ),
+    Kind(REPLY_UNVERIFIED, "Unverified reply", frozenset({"inbound_email", "count"})),
+    Kind(REPLY_AUTOMATIC, "Automatic reply", _INBOUND),
+    Kind(REPLY_ATTACHMENTS_SKIPPED, "Attachments not filed", _INBOUND),
+    Kind(BOUNCE_UNVERIFIED, "Unverified bounce", _INBOUND),
+]
