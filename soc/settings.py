@@ -380,6 +380,21 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# The actions a runbook step can take (dotted paths to runbooks.actions.Action). Mailflow's
+# ask_user and file_evidence take the place of the generic ones, which only wait.
+RUNBOOK_ACTIONS: list[str] = [
+    "runbooks.actions.create_task",
+    "runbooks.actions.set_incident_state",
+    "runbooks.actions.add_note",
+    "runbooks.actions.assign",
+    "mailflow.actions.ask_user",
+    "runbooks.actions.complete_task",
+    "runbooks.actions.mark_task_incomplete",
+    "runbooks.actions.cancel_task",
+    "mailflow.actions.file_evidence",
+    "runbooks.actions.close_incident",
+]
+
 # After commit, the id of each timeline entry of the listed kinds is handed to the task
 # function (dotted path), so higher layers react to what happened without the incident
 # record importing them.
