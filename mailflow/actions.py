@@ -27,6 +27,7 @@ def _ask_by_email(ctx: StepContext) -> StepOutcome:
         if 0 < reminder_hours < deadline_hours
         else None,
         deadline_after=timedelta(hours=deadline_hours),
+        batch=ctx.batch,
     )
     outcome = wait_for_answer(ctx, request_id=request.pk)
     outcome.detail = f"Question {request.pk} created"

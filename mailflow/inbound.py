@@ -51,7 +51,7 @@ from mailflow.reply_files import evidence_files
 from mailflow.services import answer_record, request_mark_undeliverable
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
-from runbooks.services import advance_inline
+from runbooks.services import InlineAdvances, advance_inline
 from soc.enqueue import async_task, enqueue_on_commit, run_once_at
 from soc.middleware import BAD_INPUT, bad_input_reason, use_body
 from soc.text import storable, storable_json
@@ -285,7 +285,7 @@ def inbound_process(inbound_id: int) -> None:
     # The run an answer resumes continues in this task, after commit: one trip through
     # the broker per reply instead of two (bench/reply_to_branch.py).
     written: list[FieldFile] = []
-    with advance_inline():
+    with advance_inline() as inline:
         try:
             with transaction.atomic():
                 inbound = (
@@ -302,7 +302,7 @@ def inbound_process(inbound_id: int) -> None:
                 else:
                     with inbound.raw.open("rb") as handle:
                         raw = handle.read()
-                _process(inbound, parsing.parse_message(raw))
+                _process(inbound, parsing.parse_message(raw), inline)
         except BaseException as error:
             # Rolled back (unless a hook failed after the commit): files this attempt wrote
             # that the row does not name go.
@@ -498,7 +498,7 @@ def _delay_noted(
     _finish(inbound, Status.IGNORED, f"Delay: {classification.reason}", **links)
 
 
-def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
+def _process(inbound: InboundEmail, msg: parsing.ParsedMessage, inline: InlineAdvances) -> None:
     classification = parsing.classify(msg, our_domains=_our_domains())
     kind = classification.kind
     request, incident, how = _correlate(inbound, msg, kind)
@@ -535,6 +535,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
             request=request,
             actor=Actor.email_provider(inbound.provider),
             reason=f"Bounce received: {msg.subject}",
+            inline=inline,
         )
         return _finish(inbound, Status.IGNORED, f"Bounce: {classification.reason}", **links)
     if kind == parsing.DELAY:
@@ -591,6 +592,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
             "inbound_email": inbound.pk,
             "verdicts": failures or ["none failed"],
         },
+        inline=inline,
     )
     unfiled = f" Too large to file as evidence: {'; '.join(skipped)}." if skipped else ""
     if skipped:

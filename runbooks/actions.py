@@ -65,13 +65,32 @@ class Param:
 
 
 @dataclass
+class Batch:
+    """One task advancing many runs (runs_advance_batch). Executors put work off to its end
+    with `defer`, so it is done once for them all: mailflow sends the questions the batch
+    created through one email connection instead of one task each."""
+
+    _deferred: dict[Callable[[list[Any]], None], list[Any]] = field(default_factory=dict)
+
+    def defer(self, finish: Callable[[list[Any]], None], item: Any) -> None:
+        """Collect `item` for `finish`, called once with all its items when the batch ends."""
+        self._deferred.setdefault(finish, []).append(item)
+
+    def finish(self) -> None:
+        for finish, items in self._deferred.items():
+            finish(items)
+
+
+@dataclass
 class StepContext:
-    """What an executor gets: the run, its incident, the step's parameters and an actor."""
+    """What an executor gets: the run, its incident, the step's parameters and an actor;
+    and the batch the run is advanced in, if any."""
 
     run: Any  # RunbookRun; not imported to keep this module free of model cycles
     incident: SecurityIncident
     params: dict[str, Any]
     actor: Actor
+    batch: Batch | None = None
 
     @property
     def task(self) -> ResponseTask | None:
