@@ -108,7 +108,7 @@ class SpooledPost:
 
 
 def spool_post(request: HttpRequest) -> SpooledPost:
-    """Copy the request's body in 64 KB chunks: a 25 MB message costs the web worker a
+    """Copy the request's body in _CHUNK pieces: a large message costs the web worker a
     buffer, not its size. The caller closes the file (inbound_receive does)."""
     digest = hashlib.sha256()
     spool = tempfile.SpooledTemporaryFile(max_size=16 * _CHUNK)  # noqa: SIM115
