@@ -4,6 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+# The schema views below describe the token authentication through this extension.
+from api import schema  # noqa: F401
 from api.permissions import IsAuthenticated
 from incidents.api import (
     ConfigurationItemViewSet,

@@ -74,9 +74,10 @@ def main() -> None:
     phishing = Category.objects.get(slug="phishing")
 
     def open_campaign_incident(title: str):
-        return incident_open(
+        incident, _ = incident_open(
             actor=Actor.system(), short_description=title, category=phishing, priority=2
         )
+        return incident
 
     # Queries per person, in this process: start the runs, advance them and send their
     # emails, the tasks run inline (what a worker does, without the broker's own queries).

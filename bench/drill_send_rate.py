@@ -163,7 +163,7 @@ def main() -> None:
 
     runbook = {r.name: r for r in import_shipped_runbooks()}["Phishing recipients"]
     people = ensure_people(args.people)
-    incident = incident_open(
+    incident, _ = incident_open(
         actor=Actor.system(),
         short_description="Invoice overdue: credential phishing to everyone",
         category=Category.objects.get(slug="phishing"),

@@ -73,7 +73,7 @@ class Drill:
         categories = [Category.objects.get(slug=s) for s in (FAILED_LOGIN, DOWNLOAD)]
         ids = []
         for number in range(self.args.incidents):
-            incident = incident_open(
+            incident, _ = incident_open(
                 actor=Actor.system("Drill"),
                 short_description=f"Drill incident {number}",
                 category=categories[number % 2],

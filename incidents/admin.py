@@ -320,7 +320,7 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
         actor = Actor.analyst(request.user)
         data = form.cleaned_data
         if not change:
-            incident = incident_open(
+            incident, _ = incident_open(
                 actor=actor,
                 short_description=data["short_description"],
                 description=data.get("description", ""),

@@ -42,7 +42,7 @@ from incidents.models import (
 from incidents.services import (
     incident_add_note,
     incident_assign,
-    incident_open_once,
+    incident_open,
     incident_transition,
     task_transition,
 )
@@ -280,7 +280,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
     )
     def create(self, request: Request) -> Response:
         data = self.validated(IncidentCreateSerializer)
-        incident, created = incident_open_once(actor=self.actor, **data)
+        incident, created = incident_open(actor=self.actor, **data)
         return self.answer(incident, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(

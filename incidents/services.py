@@ -162,40 +162,13 @@ def incident_open(
     affected_ci: ConfigurationItem | None = None,
     assigned_to: AbstractBaseUser | None = None,
     external_reference: str = "",
-) -> SecurityIncident:
-    """Open an incident in Draft and write `incident.opened`.
-
-    With an `external_reference` already seen, returns that incident unchanged instead, so
-    a detection tool that retries never opens a duplicate.
-    """
-    incident, _ = incident_open_once(
-        actor=actor,
-        short_description=short_description,
-        category=category,
-        priority=priority,
-        description=description,
-        affected_user=affected_user,
-        affected_ci=affected_ci,
-        assigned_to=assigned_to,
-        external_reference=external_reference,
-    )
-    return incident
-
-
-def incident_open_once(
-    *,
-    actor: Actor,
-    short_description: str,
-    category: Category,
-    priority: int = SecurityIncident.Priority.LOW,
-    description: str = "",
-    affected_user: Person | None = None,
-    affected_ci: ConfigurationItem | None = None,
-    assigned_to: AbstractBaseUser | None = None,
-    external_reference: str = "",
 ) -> tuple[SecurityIncident, bool]:
-    """`incident_open`, also telling whether the incident is new (True) or the one already
-    opened for this `external_reference` (False): the API answers 201 or 200 by it."""
+    """Open an incident in Draft and write `incident.opened`; returns it and True.
+
+    `external_reference` is the idempotency key: with one already seen, returns that
+    incident unchanged and False, so a detection tool that retries never opens a
+    duplicate (the API answers 200 instead of 201).
+    """
     external_reference = external_reference.strip()
     if external_reference:
         existing = SecurityIncident.objects.filter(external_reference=external_reference).first()

@@ -1,13 +1,14 @@
-"""The runbook actions that need email: registered over the generic ones at startup
-(MailflowConfig.ready), keeping their parameters and validation."""
+"""The runbook actions that need email: the generic ones' parameters and validation,
+carried out here. settings.RUNBOOK_ACTIONS lists these instead of the generic ones."""
 
 from datetime import timedelta
 
 from mailflow.services import request_create
-from runbooks.actions import StepContext, StepOutcome, register_executor, wait_for_answer
+from runbooks import actions as generic
+from runbooks.actions import StepContext, StepOutcome, wait_for_answer
 
 
-def ask_user(ctx: StepContext) -> StepOutcome:
+def _ask_by_email(ctx: StepContext) -> StepOutcome:
     params = ctx.params
     reminder_hours = params.get("reminder_after_hours") or 0
     deadline_hours = params.get("deadline_hours") or 72
@@ -26,13 +27,14 @@ def ask_user(ctx: StepContext) -> StepOutcome:
         if 0 < reminder_hours < deadline_hours
         else None,
         deadline_after=timedelta(hours=deadline_hours),
+        batch=ctx.batch,
     )
     outcome = wait_for_answer(ctx, request_id=request.pk)
     outcome.detail = f"Question {request.pk} created"
     return outcome
 
 
-def file_evidence(ctx: StepContext) -> StepOutcome:
+def _report_filed_evidence(ctx: StepContext) -> StepOutcome:
     """The files came with the answer and were filed on the incident when it was
     recorded (so nothing waits on this step); report what is there."""
     request_id = ctx.run.context.get("request_id")
@@ -42,6 +44,5 @@ def file_evidence(ctx: StepContext) -> StepOutcome:
     return StepOutcome(detail=f"{count} file(s) from the answers to question {request_id}")
 
 
-def register() -> None:
-    register_executor("ask_user", ask_user)
-    register_executor("file_evidence", file_evidence)
+ask_user = generic.ask_user.run_by(_ask_by_email)
+file_evidence = generic.file_evidence.run_by(_report_filed_evidence)

@@ -52,7 +52,7 @@ from mailflow.reply_files import evidence_files
 from mailflow.services import answer_record, request_mark_undeliverable
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
-from runbooks.services import advance_inline
+from runbooks.services import InlineAdvances, advance_inline
 from soc.enqueue import async_task, enqueue_on_commit, run_once_at
 from soc.middleware import BAD_INPUT, bad_input_reason, use_body
 from soc.text import storable, storable_json
@@ -109,7 +109,7 @@ class SpooledPost:
 
 
 def spool_post(request: HttpRequest) -> SpooledPost:
-    """Copy the request's body in 64 KB chunks: a 25 MB message costs the web worker a
+    """Copy the request's body in _CHUNK pieces: a large message costs the web worker a
     buffer, not its size. The caller closes the file (inbound_receive does)."""
     digest = hashlib.sha256()
     spool = tempfile.SpooledTemporaryFile(max_size=16 * _CHUNK)  # noqa: SIM115
@@ -286,7 +286,7 @@ def inbound_process(inbound_id: int) -> None:
     # The run an answer resumes continues in this task, after commit: one trip through
     # the broker per reply instead of two (bench/reply_to_branch.py).
     written: list[FieldFile] = []
-    with advance_inline():
+    with advance_inline() as inline:
         try:
             with transaction.atomic():
                 inbound = (
@@ -303,7 +303,7 @@ def inbound_process(inbound_id: int) -> None:
                 else:
                     with inbound.raw.open("rb") as handle:
                         raw = handle.read()
-                _process(inbound, parsing.parse_message(raw))
+                _process(inbound, parsing.parse_message(raw), inline)
         except BaseException as error:
             # Rolled back (unless a hook failed after the commit): files this attempt wrote
             # that the row does not name go.
@@ -499,7 +499,7 @@ def _delay_noted(
     _finish(inbound, Status.IGNORED, f"Delay: {classification.reason}", **links)
 
 
-def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
+def _process(inbound: InboundEmail, msg: parsing.ParsedMessage, inline: InlineAdvances) -> None:
     classification = parsing.classify(msg, our_domains=_our_domains())
     kind = classification.kind
     request, incident, how = _correlate(inbound, msg, kind)
@@ -536,6 +536,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
             request=request,
             actor=Actor.email_provider(inbound.provider),
             reason=f"Bounce received: {msg.subject}",
+            inline=inline,
         )
         return _finish(inbound, Status.IGNORED, f"Bounce: {classification.reason}", **links)
     if kind == parsing.DELAY:
@@ -592,6 +593,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage) -> None:
             "inbound_email": inbound.pk,
             "verdicts": failures or ["none failed"],
         },
+        inline=inline,
     )
     unfiled = f" Too large to file as evidence: {'; '.join(skipped)}." if skipped else ""
     if skipped:

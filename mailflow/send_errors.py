@@ -1,8 +1,9 @@
 """What a failed send means: "later" (the provider is throttling, down, or the connection
 dropped), "never" (the provider refuses this recipient), or an error worth a few more tries.
 
-Throttling must never make a question undeliverable: a 10,000-person campaign through a
-14/s account is mostly "later". Only the provider's word about the recipient ends it.
+Throttling must never make a question undeliverable: a campaign to the whole company
+through a rate-limited account is mostly "later". Only the provider's word about the
+recipient ends it.
 """
 
 import enum

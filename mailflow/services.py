@@ -6,9 +6,6 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO
@@ -38,9 +35,9 @@ from mailflow.send_errors import (
 )
 from mailflow.tokens import new_nonce, page_token, reply_token, token_digest
 from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
-from runbooks.actions import SUSPICIOUS, UNDELIVERABLE, UNRECOGNISED
+from runbooks.actions import SUSPICIOUS, UNDELIVERABLE, UNRECOGNISED, Batch
 from runbooks.models import RunbookRun
-from runbooks.services import run_resume
+from runbooks.services import InlineAdvances, run_resume
 from soc.enqueue import async_task, enqueue_on_commit, run_once_at
 
 logger = logging.getLogger(__name__)
@@ -115,9 +112,11 @@ def request_create(
     evidence_requested: bool = False,
     reminder_after: timedelta | None = None,
     deadline_after: timedelta,
+    batch: Batch | None = None,
 ) -> ConfirmationRequest:
-    """Create the request for a run's ask_user step and send it after commit. Asking the
-    same step again returns the existing request."""
+    """Create the request for a run's ask_user step and send it after commit: in a task of
+    its own, or, when the run advances in a batch, with the batch's other questions at its
+    end (see _send_batch). Asking the same step again returns the existing request."""
     existing = ConfirmationRequest.objects.filter(run=run, step_position=step_position).first()
     if existing:
         return existing
@@ -154,37 +153,20 @@ def request_create(
             body="Options: " + ", ".join(o["label"] for o in options),
             data={"request": request.pk, "deadline": request.deadline_at.isoformat()},
         )
-        batch = _batched_sends.get()
         if batch is not None:
-            transaction.on_commit(lambda: batch.append(request.pk))
+            # Collected once the request commits, so the batch sends only committed ones.
+            transaction.on_commit(lambda: batch.defer(_send_batch, request.pk))
         else:
             enqueue_on_commit("mailflow.tasks.send_request", request.pk)
     return request
 
 
-# Inside sends_batched(): the ids of committed requests still to send, else None.
-_batched_sends: ContextVar[list[int] | None] = ContextVar("batched_sends", default=None)
-
-
-@contextmanager
-def sends_batched() -> Iterator[None]:
-    """Collect the requests created inside the block and send them together at its end,
-    through one email connection, instead of one task each (many runs advanced in one
-    task: asking everyone a phishing email reached). A crash before the end leaves them
-    pending, and requests_process_due sends them."""
-    batch: list[int] = []
-    token = _batched_sends.set(batch)
-    try:
-        yield
-    finally:
-        _batched_sends.reset(token)
-        # The ids are appended as each request commits; inside an outer transaction that
-        # is only at its commit, so the sending waits for it too (right away otherwise).
-        transaction.on_commit(lambda: _send_batch(batch))
-
-
 def _send_batch(request_ids: list[int]) -> None:
-    """Send here, or, when EMAIL_SEND_RATE paces sending, send the first half here and
+    """Send together, through one email connection, the questions a batch of runs created
+    (asking everyone a phishing email reached), instead of one task each. A crash before
+    the batch ends leaves them pending, and requests_process_due sends them.
+
+    Send here, or, when EMAIL_SEND_RATE paces sending, send the first half here and
     hand the rest to the workers SEND_CHUNK at a time. The half sent here keeps emails
     going while the queue is still full of runs to advance (tasks queued now wait behind
     those); the chunks let the end of a campaign go out at the rate, through every
@@ -497,7 +479,7 @@ def request_mark_delivered(
 
 def _close_and_resume(
     request: ConfirmationRequest, *, state: str, outcome: str, kind: str, actor: Actor,
-    summary: str, reason: str,
+    summary: str, reason: str, inline: InlineAdvances | None = None,
 ) -> bool:  # fmt: skip
     """Close an open request without an answer and move its run on that branch."""
     with transaction.atomic():
@@ -516,11 +498,14 @@ def _close_and_resume(
             data={"request": request.pk},
         )
         if outcome:
-            run_resume(run=request.run, outcome=outcome, actor=actor)
+            run_resume(run=request.run, outcome=outcome, actor=actor, inline=inline)
     return True
 
 
-def request_mark_undeliverable(*, request: ConfirmationRequest, actor: Actor, reason: str) -> bool:
+def request_mark_undeliverable(
+    *, request: ConfirmationRequest, actor: Actor, reason: str, inline: InlineAdvances | None = None
+) -> bool:
+    """`inline`: advance the run in this process (see runbooks.services.InlineAdvances)."""
     return _close_and_resume(
         request,
         state=State.UNDELIVERABLE,
@@ -529,6 +514,7 @@ def request_mark_undeliverable(*, request: ConfirmationRequest, actor: Actor, re
         actor=actor,
         summary=f"Email to {_recipient_name(request)} could not be delivered",
         reason=reason,
+        inline=inline,
     )
 
 
@@ -659,6 +645,7 @@ def answer_record(
     files: list[UploadedFile] | None = None,
     provenance: dict | None = None,
     accepted_by: Actor | None = None,
+    inline: InlineAdvances | None = None,
 ) -> Answer:
     """Record an answer, from the page or an email reply, and decide what it means:
 
@@ -672,7 +659,8 @@ def answer_record(
     Files are filed as evidence in every case but the first.
 
     `accepted_by` is the analyst who verified a reply the app could not tie to our email
-    and took it as the answer: they are the actor of what it records.
+    and took it as the answer: they are the actor of what it records. `inline`: advance
+    the resumed run in this process (see runbooks.services.InlineAdvances).
     """
     valid = {o["key"] for o in request.options} | {SUSPICIOUS, UNRECOGNISED}
     if option_key not in valid:
@@ -715,6 +703,7 @@ def answer_record(
                 answer_label=request.label_of(option_key),
                 channel=CHANNEL_LABELS[channel],
                 actor=accepted_by or Actor.end_user(sender or _recipient_name(request)),
+                inline=inline,
             )
     return answer
 

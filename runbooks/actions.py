@@ -2,17 +2,23 @@
 
 Each action declares its parameters (`Param`) and an executor. Executors call the incident
 services as the runbook actor, so every effect lands on the timeline; they run inside the
-engine's transaction together with the step's result. A higher layer can replace an
-executor (`register_executor`): mailflow does so for `ask_user`, which needs email.
+engine's transaction together with the step's result. The actions a runbook can use are
+the ones settings.RUNBOOK_ACTIONS names by dotted path; a higher layer offers its own
+version of an action under the same name (mailflow's `ask_user` emails the question) with
+`Action.run_by`, keeping the parameters and validation.
 """
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from incidents.actors import Actor
 from incidents.models import ResponseTask, SecurityIncident
@@ -60,13 +66,32 @@ class Param:
 
 
 @dataclass
+class Batch:
+    """One task advancing many runs (runs_advance_batch). Executors put work off to its end
+    with `defer`, so it is done once for them all: mailflow sends the questions the batch
+    created through one email connection instead of one task each."""
+
+    _deferred: dict[Callable[[list[Any]], None], list[Any]] = field(default_factory=dict)
+
+    def defer(self, finish: Callable[[list[Any]], None], item: Any) -> None:
+        """Collect `item` for `finish`, called once with all its items when the batch ends."""
+        self._deferred.setdefault(finish, []).append(item)
+
+    def finish(self) -> None:
+        for finish, items in self._deferred.items():
+            finish(items)
+
+
+@dataclass
 class StepContext:
-    """What an executor gets: the run, its incident, the step's parameters and an actor."""
+    """What an executor gets: the run, its incident, the step's parameters and an actor;
+    and the batch the run is advanced in, if any."""
 
     run: Any  # RunbookRun; not imported to keep this module free of model cycles
     incident: SecurityIncident
     params: dict[str, Any]
     actor: Actor
+    batch: Batch | None = None
 
     @property
     def task(self) -> ResponseTask | None:
@@ -100,22 +125,52 @@ class Action:
     params: dict[str, Param]
     executor: Executor
 
-
-ACTIONS: dict[str, Action] = {}
-
-
-def action(name: str, label: str, help: str, **params: Param) -> Callable[[Executor], Executor]:
-    def register(executor: Executor) -> Executor:
-        ACTIONS[name] = Action(name, label, help, params, executor)
-        return executor
-
-    return register
+    def run_by(self, executor: Executor) -> "Action":
+        """The same action (name, parameters, validation) carried out by another executor.
+        One that changes the incident returns StepOutcome(incident_changed=True)."""
+        return replace(self, executor=executor)
 
 
-def register_executor(name: str, executor: Executor) -> None:
-    """Replace an action's executor (keeps its parameters and validation). One that
-    changes the incident returns StepOutcome(incident_changed=True)."""
-    ACTIONS[name].executor = executor
+def action(name: str, label: str, help: str, **params: Param) -> Callable[[Executor], Action]:
+    """Declare an action; settings.RUNBOOK_ACTIONS makes it available to runbooks."""
+
+    def declare(executor: Executor) -> Action:
+        return Action(name, label, help, params, executor)
+
+    return declare
+
+
+@cache
+def _load(paths: tuple[str, ...]) -> dict[str, Action]:
+    loaded: dict[str, Action] = {}
+    for path in paths:
+        spec = import_string(path)
+        if not isinstance(spec, Action):
+            raise ImproperlyConfigured(f"RUNBOOK_ACTIONS: {path} is not an Action")
+        if spec.name in loaded:
+            raise ImproperlyConfigured(f"RUNBOOK_ACTIONS names {spec.name!r} twice")
+        loaded[spec.name] = spec
+    return loaded
+
+
+class _Registry(Mapping[str, Action]):
+    """The actions of settings.RUNBOOK_ACTIONS by name, loaded on first use. Keyed on the
+    setting's value, so a test overriding it sees its own list."""
+
+    def _actions(self) -> dict[str, Action]:
+        return _load(tuple(settings.RUNBOOK_ACTIONS))
+
+    def __getitem__(self, name: str) -> Action:
+        return self._actions()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._actions())
+
+    def __len__(self) -> int:
+        return len(self._actions())
+
+
+ACTIONS: Mapping[str, Action] = _Registry()
 
 
 def placeholder_values(run, incident: SecurityIncident) -> dict[str, str]:
@@ -310,8 +365,8 @@ def assign(ctx: StepContext) -> StepOutcome:
     deadline_hours=Param("int", "Give up waiting after this many hours.", default=72),
 )  # fmt: skip
 def ask_user(ctx: StepContext) -> StepOutcome:
-    """Suspend the run until run_resume. Mailflow replaces this with the version that
-    emails the question; both end in `wait_for_answer`."""
+    """Suspend the run until run_resume. Mailflow offers the version that emails the
+    question; both end in `wait_for_answer`."""
     person = ctx.run.asked_person
     options = ", ".join(o["label"] for o in ctx.params["options"])
     timeline_record(
@@ -375,7 +430,7 @@ def cancel_task(ctx: StepContext) -> StepOutcome:
     "Attach the files the user sent with the answer to the incident (and current task).",
 )
 def file_evidence(ctx: StepContext) -> StepOutcome:
-    """Mailflow replaces this: the files arrive with the answer, which lives there."""
+    """Mailflow offers the real one: the files arrive with the answer, which lives there."""
     return StepOutcome(detail="No files to file")
 
 

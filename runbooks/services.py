@@ -8,9 +8,8 @@ run to its holder, so two workers never advance the same run at once.
 """
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
@@ -26,7 +25,7 @@ from incidents.models import Person, SecurityIncident, TimelineEntry
 from incidents.services import task_create
 from incidents.timeline import timeline_record
 from runbooks import timeline_kinds as kinds
-from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, StepContext
+from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, Batch, StepContext
 from runbooks.definitions import guard_matches, runbook_definition, validate_steps
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
 from soc.enqueue import async_task, enqueue_on_commit
@@ -64,37 +63,38 @@ def _lock_if_free(run_id: int) -> RunbookRun | None:
     return _locking(skip_locked=True).filter(pk=run_id).first()
 
 
-# Runs resumed inside advance_inline(), to advance in this process at its end.
-_inline_advances: ContextVar[list[int] | None] = ContextVar("inline_advances", default=None)
+class InlineAdvances:
+    """Runs resumed by a caller already in a worker (inbound email processing), advanced by
+    this process when the caller is done instead of by a queued task: the answer's branch
+    runs without a second trip through the broker. The caller passes it to run_resume."""
+
+    def __init__(self) -> None:
+        self._run_ids: list[int] = []
+
+    def add(self, run_id: int) -> None:
+        self._run_ids.append(run_id)
+
+    def advance(self) -> None:
+        """A resume that rolled back left its run waiting, which advancing skips. A worker
+        killed before this leaves the run running, and runs_sweep hands it out again, as
+        after a lost enqueue."""
+        for run_id in self._run_ids:
+            if transaction.get_connection().in_atomic_block:
+                # Inside the caller's own transaction the resume is not committed yet.
+                _enqueue_advance(run_id)
+            else:
+                run_advance(run_id)
 
 
 @contextmanager
-def advance_inline() -> Iterator[None]:
-    """Within the block, a run resumed is advanced by this process when the block ends
-    instead of by a queued task: for callers already in a worker (inbound email
-    processing), the answer's branch runs without a second trip through the broker.
-    A resume that rolled back leaves its run waiting, which advancing skips. A worker
-    killed in between leaves the run running, and runs_sweep hands it out again, as
-    after a lost enqueue."""
-    pending: list[int] = []
-    token = _inline_advances.set(pending)
-    try:
-        yield
-    finally:
-        _inline_advances.reset(token)
-    for run_id in pending:
-        if transaction.get_connection().in_atomic_block:
-            # Inside the caller's own transaction the resume is not committed yet.
-            _enqueue_advance(run_id)
-        else:
-            run_advance(run_id)
+def advance_inline() -> Iterator[InlineAdvances]:
+    """The runs resumed with the InlineAdvances this yields advance when the block ends."""
+    inline = InlineAdvances()
+    yield inline
+    inline.advance()
 
 
 def _enqueue_advance(run_id: int) -> None:
-    pending = _inline_advances.get()
-    if pending is not None:
-        pending.append(run_id)
-        return
     enqueue_on_commit("runbooks.tasks.advance_run", run_id)
 
 
@@ -357,25 +357,22 @@ def runs_start_for_people(
     return run_ids
 
 
-# Context managers other apps wrap a batch of advances in (mailflow sends the emails the
-# batch's questions created through one connection, instead of one task each).
-BATCH_CONTEXTS: list[Callable[[], AbstractContextManager]] = []
-
-
 def runs_advance_batch(run_ids: list[int]) -> None:
     """Advance many runs in one task. Each run is still claimed and advanced on its own,
-    so a run already advanced (or being advanced elsewhere) is skipped."""
-    with ExitStack() as stack:
-        for context in BATCH_CONTEXTS:
-            stack.enter_context(context())
+    so a run already advanced (or being advanced elsewhere) is skipped. What the steps put
+    off to the end of the batch is done after commit (at once outside a transaction)."""
+    batch = Batch()
+    try:
         for run_id in run_ids:
-            run_advance(run_id)
+            run_advance(run_id, batch=batch)
+    finally:
+        transaction.on_commit(batch.finish)
 
 
 # --- advancing --------------------------------------------------------------------------
 
 
-def run_advance(run_id: int) -> None:
+def run_advance(run_id: int, *, batch: Batch | None = None) -> None:
     """Execute steps until the run ends or waits, in one transaction under the run's row
     lock. A failing step rolls back only itself: the steps before it commit with the
     failure counted (each executed step after the first runs in a savepoint). Exits at
@@ -386,7 +383,7 @@ def run_advance(run_id: int) -> None:
             run = _lock_if_free(run_id)
             if run is None or run.state != State.RUNNING:
                 return
-            error = _execute_steps(run)
+            error = _execute_steps(run, batch)
             retry = error is not None and _count_failure(run, error)
             run.save(
                 update_fields=["position", "attempts", "error", "updated_at", "context",
@@ -406,7 +403,7 @@ def run_advance(run_id: int) -> None:
         _enqueue_advance(run_id)
 
 
-def _execute_steps(run: RunbookRun) -> Exception | None:
+def _execute_steps(run: RunbookRun, batch: Batch | None) -> Exception | None:
     """Execute the run's steps from its position until it waits, ends or a step fails;
     record their results and move the position past them (the caller saves the run).
     Returns the error of a failing step after the first, whose effects its savepoint
@@ -436,6 +433,7 @@ def _execute_steps(run: RunbookRun) -> Exception | None:
                             incident=run.incident,
                             params=step["params"],
                             actor=_runbook_actor(run),
+                            batch=batch,
                         )
                     )
             except Exception as error:
@@ -521,10 +519,17 @@ def _options_of_pending_question(run: RunbookRun) -> list[dict]:
 
 
 def run_resume(
-    *, run: RunbookRun, outcome: str, actor: Actor, answer_label: str = "", channel: str = ""
+    *,
+    run: RunbookRun,
+    outcome: str,
+    actor: Actor,
+    answer_label: str = "",
+    channel: str = "",
+    inline: InlineAdvances | None = None,
 ) -> bool:
     """Continue a waiting run with the outcome of its question: an option key,
-    "unrecognised", "no_answer" or "undeliverable". Steps whose guard matches then run.
+    "unrecognised", "no_answer" or "undeliverable". Steps whose guard matches then run, in
+    a queued task, or in this process when `inline` is given (see InlineAdvances).
 
     Exactly once: returns False (and changes nothing) if the run is not waiting.
     """
@@ -549,7 +554,10 @@ def run_resume(
             summary=f"Runbook '{run.definition['name']}' continues with: {label}",
             data={"run": run.pk, "outcome": outcome, "channel": channel},
         )
-        _enqueue_advance(run.pk)
+        if inline is not None:
+            inline.add(run.pk)
+        else:
+            _enqueue_advance(run.pk)
     return True
 
 

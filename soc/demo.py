@@ -195,7 +195,7 @@ def _person(email: str) -> Person:
 
 def _failed_login(reference: str, analyst) -> SecurityIncident:
     # The shipped "Failed sign-ins" runbook asks Bob.
-    return incident_open(
+    incident, _ = incident_open(
         actor=Actor.system("Splunk"),
         short_description="12 failed sign-ins for bob.builder in 5 minutes",
         description="Source 203.0.113.7 (unknown VPN exit), Azure AD sign-in logs.",
@@ -205,11 +205,12 @@ def _failed_login(reference: str, analyst) -> SecurityIncident:
         affected_ci=ConfigurationItem.objects.get(name="LAPTOP-BOB"),
         external_reference=reference,
     )
+    return incident
 
 
 def _download(reference: str, analyst) -> SecurityIncident:
     # The shipped "Suspicious file download" runbook takes it from here.
-    return incident_open(
+    incident, _ = incident_open(
         actor=Actor.system("Proxy"),
         short_description="invoice_2026.zip downloaded from an uncategorised file-sharing site",
         category=Category.objects.get(slug="policy-violation"),
@@ -218,11 +219,12 @@ def _download(reference: str, analyst) -> SecurityIncident:
         affected_ci=ConfigurationItem.objects.get(name="LAPTOP-HANNA"),
         external_reference=reference,
     )
+    return incident
 
 
 def _phishing(reference: str, analyst) -> SecurityIncident:
     me = Actor.analyst(analyst)
-    incident = incident_open(
+    incident, _ = incident_open(
         actor=Actor.system("Phishing mailbox"),
         short_description="Reported phishing: 'Your parcel is waiting' with credential form",
         category=Category.objects.get(slug="phishing"),
@@ -264,7 +266,7 @@ def _phishing(reference: str, analyst) -> SecurityIncident:
 
 def _malware(reference: str, analyst) -> SecurityIncident:
     me = Actor.analyst(analyst)
-    incident = incident_open(
+    incident, _ = incident_open(
         actor=Actor.system("EDR"),
         short_description="EICAR test file detected on file server",
         category=Category.objects.get(slug="malware"),

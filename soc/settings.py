@@ -265,7 +265,7 @@ INBOUND_ROOT = Path(env_str("INBOUND_ROOT", str(VAR_DIR / "inbound")))
 # rest of the site keeps Django's 2.5 MB request limit.
 INBOUND_MAX_BYTES = env_int("INBOUND_MAX_BYTES", 80 * 1024 * 1024, minimum=1)
 # Inbound posts (Postmark, Mailgun, SendGrid) larger than this are stored as they came and
-# read by the worker: the webhook answers a 25 MB message fast and in constant memory.
+# read by the worker: the webhook answers a large message fast and in constant memory.
 # Smaller ones, nearly every reply, are read in the request, where a malformed post is a
 # 400 and the worker, the busier side, does less (bench/reply_to_branch.py).
 INBOUND_DEFER_BYTES = env_int("INBOUND_DEFER_BYTES", 1024 * 1024, minimum=0)
@@ -349,9 +349,9 @@ Q_CLUSTER = {
     "max_attempts": 5,
     "catch_up": False,
     # Failed tasks are kept (the admin's "Failed tasks"); successes are not: with a limit,
-    # django-q2 locks and reads every kept success to prune one on each task, which cut
-    # the reply-to-branch throughput by a third (bench/reply_to_branch.py). What a task
-    # did is on the incident's timeline.
+    # django-q2 locks and reads every kept success to prune one on each task, work every
+    # task would pay for (bench/RESULTS.md, "What the misses meant"). What a task did is
+    # on the incident's timeline.
     "save_limit": -1,
     "ack_failures": True,
     "label": "Background tasks",
@@ -388,6 +388,21 @@ TIMELINE_KINDS: list[str] = [
     "incidents.timeline_kinds.KINDS",
     "runbooks.timeline_kinds.KINDS",
     "mailflow.timeline_kinds.KINDS",
+]
+
+# The actions a runbook step can take (dotted paths to runbooks.actions.Action). Mailflow's
+# ask_user and file_evidence take the place of the generic ones, which only wait.
+RUNBOOK_ACTIONS: list[str] = [
+    "runbooks.actions.create_task",
+    "runbooks.actions.set_incident_state",
+    "runbooks.actions.add_note",
+    "runbooks.actions.assign",
+    "mailflow.actions.ask_user",
+    "runbooks.actions.complete_task",
+    "runbooks.actions.mark_task_incomplete",
+    "runbooks.actions.cancel_task",
+    "mailflow.actions.file_evidence",
+    "runbooks.actions.close_incident",
 ]
 
 # After commit, the id of each timeline entry of the listed kinds is handed to the task

@@ -5,8 +5,8 @@ Django's FileSystemStorage leaves a new file in the page cache. The row that nam
 committed, and PostgreSQL flushes its commit to disk, so after a power cut the row could
 survive and name a file that is empty or missing: an answer or its evidence lost after
 the provider or the person was told it was received. Flushing the file, and the folder
-that gained its name, closes that window for about a third of a millisecond a file on
-this machine's disk (bench/webhook_ingest.py's fsync floor against its plain file floor).
+that gained its name, closes that window at the cost of one flush a file, about what a
+commit costs (bench/RESULTS.md, "the durable floors").
 """
 
 import os

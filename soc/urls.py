@@ -5,7 +5,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from mailflow import webhooks
+# anymail's views, routed below, signal each event they read; mailflow.receivers store them.
+from mailflow import receivers, webhooks  # noqa: F401
 from mailflow.admin_ask_people import ask_people_view
 from mailflow.configured_providers import configured_urls
 from mailflow.mailbox_views import mailbox, mailbox_email

@@ -66,4 +66,5 @@ def open_incident(**kwargs) -> SecurityIncident:
     kwargs.setdefault("short_description", "Failed sign-ins for a user")
     kwargs.setdefault("category", category())
     kwargs.setdefault("priority", SecurityIncident.Priority.MODERATE)
-    return incident_open(**kwargs)
+    incident, _ = incident_open(**kwargs)
+    return incident

@@ -2,7 +2,8 @@
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
-from django.utils import timezone
+
+from incidents.migration_helpers import schedule_every
 
 AUTHOR = [
     f"{verb}_{model}"
@@ -26,16 +27,11 @@ def forwards(apps, schema_editor):
         group.permissions.add(
             *Permission.objects.filter(content_type__app_label="runbooks", codename__in=codenames)
         )
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.get_or_create(
+    schedule_every(
+        apps,
         name="Resume runbook runs left behind by a crash",
-        defaults={
-            "func": "runbooks.tasks.sweep_runs",
-            "schedule_type": "I",  # every `minutes`
-            "minutes": 1,
-            "repeats": -1,
-            "next_run": timezone.now(),
-        },
+        func="runbooks.tasks.sweep_runs",
+        minutes=1,
     )
 
 

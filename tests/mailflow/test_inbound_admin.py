@@ -205,7 +205,7 @@ def test_reply_tokens_are_hidden_on_the_inbound_page(asked, committed, client, a
 # --- failing processing -----------------------------------------------------------------
 
 
-def _always_crashes(inbound, message):
+def _always_crashes(inbound, message, inline):
     raise RuntimeError("a bug in reading this message")
 
 

@@ -1,7 +1,7 @@
 import pytest
+from django.conf import settings as django_settings
 
 from incidents.models import SecurityIncident
-from runbooks import actions
 from tests.factories import category, open_incident
 
 
@@ -16,9 +16,14 @@ def open_with_runbooks(committed, bob):
     return open_
 
 
+GENERIC_ACTIONS = [
+    path.replace("mailflow.actions.", "runbooks.actions.")
+    for path in django_settings.RUNBOOK_ACTIONS
+]
+
+
 @pytest.fixture(autouse=True)
-def generic_executors(monkeypatch):
+def generic_actions(settings):
     """Runbook tests exercise the engine alone: the generic ask_user and file_evidence, not
-    the email versions mailflow registers at startup (tested in tests/mailflow)."""
-    for name in ("ask_user", "file_evidence"):
-        monkeypatch.setattr(actions.ACTIONS[name], "executor", getattr(actions, name))
+    the email versions settings.RUNBOOK_ACTIONS names (tested in tests/mailflow)."""
+    settings.RUNBOOK_ACTIONS = GENERIC_ACTIONS

@@ -1,0 +1,55 @@
+"""Wiring a reader can see from the call site: nothing an app does at start-up, and no
+context variable, changes what another module's code does. Apps register checks in
+ready(), nothing else; everything else is named in settings or passed as a parameter."""
+
+import ast
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("api", "incidents", "mailflow", "runbooks", "soc")
+
+
+def app_modules() -> list[Path]:
+    return sorted(
+        path
+        for app in APPS
+        for path in (ROOT / app).rglob("*.py")
+        if "migrations" not in path.parts
+    )
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {node.module or "", *(f"{node.module}.{a.name}" for a in node.names)}
+    return names
+
+
+def test_no_app_module_changes_behaviour_through_a_context_variable():
+    using = [
+        str(path.relative_to(ROOT))
+        for path in app_modules()
+        if "contextvars" in {n.split(".")[0] for n in imported_modules(ast.parse(path.read_text()))}
+    ]
+    assert using == []
+
+
+def _ready_statements(config) -> list[ast.stmt]:
+    source = Path(config.module.__file__).with_name("apps.py")
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.FunctionDef) and node.name == "ready":
+            return [s for s in node.body if not isinstance(s, ast.Expr)]  # docstrings
+    return []
+
+
+@pytest.mark.parametrize("label", APPS)
+def test_ready_does_nothing_but_register_checks(label):
+    for statement in _ready_statements(apps.get_app_config(label)):
+        assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
+        assert [alias.name for alias in statement.names] == ["checks"], ast.unparse(statement)
