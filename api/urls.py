@@ -1,12 +1,13 @@
-"""Every endpoint under /api/, and the OpenAPI schema and docs generated from them."""
+"""The REST API's URL wiring: every app's endpoints under /api/, and the OpenAPI schema and
+docs generated from them. The base classes they share live in core.api."""
 
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 # The schema views below describe the token authentication through this extension.
-from api import schema  # noqa: F401
-from api.permissions import IsAuthenticated
+from core.api import schema  # noqa: F401
+from core.api.permissions import IsAuthenticated
 from incidents.api import (
     ConfigurationItemViewSet,
     EvidenceViewSet,

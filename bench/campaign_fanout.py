@@ -61,7 +61,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from bench.worlds import ensure_people, inline_tasks
-    from incidents.actors import Actor
+    from core.actors import Actor
     from incidents.models import Category, Person
     from incidents.services import incident_open
     from mailflow.models import ConfirmationRequest

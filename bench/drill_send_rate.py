@@ -154,7 +154,7 @@ def main() -> None:
     qt.use_env(env)
 
     from bench.worlds import ensure_people
-    from incidents.actors import Actor
+    from core.actors import Actor
     from incidents.models import Category, TimelineEntry
     from incidents.services import incident_open
     from mailflow.models import ConfirmationRequest

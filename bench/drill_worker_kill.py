@@ -65,7 +65,7 @@ class Drill:
     def open_incidents(self) -> list[int]:
         """Opened here, through the service: the runbooks start in the cluster under fire."""
         from bench.worlds import DOWNLOAD, FAILED_LOGIN, ensure_people
-        from incidents.actors import Actor
+        from core.actors import Actor
         from incidents.models import Category, SecurityIncident
         from incidents.services import incident_open
 

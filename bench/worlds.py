@@ -19,7 +19,7 @@ from django.utils.module_loading import import_string
 
 from bench.payloads import png
 from bench.replies import reply_mime
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import Category, Person, SecurityIncident
 from incidents.services import incident_open
 from mailflow.emails import reply_address
@@ -37,7 +37,7 @@ FOLLOW_UPS = {
     "no": "Obtain further information",
 }
 PEOPLE = 500
-APPS = {"incidents", "runbooks", "mailflow", "soc"}  # soc.enqueue: enqueue_on_commit
+APPS = {"incidents", "runbooks", "mailflow", "soc"}  # core.enqueue: enqueue_on_commit
 EMAIL_DOMAIN = "corp.example.com"
 
 
@@ -45,7 +45,7 @@ EMAIL_DOMAIN = "corp.example.com"
 def tasks_to(replacement: Callable[..., object]) -> Iterator[None]:
     """Hand what the app's services enqueue to `replacement(func, *args)` instead of the
     broker (the app modules import async_task by name, so each module is patched)."""
-    from soc.enqueue import async_task
+    from core.enqueue import async_task
 
     patched = [
         module
@@ -71,7 +71,7 @@ def inline_tasks() -> AbstractContextManager[None]:
     waiting questions is built in minutes without a cluster. Plain calls rather than
     django-q2's sync mode, which opens a database connection and saves a result row for
     every task (much slower). Each runs after its transaction commits, as a
-    worker would (on the ORM broker soc.enqueue hands the task over inside it)."""
+    worker would (on the ORM broker core.enqueue hands the task over inside it)."""
     from django.db import transaction
 
     return tasks_to(lambda *task: transaction.on_commit(lambda: run_task(*task)))

@@ -15,8 +15,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
-from incidents.actors import Actor
-from incidents.admin_helpers import (
+from core.actors import Actor
+from core.admin_helpers import (
     InvisibleCharactersHintMixin,
     LargeTableAdminMixin,
     ReadOnlyMixin,

@@ -17,9 +17,9 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.fields import SlugRelatedField
-from api.permissions import ModelPermissions, TokenScope
-from api.viewsets import ApiViewSet
+from core.api.fields import SlugRelatedField
+from core.api.permissions import ModelPermissions, TokenScope
+from core.api.viewsets import ApiViewSet
 from incidents import directory
 from incidents.admin import evidence_download_response
 from incidents.filters import (

@@ -18,9 +18,9 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
-from incidents.errors import DomainError
+from core.errors import DomainError
+from core.text import has_nul, storable
 from incidents.models import ConfigurationItem, Person
-from soc.text import has_nul, storable
 
 # Generous for any real directory, small enough that a request handles it comfortably.
 MAX_IMPORT_BYTES = 5 * 1024 * 1024

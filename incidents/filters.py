@@ -4,7 +4,7 @@ becomes the parameter's description in the OpenAPI schema."""
 import django_filters as filters
 from django.db.models import Q, QuerySet
 
-from api.filters import DateTimeFilter, StatesFilter
+from core.api.filters import DateTimeFilter, StatesFilter
 from incidents.models import (
     ConfigurationItem,
     Evidence,

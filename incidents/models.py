@@ -11,19 +11,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.actors import ActorKind
+from core.storage import DurableFileSystemStorage
 from incidents.sniffing import PREVIEWABLE_IMAGE_TYPES
 from incidents.timeline_kinds import kind_label
-from soc.storage import DurableFileSystemStorage
-
-
-class ActorKind(models.TextChoices):
-    ANALYST = "analyst", "Analyst"
-    SYSTEM = "system", "System"
-    RUNBOOK = "runbook", "Runbook"
-    END_USER = "end_user", "End user"
-    EMAIL_PROVIDER = "email_provider", "Email provider"
-    # A detection tool or other system calling the REST API with its own token.
-    INTEGRATION = "integration", "Integration"
 
 
 class NumberSequence(models.Model):

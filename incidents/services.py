@@ -11,9 +11,9 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.actors import Actor
+from core.errors import DomainError, IllegalTransition
 from incidents import timeline_kinds as kinds
-from incidents.actors import Actor
-from incidents.errors import DomainError, IllegalTransition
 from incidents.filenames import display_filename
 from incidents.models import (
     Category,

@@ -12,10 +12,10 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from incidents.actors import Actor
+from core.actors import Actor
+from core.enqueue import async_task, enqueue_on_commit
 from incidents.models import Evidence, ResponseTask, SecurityIncident, TimelineEntry
 from incidents.timeline_kinds import kind_check_data, kind_get
-from soc.enqueue import async_task, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

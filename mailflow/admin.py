@@ -10,15 +10,15 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
-from incidents.actors import Actor
-from incidents.admin_helpers import ReadOnlyMixin, call_service, object_button_url
+from core.actors import Actor
+from core.admin_helpers import ReadOnlyMixin, call_service, object_button_url
+from core.logging import redact_reply_tokens
 from mailflow import parsing
 from mailflow.admin_held_answers import accept_held_answer_view
 from mailflow.inbound import inbound_reprocess
 from mailflow.inbound_review import inbound_accept_as_answer
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
 from mailflow.parsing import ParsedMessage, parse_message
-from soc.logging import redact_reply_tokens
 
 
 class AnswerInline(ReadOnlyMixin, admin.TabularInline):

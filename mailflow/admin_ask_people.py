@@ -17,8 +17,8 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from incidents.actors import Actor
-from incidents.admin_helpers import call_service
+from core.actors import Actor
+from core.admin_helpers import call_service
 from incidents.models import Person, SecurityIncident
 from mailflow.parsing.addresses import PastedAddresses, read_pasted_addresses
 from runbooks.models import Runbook, RunbookRun

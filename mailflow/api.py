@@ -3,7 +3,7 @@ Token hashes, nonces and client fingerprints are never shown. Routed in api/urls
 
 from rest_framework import mixins, serializers
 
-from api.viewsets import ApiViewSet
+from core.api.viewsets import ApiViewSet
 from mailflow.filters import AnswerFilter, RequestFilter
 from mailflow.models import Answer, ConfirmationRequest
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.template.loader import select_template
 from django.utils import timezone
 
-from incidents.text import header_text
+from core.text import header_text
 from mailflow.models import ConfirmationRequest
 from mailflow.tokens import page_token, reply_token
 from runbooks.actions import SUSPICIOUS

@@ -4,7 +4,7 @@ parameter descriptions."""
 import django_filters as filters
 from django.db.models import Q, QuerySet
 
-from api.filters import StatesFilter
+from core.api.filters import StatesFilter
 from mailflow.models import HELD_ANSWERS, Answer, ConfirmationRequest
 
 OPEN_STATES = (

@@ -38,7 +38,9 @@ from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from incidents.actors import Actor
+from core.actors import Actor
+from core.enqueue import async_task, enqueue_on_commit, run_once_at
+from core.text import storable, storable_json
 from incidents.models import SecurityIncident
 from incidents.services import task_create
 from incidents.timeline import timeline_record
@@ -53,9 +55,7 @@ from mailflow.services import answer_record, request_mark_undeliverable
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
 from runbooks.services import InlineAdvances, advance_inline
-from soc.enqueue import async_task, enqueue_on_commit, run_once_at
 from soc.middleware import BAD_INPUT, bad_input_reason, use_body
-from soc.text import storable, storable_json
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ analyst as its actor.
 from django.db import transaction
 from django.utils import timezone
 
-from incidents.actors import Actor
-from incidents.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from incidents.models import SecurityIncident
 from incidents.services import task_open_for_topic
 from incidents.timeline import timeline_record

@@ -9,9 +9,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.storage import DurableFileSystemStorage
 from incidents.models import Person, ResponseTask, SecurityIncident
 from runbooks.models import RunbookRun
-from soc.storage import DurableFileSystemStorage
 
 
 class ConfirmationRequest(models.Model):

@@ -11,11 +11,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
-from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.models import ConfirmationRequest
@@ -71,16 +70,6 @@ def request_is_usable(request: ConfirmationRequest) -> bool:
 
 
 # --- who is visiting --------------------------------------------------------------------
-
-
-def client_ip(http: HttpRequest) -> str:
-    """REMOTE_ADDR, or with TRUST_X_FORWARDED_FOR the first X-Forwarded-For entry (the
-    proxy in front must overwrite that header, or clients choose their own address)."""
-    if getattr(settings, "TRUST_X_FORWARDED_FOR", False):
-        forwarded = http.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
-        if forwarded:
-            return forwarded
-    return http.META.get("REMOTE_ADDR", "")
 
 
 def ip_hash(ip: str) -> str:

@@ -18,8 +18,9 @@ from django.db import transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from incidents.actors import Actor
-from incidents.errors import DomainError
+from core.actors import Actor
+from core.enqueue import async_task, enqueue_on_commit, run_once_at
+from core.errors import DomainError
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from incidents.services import evidence_add, task_create
 from incidents.timeline import timeline_record
@@ -38,7 +39,6 @@ from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
 from runbooks.actions import SUSPICIOUS, UNDELIVERABLE, UNRECOGNISED, Batch
 from runbooks.models import RunbookRun
 from runbooks.services import InlineAdvances, run_resume
-from soc.enqueue import async_task, enqueue_on_commit, run_once_at
 
 logger = logging.getLogger(__name__)
 

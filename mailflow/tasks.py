@@ -1,6 +1,6 @@
 """django-q2 entry points: load by id, call a service. Each is safe to run twice."""
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
 from incidents.timeline_kinds import INCIDENT_STATE_CHANGED
 from mailflow.held_answers import held_answer_escalate, held_answers_escalate_due

@@ -13,12 +13,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from incidents.actors import Actor
+from core.actors import Actor
+from core.enqueue import async_task
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.models import ConfirmationRequest, TrackingEvent
 from mailflow.services import request_mark_delivered, request_mark_undeliverable
-from soc.enqueue import async_task
 
 logger = logging.getLogger(__name__)
 

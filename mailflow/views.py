@@ -28,7 +28,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
-from incidents.errors import DomainError
+from core.client_ip import client_ip
+from core.errors import DomainError
+from core.text import storable
 from incidents.filenames import display_filename
 from incidents.models import Evidence
 from incidents.sniffing import SNIFF_BYTES, detect_content_type
@@ -38,7 +40,6 @@ from mailflow.models import Answer, ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
 from mailflow.services import UploadedFile, answer_record
 from runbooks.actions import SUSPICIOUS
-from soc.text import storable
 
 # Defaults; soc/settings.py reads each ANSWER_* from the environment.
 MAX_FILES = 5
@@ -119,7 +120,7 @@ def page_headers(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 @page_headers
 @require_http_methods(["GET", "HEAD"])
 def land(http: HttpRequest, token: str) -> HttpResponse:
-    client = pages.ip_hash(pages.client_ip(http))
+    client = pages.ip_hash(client_ip(http))
     if pages.guessing_blocked(client):
         return _too_many(http)
     request = pages.request_for_token(token)
@@ -173,7 +174,7 @@ def _post(http: HttpRequest, request: ConfirmationRequest) -> HttpResponse:
     if errors:
         return _question(http, request, choice=choice, comment=comment, errors=errors, status=400)
     user_agent = _user_agent(http)
-    client = pages.ip_hash(pages.client_ip(http))
+    client = pages.ip_hash(client_ip(http))
     try:
         answer = answer_record(
             request=request,

@@ -20,7 +20,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import ResponseTask, SecurityIncident
 from incidents.services import (
     incident_add_note,

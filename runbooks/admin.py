@@ -20,8 +20,8 @@ from django.urls import URLPattern, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from incidents.actors import Actor
-from incidents.admin_helpers import ReadOnlyMixin, call_service, object_button_url
+from core.actors import Actor
+from core.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from runbooks.actions import ACTIONS, PLACEHOLDERS, Action
 from runbooks.definitions import (
     GUARDS_WITH_OUTCOMES,

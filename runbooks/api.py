@@ -8,8 +8,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.viewsets import ApiViewSet
-from incidents.errors import IllegalTransition
+from core.api.viewsets import ApiViewSet
+from core.errors import IllegalTransition
 from incidents.models import Person, SecurityIncident
 from runbooks.filters import RunbookFilter, RunFilter
 from runbooks.models import Runbook, RunbookRun, RunbookStep

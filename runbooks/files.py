@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from django.db import transaction
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import Category
 from runbooks.actions import validate_params
 from runbooks.definitions import GUARDS_WITH_OUTCOMES, DefinitionError, validate_steps

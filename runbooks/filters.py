@@ -3,7 +3,7 @@ parameter descriptions."""
 
 import django_filters as filters
 
-from api.filters import StatesFilter
+from core.api.filters import StatesFilter
 from runbooks.models import Runbook, RunbookRun
 
 

@@ -19,8 +19,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from incidents.actors import Actor
-from incidents.errors import DomainError
+from core.actors import Actor
+from core.enqueue import async_task, enqueue_on_commit
+from core.errors import DomainError
 from incidents.models import Person, SecurityIncident, TimelineEntry
 from incidents.services import task_create
 from incidents.timeline import timeline_record
@@ -28,7 +29,6 @@ from runbooks import timeline_kinds as kinds
 from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, Batch, StepContext
 from runbooks.definitions import guard_matches, runbook_definition, validate_steps
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
-from soc.enqueue import async_task, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

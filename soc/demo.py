@@ -16,8 +16,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
+from core.actors import Actor
 from incidents import groups
-from incidents.actors import Actor
 from incidents.models import (
     Category,
     ConfigurationItem,

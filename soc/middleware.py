@@ -104,7 +104,7 @@ class WebhookMiddleware:
 
 def _is_bad_input(exception: Exception) -> bool:
     if isinstance(exception, DataError):
-        # The receivers clean what they store (soc.text); anything the database still
+        # The receivers clean what they store (core.text); anything the database still
         # refuses would be refused again on every retry.
         return True
     if isinstance(exception, AnymailBotoClientAPIError | AnymailBotoClientSecurityError):

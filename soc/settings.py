@@ -134,7 +134,7 @@ INSTALLED_APPS = [
     "incidents",
     "runbooks",
     "mailflow",
-    "api",
+    "core.api",
 ]
 
 MIDDLEWARE = [
@@ -142,7 +142,7 @@ MIDDLEWARE = [
     # Before anything reads request.POST: reads large inbound webhook posts itself, and
     # turns malformed webhook payloads into 400s and database failures into 503s.
     "soc.middleware.WebhookMiddleware",
-    "soc.query.RefuseNulInQueryMiddleware",
+    "core.query.RefuseNulInQueryMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -150,7 +150,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Near the end, so it sees the admin's pages as the views made them.
-    "incidents.middleware.RevealInvisibleInAdminMiddleware",
+    "core.reveal_invisible.RevealInvisibleInAdminMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -227,10 +227,10 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
-AXES_LOCKOUT_CALLABLE = "soc.login_limits.lockout_response"
+AXES_LOCKOUT_CALLABLE = "core.login_limits.lockout_response"
 # The address the answer page's rate limits use: behind the proxy only with
 # TRUST_X_FORWARDED_FOR, otherwise the connection's.
-AXES_CLIENT_IP_CALLABLE = "soc.login_limits.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.login_limits.client_ip"
 # Axes logs each failure and the lockout with the address, user agent and path; the user
 # name, which may be an email address, is masked there and in the stored form data (the
 # password always is). The admin's "Access attempts" show the names.
@@ -431,19 +431,19 @@ REST_FRAMEWORK = {
     # use the browsable API and the docs with their session. The token scheme comes first
     # so that anonymous requests get 401 with WWW-Authenticate rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.authentication.ApiTokenAuthentication",
+        "core.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # The owner's model permissions (the admin groups), within the token's scope.
     "DEFAULT_PERMISSION_CLASSES": [
-        "api.permissions.TokenScope",
-        "api.permissions.ModelPermissions",
+        "core.api.permissions.TokenScope",
+        "core.api.permissions.ModelPermissions",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.TokenRateThrottle"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "api.pagination.Cursor",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.Cursor",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -480,7 +480,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     # Answer-link and reply tokens and email addresses never reach a log line.
-    "filters": {"redact": {"()": "soc.logging.RedactSecretsFilter"}},
+    "filters": {"redact": {"()": "core.logging.RedactSecretsFilter"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
     },

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 
 from bench.common import ROOT
-from incidents.actors import Actor
+from core.actors import Actor
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import Runbook
 from tests.factories import AnalystFactory, ConfigurationItemFactory, PersonFactory, open_incident
@@ -76,7 +76,7 @@ def orm_broker(monkeypatch):
     reads both once at import, so its Conf is patched)."""
     from django_q.conf import Conf
 
-    from soc import enqueue
+    from core import enqueue
 
     monkeypatch.setattr(Conf, "SYNC", False)
     monkeypatch.setattr(Conf, "ORM", "default")

@@ -2,8 +2,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from core.actors import Actor
 from incidents import groups
-from incidents.actors import Actor
 from incidents.models import Category, ConfigurationItem, Person, SecurityIncident
 
 

@@ -11,8 +11,8 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from api.services import token_create
-from incidents.actors import Actor
+from core.actors import Actor
+from core.api.services import token_create
 from soc.demo import load_demo
 from tests.admin_history import admin_history
 from tests.rendered_forms import form_as_posted

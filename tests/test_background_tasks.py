@@ -1,7 +1,7 @@
 """django-q2 as configured: successful tasks are not stored (its pruning of stored
 successes locked and read all of them on every task; bench/reply_to_branch.py), and the
 app enqueues through one broker per process, on the ORM broker inside the transaction that
-asks for the task (soc/enqueue.py)."""
+asks for the task (core/enqueue.py)."""
 
 from collections.abc import Iterator
 
@@ -11,7 +11,7 @@ from django_q.brokers import Broker, get_broker
 from django_q.models import OrmQ, Success
 from django_q.tasks import async_task
 
-from soc import enqueue
+from core import enqueue
 
 
 def test_a_successful_task_is_not_stored(db):

@@ -10,8 +10,8 @@ from axes.models import AccessAttempt
 from django.test import Client
 from django.utils import timezone
 
-from api.services import token_create
-from incidents.actors import Actor
+from core.actors import Actor
+from core.api.services import token_create
 from tests.factories import AnalystFactory
 
 LOGIN = "/admin/login/"

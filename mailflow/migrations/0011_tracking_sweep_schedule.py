@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from incidents.migration_helpers import add_schedule
+from core.migration_helpers import add_schedule
 
 
 class Migration(migrations.Migration):

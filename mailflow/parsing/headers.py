@@ -13,7 +13,7 @@ import inspect
 import re
 import unicodedata
 
-from incidents.text import INVISIBLE
+from core.text import INVISIBLE
 
 # Python gained getaddresses(strict=...) in security releases (3.11.10, 3.12.6); older
 # interpreters get the same checks from _strict_enough below.

@@ -3,7 +3,7 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from incidents.migration_helpers import schedule_every
+from core.migration_helpers import schedule_every
 
 AUTHOR = [
     f"{verb}_{model}"

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from api.models import ApiToken
+from core.api.models import ApiToken
 from incidents import groups
 from tests.builders.api import client_with, make_token
 from tests.factories import UserFactory

@@ -10,9 +10,9 @@ from django.contrib.messages import get_messages
 from django.test import override_settings
 from django.utils import timezone
 
-from api.models import ApiToken
-from api.services import token_revoke
-from incidents.actors import Actor
+from core.actors import Actor
+from core.api.models import ApiToken
+from core.api.services import token_revoke
 from incidents.models import SecurityIncident
 from tests.builders.api import LIST_URLS as RESOURCE_LISTS
 from tests.builders.api import client_with, make_token
@@ -241,7 +241,7 @@ def test_only_superusers_manage_tokens(client, analyst):
 def test_a_token_never_reaches_a_log_line(write_token, caplog):
     import logging
 
-    from soc.logging import RedactSecretsFilter
+    from core.logging import RedactSecretsFilter
 
     record = logging.LogRecord(
         "x", logging.WARNING, __file__, 1, "Bad header %s", (write_token,), None

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
 from incidents.services import incident_assign, incident_transition
 from tests.factories import AnalystFactory, PersonFactory, category, open_incident

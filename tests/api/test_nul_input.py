@@ -1,4 +1,4 @@
-"""NUL characters through the API: refused in query filters (soc.query) and in JSON text
+"""NUL characters through the API: refused in query filters (core.query) and in JSON text
 fields (DRF's CharField), the same on both databases."""
 
 import pytest

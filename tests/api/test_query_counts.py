@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import Evidence
 from incidents.services import evidence_add, incident_add_note, incident_assign, task_create
 from mailflow.models import Answer, ConfirmationRequest

@@ -2,7 +2,7 @@
 
 import pytest
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import Evidence, ResponseTask
 from incidents.services import evidence_add, task_create, task_transition
 from tests.builders.api import client_with, make_token

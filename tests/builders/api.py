@@ -2,9 +2,9 @@
 
 from rest_framework.test import APIClient
 
-from api.models import ApiToken
-from api.services import token_create
-from incidents.actors import Actor
+from core.actors import Actor
+from core.api.models import ApiToken
+from core.api.services import token_create
 
 LIST_URLS = [
     "/api/incidents/",

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from incidents.services import evidence_add, incident_add_note, task_create
 from incidents.timeline import timeline_record

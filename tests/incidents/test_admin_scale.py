@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 import incidents.admin
+from core.admin_helpers import CappedCountPaginator
 from incidents.admin import SecurityIncidentAdmin
-from incidents.admin_helpers import CappedCountPaginator
 from incidents.services import incident_add_note
 from tests.factories import UserFactory, open_incident
 

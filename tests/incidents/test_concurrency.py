@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, transaction
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import ResponseTask, SecurityIncident
 from incidents.services import incident_add_note, task_create
 from tests.factories import open_incident

@@ -4,9 +4,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import override_settings
 
-from incidents.actors import Actor
-from incidents.errors import DomainError, IllegalTransition
-from incidents.models import ActorKind, Evidence, ResponseTask, SecurityIncident, TimelineEntry
+from core.actors import Actor, ActorKind
+from core.errors import DomainError, IllegalTransition
+from incidents.models import Evidence, ResponseTask, SecurityIncident, TimelineEntry
 from incidents.services import (
     evidence_add,
     incident_add_note,

@@ -1,4 +1,4 @@
-from incidents.text import header_text, reveal_invisible
+from core.text import header_text, reveal_invisible
 
 
 def test_header_text_turns_nul_and_runs_of_controls_into_one_space():

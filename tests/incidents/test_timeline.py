@@ -95,7 +95,7 @@ def test_an_entry_whose_task_the_broker_lost_stays_undispatched_and_is_swept(
     db, django_capture_on_commit_callbacks, monkeypatch
 ):
     # The enqueue succeeds but the task never runs (a Redis restart dropped it).
-    monkeypatch.setattr("soc.enqueue.async_task", lambda *args, **kwargs: None)
+    monkeypatch.setattr("core.enqueue.async_task", lambda *args, **kwargs: None)
     with django_capture_on_commit_callbacks(execute=True):
         incident = open_incident()
     entry = incident.timeline.get()

@@ -3,7 +3,7 @@ kind a runbook author matches on stays visible beside it."""
 
 from django.urls import reverse
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.services import incident_add_note
 from incidents.timeline import timeline_record
 from mailflow.timeline_kinds import ANSWER_RECEIVED

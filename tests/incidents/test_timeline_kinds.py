@@ -1,8 +1,8 @@
 import pytest
 from django.test import override_settings
 
+from core.actors import Actor
 from incidents import timeline_kinds as kinds
-from incidents.actors import Actor
 from incidents.models import TimelineEntry
 from incidents.timeline import timeline_record
 from incidents.timeline_kinds import Kind, TimelineKindError, kinds_registered

@@ -12,12 +12,12 @@ from django.http.multipartparser import MultiPartParser
 from django.test import Client
 from django.utils import timezone
 
-from incidents.actors import Actor
+from core.actors import Actor
+from core.logging import RedactSecretsFilter
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.services import request_cancel
 from runbooks.models import RunbookRun
-from soc.logging import RedactSecretsFilter
 from tests.builders.answers import FIREFOX, HEADERS, LINK, land, links, settle
 
 # Rate limits and scanner timing live in the cache: a private one per test.

@@ -11,8 +11,8 @@ import pytest
 from django.db import DataError, OperationalError, connection
 from django.test import Client, override_settings
 
-from api.services import token_create
-from incidents.actors import Actor
+from core.actors import Actor
+from core.api.services import token_create
 from mailflow.models import Answer
 from tests.builders.answers import FIREFOX, HEADERS, land, links, settle
 from tests.builders.tracking import SECRET, basic_auth

@@ -9,8 +9,8 @@ import base64
 import pytest
 from django.urls import reverse
 
-from incidents.actors import Actor
-from incidents.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from incidents.models import Evidence, ResponseTask, TimelineEntry
 from incidents.services import task_transition
 from mailflow.emails import reply_address

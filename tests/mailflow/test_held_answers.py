@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django_q.models import Schedule
 
-from incidents.actors import Actor
-from incidents.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from incidents.models import ResponseTask
 from mailflow import tasks
 from mailflow.held_answers import (

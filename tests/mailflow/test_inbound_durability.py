@@ -1,4 +1,4 @@
-"""What we acknowledge is on disk before the row naming it commits (soc/storage.py): a
+"""What we acknowledge is on disk before the row naming it commits (core/storage.py): a
 power cut after the webhook's 200 or the person's "received" must not leave a row naming
 an empty or missing file."""
 

@@ -13,9 +13,9 @@ from django.test import override_settings
 from django.urls import reverse
 
 from bench import payloads
+from core import enqueue
 from mailflow import inbound
 from mailflow.models import InboundEmail
-from soc import enqueue
 
 SECRET = "user:pass"
 AUTH = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decode()}
@@ -57,7 +57,7 @@ def test_a_failed_enqueue_after_commit_keeps_the_message_for_the_sweeper(client,
 def test_on_the_orm_broker_a_failed_enqueue_is_a_503_and_keeps_nothing(
     client, monkeypatch, orm_broker
 ):
-    # There the task is a row written in the message's own transaction (soc/enqueue.py):
+    # There the task is a row written in the message's own transaction (core/enqueue.py):
     # failing, it takes the message with it, and the provider posts it again.
     files_before = {path for path in Path(settings.INBOUND_ROOT).rglob("*") if path.is_file()}
     monkeypatch.setattr(enqueue, "async_task", Mock(side_effect=OperationalError("down")))

@@ -22,7 +22,7 @@ from django.db import connection
 from django.utils import timezone
 from django_q.models import Schedule
 
-from incidents.actors import Actor
+from core.actors import Actor
 from mailflow import pacing
 from mailflow import services as mail_services
 from mailflow.models import ConfirmationRequest, SendRateSlot

@@ -4,8 +4,8 @@ from email import message_from_bytes, policy
 import pytest
 from django.utils import timezone
 
-from incidents.actors import Actor
-from incidents.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from incidents.services import incident_transition
 from mailflow.models import Answer, ConfirmationRequest

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django_q.conf import Conf
 
-from incidents.actors import Actor
+from core.actors import Actor
 from incidents.models import ResponseTask
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import RunbookRun

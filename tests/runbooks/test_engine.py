@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from incidents.actors import Actor
-from incidents.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from incidents.models import ResponseTask, SecurityIncident, TimelineEntry
 from incidents.services import incident_transition
 from runbooks import actions

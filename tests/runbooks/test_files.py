@@ -8,7 +8,7 @@ import yaml
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from incidents.actors import Actor
+from core.actors import Actor
 from runbooks.definitions import runbook_definition
 from runbooks.files import (
     SHIPPED_RUNBOOKS_DIR,

@@ -7,8 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from incidents.actors import Actor
-from incidents.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from incidents.groups import SOC_ANALYST
 from incidents.models import SecurityIncident
 from incidents.services import incident_transition, incident_update

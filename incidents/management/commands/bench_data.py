@@ -35,9 +35,9 @@ from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core.actors import ActorKind
 from incidents import groups
 from incidents.models import (
-    ActorKind,
     Category,
     ConfigurationItem,
     NumberSequence,

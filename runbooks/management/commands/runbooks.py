@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils.text import slugify
 
-from incidents.actors import Actor
+from core.actors import Actor
 from runbooks.files import (
     RunbookFileError,
     Shipped,

@@ -10,9 +10,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from api.models import ApiToken
-from incidents.actors import Actor
-from incidents.errors import DomainError
+from core.actors import Actor
+from core.api.models import ApiToken
+from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

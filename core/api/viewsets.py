@@ -6,15 +6,15 @@ from typing import Any
 from rest_framework import serializers, status, viewsets
 from rest_framework.response import Response
 
-from api.authentication import request_actor
-from incidents.actors import Actor
+from core.actors import Actor
+from core.api.authentication import request_actor
 
 
 class ApiViewSet(viewsets.GenericViewSet):
     # Action name -> permission verbs on the view's model ("view", "add", "change"), for
     # actions whose HTTP method alone says too little (a POST that changes state).
     action_permissions: dict[str, list[str]] = {}
-    # The cursor pagination's order (api.pagination.Cursor): indexed, ending in a unique key.
+    # The cursor pagination's order (core.api.pagination.Cursor): indexed, ending in a unique key.
     cursor_ordering: tuple[str, ...] = ("id",)
 
     @property

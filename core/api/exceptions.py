@@ -9,7 +9,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from incidents.errors import DomainError, IllegalTransition
+from core.errors import DomainError, IllegalTransition
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
-from incidents.text import has_invisible, reveal_invisible
+from core.text import has_invisible, reveal_invisible
 
 # What is kept as it is: raw-text elements with their contents, comments, and tags with
 # their attributes (Django escapes ">" in attribute values, so a tag ends at the first ">").

@@ -3,10 +3,20 @@
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from incidents.models import ActorKind
+from django.db import models
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
+
+
+class ActorKind(models.TextChoices):
+    ANALYST = "analyst", "Analyst"
+    SYSTEM = "system", "System"
+    RUNBOOK = "runbook", "Runbook"
+    END_USER = "end_user", "End user"
+    EMAIL_PROVIDER = "email_provider", "Email provider"
+    # A detection tool or other system calling the REST API with its own token.
+    INTEGRATION = "integration", "Integration"
 
 
 @dataclass(frozen=True)

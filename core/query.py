@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from soc.text import has_nul
+from core.text import has_nul
 
 
 class RefuseNulInQueryMiddleware:

@@ -14,7 +14,7 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Any segment after /respond/ except the token-free thanks page.
     (re.compile(r"/respond/(?!thanks/)[^/\s?#\"']+/?"), "/respond/[redacted]/"),
     _REPLY_TOKEN,
-    # REST API tokens (api.services.TOKEN_PREFIX), should one be pasted into a logged value.
+    # REST API tokens (core.api.services.TOKEN_PREFIX), should one be pasted into a logged value.
     (re.compile(r"\bsoc_[A-Za-z0-9_-]{20,}"), "soc_[redacted]"),
     # Needs at least one local-part character before "@": "reply+[redacted]@" stays.
     (re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),

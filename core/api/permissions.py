@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from rest_framework import permissions
 
-from api.models import ApiToken
+from core.api.models import ApiToken
 
 if TYPE_CHECKING:
     from rest_framework.request import Request

@@ -5,9 +5,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from api.models import ApiToken
-from api.services import token_find, token_mark_used
-from incidents.actors import Actor
+from core.actors import Actor
+from core.api.models import ApiToken
+from core.api.services import token_find, token_mark_used
 
 KEYWORD = "Bearer"
 

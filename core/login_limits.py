@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from mailflow.page_services import client_ip as forwarded_or_connection_ip
+from core.client_ip import client_ip as forwarded_or_connection_ip
 
 
 def client_ip(request: HttpRequest) -> str:

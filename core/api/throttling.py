@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from api.models import ApiToken
+from core.api.models import ApiToken
 
 if TYPE_CHECKING:
     from rest_framework.request import Request

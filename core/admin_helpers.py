@@ -15,8 +15,8 @@ from django.urls import URLPattern, path
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from incidents.errors import DomainError
-from incidents.text import has_invisible
+from core.errors import DomainError
+from core.text import has_invisible
 
 
 class ReadOnlyMixin:
@@ -36,7 +36,7 @@ class ReadOnlyMixin:
 class InvisibleCharactersHintMixin:
     """An input obeys a right-to-left override in its value, and the value must stay as
     stored (saving the form saves it). Under such a field, say so and show the value with
-    its invisible characters marked (by incidents.middleware)."""
+    its invisible characters marked (by core.reveal_invisible)."""
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

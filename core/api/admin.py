@@ -6,10 +6,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from api.models import ApiToken
-from api.services import token_create, token_revoke
-from incidents.actors import Actor
-from incidents.admin_helpers import call_service
+from core.actors import Actor
+from core.admin_helpers import call_service
+from core.api.models import ApiToken
+from core.api.services import token_create, token_revoke
 
 
 @admin.register(ApiToken)

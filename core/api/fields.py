@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from soc.text import has_nul
+from core.text import has_nul
 
 
 class SlugRelatedField(serializers.SlugRelatedField):
