@@ -6,7 +6,7 @@ and integrations read most, on a large case record and on a small baseline.
     uv run python bench/analyst_pages.py --requests 50 --rounds 3 --only api
 
 Two PostgreSQL databases (created with autocommit if missing, migrated, filled by
-`manage.py bench_data`): the large one (100,000 incidents, 1,000,000 timeline entries,
+`python -m bench.make_case_record`): the large one (100,000 incidents, 1,000,000 timeline entries,
 200,000 tasks) and the baseline (1,000 / 10,000 / 2,000), both with incidents whose
 timeline holds 5,000 entries. Each is measured in a child process of this run, in-process
 with Django's test client (no network, no web server: server time only), signed in as an
@@ -89,7 +89,7 @@ def _counts(database_url: str) -> tuple[int, int, int] | None:
 
 
 def ensure_database(size: str, regenerate: bool) -> str:
-    """The size's database, built (migrate + bench_data) unless it already holds exactly
+    """The size's database, built (migrate + bench.make_case_record) unless it already holds exactly
     the expected rows. Prints the generation time when it builds."""
     from psycopg import sql
 
@@ -107,8 +107,8 @@ def ensure_database(size: str, regenerate: bool) -> str:
     subprocess.run([*manage, "migrate", "-v0"], env=_env(url), cwd=ROOT, check=True)  # noqa: S603
     started = time.monotonic()
     subprocess.run(  # noqa: S603 - fixed argv, no shell
-        [*manage, "bench_data", f"--incidents={incidents}", f"--timeline={timeline}",
-         f"--tasks={tasks}"],
+        [sys.executable, "-m", "bench.make_case_record", f"--incidents={incidents}",
+         f"--timeline={timeline}", f"--tasks={tasks}"],
         env=_env(url), cwd=ROOT, check=True,
     )  # fmt: skip
     print(f"generated {size} in {time.monotonic() - started:.0f} s")
@@ -130,10 +130,10 @@ def measure(requests: int, only: str) -> dict[str, Any]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, setup_test_environment
 
-    from api.models import ApiToken
-    from api.services import token_create
+    from core.actors import Actor
+    from core.api.models import ApiToken
+    from core.api.services import token_create
     from incidents import groups
-    from incidents.actors import Actor
     from incidents.models import SecurityIncident, TimelineEntry
 
     setup_test_environment()

@@ -1,4 +1,5 @@
-"""`manage.py bench_data`: a large, realistic case record for the analyst-pages benchmark.
+"""A large, realistic case record for the analyst-pages benchmark (built by
+`python -m bench.make_case_record`, or call_command(Command(), ...) in a test).
 
 BENCHMARK ONLY. This is the one place in the project that writes incidents, tasks and
 timeline entries without going through `incidents.services`: a million entries through
@@ -191,7 +192,8 @@ def _spread(total: int, buckets: int, rng: random.Random, minimum: int = 0) -> l
 class Command(BaseCommand):
     help = (
         "BENCHMARK ONLY: bulk-insert a large synthetic case record (bypasses the services). "
-        "Example: bench_data --incidents 100000 --timeline 1000000 --tasks 200000"
+        "Example: python -m bench.make_case_record --incidents 100000 --timeline 1000000 "
+        "--tasks 200000"
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, Min
 
+from bench.case_record import Command
 from incidents.models import NumberSequence, ResponseTask, SecurityIncident, TimelineEntry
 from tests.factories import open_incident
 
@@ -14,7 +15,7 @@ from tests.factories import open_incident
 @pytest.fixture
 def generated(db):
     call_command(
-        "bench_data", incidents=40, timeline=400, tasks=80, long_length=100, stdout=StringIO()
+        Command(), incidents=40, timeline=400, tasks=80, long_length=100, stdout=StringIO()
     )
 
 
@@ -55,9 +56,7 @@ def test_task_entries_belong_to_the_tasks_incident(generated):
 
 
 def test_running_it_twice_adds_a_second_batch_with_new_numbers(generated):
-    call_command(
-        "bench_data", incidents=10, timeline=50, tasks=5, long_length=10, stdout=StringIO()
-    )
+    call_command(Command(), incidents=10, timeline=50, tasks=5, long_length=10, stdout=StringIO())
 
     assert SecurityIncident.objects.count() == 50
     assert SecurityIncident.objects.values("number").distinct().count() == 50
