@@ -13,11 +13,8 @@ from incidents.models import (
     SecurityIncident,
     TimelineEntry,
 )
+from incidents.selectors import incidents_waiting_for_answer
 from incidents.timeline_kinds import kind_choices
-
-# A confirmation request still waiting for its answer. The states belong to mailflow, which
-# incidents must not import; the reverse relation's name is enough to filter on it.
-_WAITING_REQUEST_STATES = ("pending", "sent", "delivered")
 
 
 class IncidentFilter(filters.FilterSet):
@@ -70,12 +67,10 @@ class IncidentFilter(filters.FilterSet):
         return queryset.filter(Q(category__slug=value) | Q(category__name__iexact=value))
 
     def filter_waiting(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
-        waiting = Q(confirmation_requests__state__in=_WAITING_REQUEST_STATES)
-        if value:
-            # A subquery rather than a join, so an incident with two open questions is
-            # listed once without DISTINCT.
-            return queryset.filter(pk__in=SecurityIncident.objects.filter(waiting).values("pk"))
-        return queryset.exclude(waiting)
+        # A subquery rather than a join, so an incident with two open questions is listed
+        # once without DISTINCT.
+        waiting = incidents_waiting_for_answer().values("pk")
+        return queryset.filter(pk__in=waiting) if value else queryset.exclude(pk__in=waiting)
 
 
 class TaskFilter(filters.FilterSet):

@@ -5,13 +5,7 @@ import django_filters as filters
 from django.db.models import Q, QuerySet
 
 from core.api.filters import StatesFilter
-from mailflow.models import HELD_ANSWERS, Answer, ConfirmationRequest
-
-OPEN_STATES = (
-    ConfirmationRequest.State.PENDING,
-    ConfirmationRequest.State.SENT,
-    ConfirmationRequest.State.DELIVERED,
-)
+from mailflow.models import HELD_ANSWERS, OPEN_STATES, Answer, ConfirmationRequest
 
 
 class RequestFilter(filters.FilterSet):

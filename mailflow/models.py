@@ -92,10 +92,18 @@ class ConfirmationRequest(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.state in (self.State.PENDING, self.State.SENT, self.State.DELIVERED)
+        return self.state in OPEN_STATES
 
     def label_of(self, key: str) -> str:
         return next((o["label"] for o in self.options if o["key"] == key), key)
+
+
+# A question still waiting for its answer: not yet sent, sent, or delivered.
+OPEN_STATES = (
+    ConfirmationRequest.State.PENDING,
+    ConfirmationRequest.State.SENT,
+    ConfirmationRequest.State.DELIVERED,
+)
 
 
 class SendRateSlot(models.Model):
@@ -194,7 +202,7 @@ class Answer(models.Model):
 # Answers kept but not taken (a possible scanner, another sender) whose question is still
 # open: an analyst may take one as the answer, or the person may answer again.
 HELD_ANSWERS = (Q(suspected_automated=True) | Q(sender_mismatch=True)) & Q(
-    counted=False, request__state__in=["pending", "sent", "delivered"]
+    counted=False, request__state__in=OPEN_STATES
 )
 
 

@@ -421,6 +421,10 @@ INCIDENT_PAGE_PANELS: list[str] = [
     "runbooks.admin_incident.incident_runbooks_panel",
 ]
 
+# Which incidents have a question to the affected person waiting for its answer (a
+# function returning a queryset of incidents). Incidents cannot know: asking is mailflow's.
+INCIDENT_WAITING_SELECTOR = "mailflow.selectors.incidents_waiting_for_answer"
+
 # --- API --------------------------------------------------------------------------------
 
 # Requests per minute for each API token (per user for browser sessions); over it: 429.
