@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -28,6 +28,7 @@ from incidents.admin_helpers import (
 from incidents.admin_import import CsvImportAdminMixin
 from incidents.admin_panels import incident_panels
 from incidents.directory import directory_import_cis, directory_import_people
+from incidents.evidence_download import evidence_download_response, harden
 from incidents.forms import (
     EvidenceForm,
     IncidentTransitionForm,
@@ -738,27 +739,7 @@ class EvidenceAdmin(ReadOnlyMixin, LargeTableAdminMixin, admin.ModelAdmin):
             evidence.file.open("rb"), content_type=evidence.detected_content_type
         )
         response["Content-Disposition"] = "inline"
-        return _harden(response)
-
-
-def evidence_download_response(evidence: Evidence) -> FileResponse:
-    """The file as an attachment under a neutral type; the admin and the API both serve it
-    this way, so no client ever renders hostile content."""
-    response = FileResponse(
-        evidence.file.open("rb"),
-        as_attachment=True,
-        # Quarantined files get ".quarantined" appended: a double click opens nothing.
-        filename=evidence.download_filename,
-        content_type="application/octet-stream",
-    )
-    return _harden(response)
-
-
-def _harden(response: HttpResponse) -> HttpResponse:
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
+        return harden(response)
 
 
 class TimelineKindFilter(admin.SimpleListFilter):
