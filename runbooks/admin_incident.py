@@ -11,8 +11,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from incidents.actors import Actor
+from incidents.admin.panels import Panel
 from incidents.admin_helpers import call_service
-from incidents.admin_panels import Panel
 from incidents.models import SecurityIncident
 from runbooks.models import Runbook
 from runbooks.selectors import IncidentRunbook, incident_runbooks
