@@ -159,7 +159,7 @@ def main() -> None:
     from incidents.services import incident_open
     from mailflow.models import ConfirmationRequest
     from runbooks.files import import_shipped_runbooks
-    from runbooks.services import runs_start_for_people
+    from runbooks.starting import runs_start_for_people
 
     runbook = {r.name: r for r in import_shipped_runbooks()}["Phishing recipients"]
     people = ensure_people(args.people)

@@ -21,7 +21,7 @@ from core.api.fields import SlugRelatedField
 from core.api.permissions import ModelPermissions, TokenScope
 from core.api.viewsets import ApiViewSet
 from incidents import directory
-from incidents.admin import evidence_download_response
+from incidents.evidence_download import evidence_download_response
 from incidents.filters import (
     ConfigurationItemFilter,
     EvidenceFilter,

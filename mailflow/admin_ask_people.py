@@ -22,7 +22,7 @@ from core.admin_helpers import call_service
 from incidents.models import Person, SecurityIncident
 from mailflow.parsing.addresses import PastedAddresses, read_pasted_addresses
 from runbooks.models import Runbook, RunbookRun
-from runbooks.services import runbook_matches, runs_start_for_people
+from runbooks.starting import runbook_matches, runs_start_for_people
 
 MAX_PEOPLE = 50_000
 SHOWN_UNKNOWN = 20

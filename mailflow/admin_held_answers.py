@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from core.actors import Actor
 from core.admin_helpers import call_service
-from incidents.admin_panels import Panel
+from incidents.admin.panels import Panel
 from incidents.models import ResponseTask, SecurityIncident
 from mailflow.held_answers import held_answer_accept, held_answers_of, why_held
 from mailflow.models import Answer, InboundEmail

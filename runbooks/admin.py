@@ -32,7 +32,8 @@ from runbooks.definitions import (
 )
 from runbooks.diagram import render_flow_svg
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
-from runbooks.services import run_cancel, run_retry, runbook_bump_version
+from runbooks.services import run_cancel, run_retry
+from runbooks.versions import runbook_bump_version
 
 # Far above any real position, so steps being renumbered can park there (see save_formset).
 PARKED_POSITION = 1_000_000

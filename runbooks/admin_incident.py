@@ -12,11 +12,11 @@ from django.urls import reverse
 
 from core.actors import Actor
 from core.admin_helpers import call_service
-from incidents.admin_panels import Panel
+from incidents.admin.panels import Panel
 from incidents.models import SecurityIncident
 from runbooks.models import Runbook
 from runbooks.selectors import IncidentRunbook, incident_runbooks
-from runbooks.services import incident_conditions, run_start_by_analyst
+from runbooks.starting import incident_conditions, run_start_by_analyst
 
 
 def may_start_runbooks(request: HttpRequest) -> bool:

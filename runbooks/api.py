@@ -13,7 +13,8 @@ from core.errors import IllegalTransition
 from incidents.models import Person, SecurityIncident
 from runbooks.filters import RunbookFilter, RunFilter
 from runbooks.models import Runbook, RunbookRun, RunbookStep
-from runbooks.services import run_cancel, run_retry, runbook_matches, runs_start_for_people
+from runbooks.services import run_cancel, run_retry
+from runbooks.starting import runbook_matches, runs_start_for_people
 
 MAX_PEOPLE = 50_000
 

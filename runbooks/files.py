@@ -25,7 +25,7 @@ from incidents.models import Category
 from runbooks.actions import validate_params
 from runbooks.definitions import GUARDS_WITH_OUTCOMES, DefinitionError, validate_steps
 from runbooks.models import Guard, Runbook, Trigger
-from runbooks.services import runbook_record_history, runbook_set_steps
+from runbooks.versions import runbook_record_history, runbook_set_steps
 
 SHIPPED_RUNBOOKS_DIR = Path(__file__).resolve().parent / "library"
 

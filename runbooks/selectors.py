@@ -8,7 +8,7 @@ from django.db.models.functions import RowNumber
 
 from incidents.models import SecurityIncident
 from runbooks.models import Runbook, RunbookRun, Trigger
-from runbooks.services import runbook_matches
+from runbooks.starting import runbook_matches
 
 # Runs listed one by one under each runbook; more are counted, with a link to the list (a
 # runbook that asked the recipients of a phishing email has a run per person).

@@ -1,4 +1,5 @@
-"""The runbook engine: start runs, advance them step by step, suspend and resume them.
+"""The runbook engine: advance runs step by step, suspend, resume, retry and cancel them.
+Runs are started in runbooks.starting, runbook versions changed in runbooks.versions.
 
 Crash safety rests on one rule: the steps' effects, their StepResults (unique per run and
 position) and the run's new position commit in one transaction, under the run's row lock.
@@ -12,23 +13,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
-from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.actors import Actor
 from core.enqueue import async_task, enqueue_on_commit
 from core.errors import DomainError
-from incidents.models import Person, SecurityIncident, TimelineEntry
+from incidents.models import SecurityIncident
 from incidents.services import task_create
 from incidents.timeline import timeline_record
 from runbooks import timeline_kinds as kinds
 from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, Batch, StepContext
-from runbooks.definitions import guard_matches, runbook_definition, validate_steps
-from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
+from runbooks.definitions import guard_matches
+from runbooks.models import RunbookRun, StepResult
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +37,8 @@ MAX_STEP_ATTEMPTS = 3
 STUCK_AFTER = timedelta(minutes=2)
 
 
-def _runbook_actor(run: RunbookRun) -> Actor:
+def runbook_actor(run: RunbookRun) -> Actor:
+    """Who a run's own timeline entries and changes are recorded as: the runbook."""
     return Actor.runbook(run.definition["name"])
 
 
@@ -81,7 +80,7 @@ class InlineAdvances:
         for run_id in self._run_ids:
             if transaction.get_connection().in_atomic_block:
                 # Inside the caller's own transaction the resume is not committed yet.
-                _enqueue_advance(run_id)
+                enqueue_advance(run_id)
             else:
                 run_advance(run_id)
 
@@ -94,267 +93,12 @@ def advance_inline() -> Iterator[InlineAdvances]:
     inline.advance()
 
 
-def _enqueue_advance(run_id: int) -> None:
+def enqueue_advance(run_id: int) -> None:
+    """Have a worker advance the run once the current transaction commits."""
     enqueue_on_commit("runbooks.tasks.advance_run", run_id)
 
 
-# --- definitions ------------------------------------------------------------------------
-
-
-def runbook_set_steps(*, runbook: Runbook, steps: list[dict]) -> Runbook:
-    """Replace a runbook's steps with validated ones and bump its version. Runs already
-    started keep their snapshot. Raises DefinitionError naming each bad step."""
-    cleaned = validate_steps(steps)
-    with transaction.atomic():
-        runbook.steps.all().delete()
-        RunbookStep.objects.bulk_create(
-            RunbookStep(
-                runbook=runbook,
-                position=number,
-                action=step["action"],
-                guard=step["guard"],
-                guard_outcomes=step["outcomes"],
-                params=step["params"],
-            )
-            # Numbered from 1, as steps are in the diagram and in error messages.
-            for number, step in enumerate(cleaned, start=1)
-        )
-        runbook_bump_version(runbook=runbook)
-    return runbook
-
-
-def runbook_bump_version(*, runbook: Runbook) -> Runbook:
-    """Record that the definition changed (admin edits and imports)."""
-    Runbook.objects.filter(pk=runbook.pk).update(
-        version=runbook.version + 1, updated_at=timezone.now()
-    )
-    runbook.refresh_from_db(fields=["version", "updated_at"])
-    return runbook
-
-
-# Django's admin History needs a user for every entry; changes made by a command (the
-# runbooks command, installing the shipped library) have none, so they are written as this
-# account. It cannot sign in, and the admin's forms cannot create a user of this name, so
-# it is never confused with a person.
-HISTORY_USERNAME = "system:commands"
-
-
-def runbook_record_history(
-    *, runbook: Runbook, actor: Actor, message: str, added: bool = False
-) -> None:
-    """Write a change the admin did not make into the runbook's admin History, as the admin
-    writes its own saves, so an author sees every version there."""
-    LogEntry.objects.log_actions(
-        user_id=_history_user(actor).pk,
-        queryset=[runbook],
-        action_flag=ADDITION if added else CHANGE,
-        change_message=f"{message} ({actor.name}, version {runbook.version})",
-        single_object=True,
-    )
-
-
-def _history_user(actor: Actor) -> AbstractBaseUser:
-    if actor.user is not None:
-        return actor.user
-    user, created = get_user_model().objects.get_or_create(
-        username=HISTORY_USERNAME, defaults={"is_active": False}
-    )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    return user
-
-
-# --- starting ---------------------------------------------------------------------------
-
-
-def runbook_matches(runbook: Runbook, incident: SecurityIncident) -> bool:
-    categories = {c.pk for c in runbook.categories.all()}
-    if categories and incident.category_id not in categories:
-        return False
-    return runbook.min_priority is None or incident.priority <= runbook.min_priority
-
-
-def runs_start_for_entry(entry: TimelineEntry) -> list[RunbookRun]:
-    """Start every active runbook whose trigger is this entry's kind and whose conditions
-    the incident meets. Safe to call twice for the same entry."""
-    incident = entry.incident
-    if not incident.is_active:
-        return []
-    runbooks = Runbook.objects.filter(active=True, trigger=entry.kind).prefetch_related(
-        "categories"
-    )
-    return [
-        run_start(runbook=runbook, incident=incident, trigger_entry=entry)
-        for runbook in runbooks
-        if runbook_matches(runbook, incident)
-    ]
-
-
-def run_start(
-    *, runbook: Runbook, incident: SecurityIncident, trigger_entry: TimelineEntry | None = None
-) -> RunbookRun:
-    existing = RunbookRun.objects.filter(
-        runbook=runbook, incident=incident, trigger_entry=trigger_entry
-    ).first()
-    if existing and trigger_entry is not None:
-        return existing
-    try:
-        with transaction.atomic():
-            run = _run_create(runbook=runbook, incident=incident, trigger_entry=trigger_entry)
-    except IntegrityError:
-        # A concurrent delivery of the same event started it first.
-        return RunbookRun.objects.get(
-            runbook=runbook, incident=incident, trigger_entry=trigger_entry
-        )
-    return run
-
-
-def _run_create(
-    *,
-    runbook: Runbook,
-    incident: SecurityIncident,
-    trigger_entry: TimelineEntry | None = None,
-    actor: Actor | None = None,
-) -> RunbookRun:
-    """Create the run with its `runbook.started` entry (the actor: who started it, else
-    the runbook itself) and advance it after commit. The caller holds the transaction."""
-    run = RunbookRun.objects.create(
-        runbook=runbook,
-        version=runbook.version,
-        definition=runbook_definition(runbook),
-        incident=incident,
-        trigger_entry=trigger_entry,
-    )
-    by = f" by {actor.name}" if actor else ""
-    timeline_record(
-        incident=incident,
-        kind=kinds.RUNBOOK_STARTED,
-        actor=actor or _runbook_actor(run),
-        summary=f"Runbook '{runbook.name}' (version {runbook.version}) started{by}",
-        data={"run": run.pk, "runbook": runbook.name, "version": runbook.version},
-    )
-    _enqueue_advance(run.pk)
-    return run
-
-
-UNFINISHED = (State.RUNNING, State.WAITING, State.FAILED)
-
-
-def run_start_by_analyst(
-    *, actor: Actor, runbook: Runbook, incident: SecurityIncident
-) -> RunbookRun:
-    """Start `runbook` on `incident` at an analyst's request, asking the incident's
-    affected user (Ask people starts runs for a list of others): a manual runbook, or an
-    automatic one whose trigger passed before the incident met its conditions.
-
-    Refuses (DomainError) a closed incident, an inactive runbook, one whose categories or
-    priority the incident does not meet, and one that asks a question when nobody is the
-    affected user. A run of the runbook not yet finished for the same person refuses a
-    second one, so a double submit starts one run. The incident is locked first, which
-    serialises two concurrent starts.
-    """
-    with transaction.atomic():
-        incident = SecurityIncident.objects.select_for_update().get(pk=incident.pk)
-        runbook = Runbook.objects.prefetch_related("categories").get(pk=runbook.pk)
-        if not incident.is_active:
-            raise DomainError(f"{incident.number} is {incident.get_state_display()}.")
-        if not runbook.active:
-            raise DomainError(f"The runbook '{runbook.name}' is not active.")
-        if not runbook_matches(runbook, incident):
-            raise DomainError(
-                f"The runbook '{runbook.name}' does not apply to {incident_conditions(incident)}."
-            )
-        if incident.affected_user_id is None and runbook_asks(runbook):
-            raise DomainError(
-                f"The runbook '{runbook.name}' asks the affected user, and {incident.number} "
-                "has none: set the affected user first, or use Ask people."
-            )
-        unfinished = (
-            RunbookRun.objects.filter(runbook=runbook, incident=incident, state__in=UNFINISHED)
-            .filter(Q(person__isnull=True) | Q(person_id=incident.affected_user_id))
-            .first()
-        )
-        if unfinished:
-            raise DomainError(
-                f"The runbook '{runbook.name}' is already on {incident.number} (run "
-                f"{unfinished.pk}, {unfinished.get_state_display().lower()}); nothing was "
-                "started."
-            )
-        return _run_create(runbook=runbook, incident=incident, actor=actor)
-
-
-def runbook_asks(runbook: Runbook) -> bool:
-    return runbook.steps.filter(action="ask_user").exists()
-
-
-def incident_conditions(incident: SecurityIncident) -> str:
-    """What runbook conditions look at, as analysts read it: "Phishing / 3 - Moderate"."""
-    return f"{incident.category.name} / {incident.get_priority_display()}"
-
-
-# Runs per advance task when many start at once: big enough that the broker's cost per
-# task is small, small enough that one task stays far inside django-q2's timeout.
-RUNS_PER_TASK = 100
-
-
-def runs_start_for_people(
-    *, actor: Actor, runbook: Runbook, incident: SecurityIncident, people: list[Person]
-) -> list[int]:
-    """Start `runbook` on `incident` once for each person, each run asking its own person
-    and branching on that person's answer (a phishing email that reached many: ask each
-    whether they clicked). People this runbook already asks on this incident are skipped,
-    so a retried or extended list asks only the new ones. One timeline entry for the lot;
-    the runs are advanced in batches after commit. Returns the new runs' ids."""
-    if not runbook.active:
-        raise DomainError(f"The runbook '{runbook.name}' is not active.")
-    definition = runbook_definition(runbook)
-    with transaction.atomic():
-        # Locking the incident serialises two starts for overlapping lists.
-        incident = SecurityIncident.objects.select_for_update().get(pk=incident.pk)
-        if not incident.is_active:
-            raise DomainError(f"{incident.number} is {incident.get_state_display()}.")
-        asked = set(
-            RunbookRun.objects.filter(
-                runbook=runbook, incident=incident, person__isnull=False
-            ).values_list("person_id", flat=True)
-        )
-        new_people = list({p.pk: p for p in people if p.pk not in asked}.values())
-        if not new_people:
-            return []
-        now = timezone.now()
-        runs = RunbookRun.objects.bulk_create(
-            [
-                RunbookRun(
-                    runbook=runbook,
-                    version=runbook.version,
-                    definition=definition,
-                    incident=incident,
-                    person=person,
-                    created_at=now,
-                    updated_at=now,
-                )
-                for person in new_people
-            ],
-            batch_size=1000,
-        )
-        run_ids = [run.pk for run in runs]
-        timeline_record(
-            incident=incident,
-            kind=kinds.RUNBOOK_STARTED,
-            actor=actor,
-            summary=f"Runbook '{runbook.name}' (version {runbook.version}) started for "
-            f"{len(run_ids)} people",
-            data={
-                "runbook": runbook.name,
-                "version": runbook.version,
-                "people": len(run_ids),
-                "runs": [run_ids[0], run_ids[-1]],
-            },
-        )
-        for start in range(0, len(run_ids), RUNS_PER_TASK):
-            enqueue_on_commit("runbooks.tasks.advance_runs", run_ids[start : start + RUNS_PER_TASK])
-    return run_ids
+# --- advancing --------------------------------------------------------------------------
 
 
 def runs_advance_batch(run_ids: list[int]) -> None:
@@ -367,9 +111,6 @@ def runs_advance_batch(run_ids: list[int]) -> None:
             run_advance(run_id, batch=batch)
     finally:
         transaction.on_commit(batch.finish)
-
-
-# --- advancing --------------------------------------------------------------------------
 
 
 def run_advance(run_id: int, *, batch: Batch | None = None) -> None:
@@ -400,7 +141,7 @@ def run_advance(run_id: int, *, batch: Batch | None = None) -> None:
             retry = _count_failure(run, error)
             run.save(update_fields=["attempts", "error", "updated_at", "state"])
     if retry:
-        _enqueue_advance(run_id)
+        enqueue_advance(run_id)
 
 
 def _execute_steps(run: RunbookRun, batch: Batch | None) -> Exception | None:
@@ -432,7 +173,7 @@ def _execute_steps(run: RunbookRun, batch: Batch | None) -> Exception | None:
                             run=run,
                             incident=run.incident,
                             params=step["params"],
-                            actor=_runbook_actor(run),
+                            actor=runbook_actor(run),
                             batch=batch,
                         )
                     )
@@ -469,7 +210,7 @@ def _execute_steps(run: RunbookRun, batch: Batch | None) -> Exception | None:
         timeline_record(
             incident=run.incident,
             kind=kinds.RUNBOOK_COMPLETED,
-            actor=_runbook_actor(run),
+            actor=runbook_actor(run),
             summary=f"Runbook '{run.definition['name']}' completed",
             data={"run": run.pk},
         )
@@ -486,7 +227,7 @@ def _count_failure(run: RunbookRun, error: Exception) -> bool:
     if run.attempts < MAX_STEP_ATTEMPTS:
         return True
     run.state = State.FAILED
-    actor = _runbook_actor(run)
+    actor = runbook_actor(run)
     name = run.definition["name"]
     step = run.steps[run.position]
     timeline_record(
@@ -557,7 +298,7 @@ def run_resume(
         if inline is not None:
             inline.add(run.pk)
         else:
-            _enqueue_advance(run.pk)
+            enqueue_advance(run.pk)
     return True
 
 
@@ -597,7 +338,7 @@ def run_retry(*, run: RunbookRun, actor: Actor) -> RunbookRun:
             summary=f"Runbook '{run.definition['name']}' resumed at step {run.position + 1}",
             data={"run": run.pk},
         )
-        _enqueue_advance(run.pk)
+        enqueue_advance(run.pk)
     return run
 
 

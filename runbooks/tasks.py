@@ -4,13 +4,8 @@ from core.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
 from incidents.timeline_kinds import INCIDENT_STATE_CHANGED
 from runbooks.models import Trigger
-from runbooks.services import (
-    run_advance,
-    runs_advance_batch,
-    runs_cancel_for_incident,
-    runs_start_for_entry,
-    runs_sweep,
-)
+from runbooks.services import run_advance, runs_advance_batch, runs_cancel_for_incident, runs_sweep
+from runbooks.starting import runs_start_for_entry
 
 _ENDED = (SecurityIncident.State.CLOSED, SecurityIncident.State.CANCELLED)
 

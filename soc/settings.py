@@ -414,7 +414,7 @@ TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
 }
 
 # Panels on the incident's admin page, below its form: each a function (dotted path) of
-# the request and the incident that returns incidents.admin_panels.Panel or None, so higher
+# the request and the incident that returns incidents.admin.panels.Panel or None, so higher
 # layers show their part of the case without the incident admin importing them.
 INCIDENT_PAGE_PANELS: list[str] = [
     "mailflow.admin_held_answers.held_answers_panel",

@@ -54,3 +54,27 @@ def test_ready_does_nothing_but_register_checks(label):
     for statement in _ready_statements(apps.get_app_config(label)):
         assert isinstance(statement, ast.ImportFrom), ast.unparse(statement)
         assert [alias.name for alias in statement.names] == ["checks"], ast.unparse(statement)
+
+
+def _is_admin_module(name: str) -> bool:
+    parts = name.split(".")
+    return parts[0] in PACKAGES and any(p == "admin" or p.startswith("admin_") for p in parts[1:])
+
+
+def test_no_api_module_imports_an_admin_module():
+    """The REST API and the admin both sit on the services; what they share (such as how
+    evidence is served) lives in a neutral module, so neither depends on the other."""
+    api_modules = [
+        path
+        for path in app_modules()
+        if (path.name == "api.py" or path.relative_to(ROOT).parts[0] == "api")
+        and not path.name.startswith("admin")
+    ]
+    assert any(path.name == "api.py" for path in api_modules)
+    offenders = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in api_modules
+        for name in sorted(imported_modules(ast.parse(path.read_text())))
+        if _is_admin_module(name)
+    ]
+    assert offenders == []

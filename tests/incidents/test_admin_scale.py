@@ -7,9 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-import incidents.admin
+import incidents.admin.incident
 from core.admin_helpers import CappedCountPaginator
-from incidents.admin import SecurityIncidentAdmin
+from incidents.admin.incident import SecurityIncidentAdmin
 from incidents.services import incident_add_note
 from tests.factories import UserFactory, open_incident
 
@@ -33,7 +33,7 @@ def noted(incident, as_analyst):
 def test_the_incident_page_shows_the_newest_entries_and_links_to_the_rest(
     client_as_analyst, noted, monkeypatch
 ):
-    monkeypatch.setattr(incidents.admin, "TIMELINE_ON_INCIDENT_PAGE", 3)
+    monkeypatch.setattr(incidents.admin.incident, "TIMELINE_ON_INCIDENT_PAGE", 3)
 
     page = client_as_analyst.get(
         reverse("admin:incidents_securityincident_change", args=[noted.pk])
@@ -57,7 +57,7 @@ def test_a_short_timeline_has_no_link_to_older_entries(client_as_analyst, noted)
 def test_the_full_timeline_pages_through_every_entry_oldest_first(
     client_as_analyst, noted, monkeypatch
 ):
-    monkeypatch.setattr(incidents.admin, "TIMELINE_PAGE_SIZE", 4)
+    monkeypatch.setattr(incidents.admin.incident, "TIMELINE_PAGE_SIZE", 4)
     url = reverse("admin:incidents_securityincident_timeline", args=[noted.pk])
 
     first = client_as_analyst.get(url).content.decode()

@@ -16,7 +16,7 @@ from mailflow import services as mail_services
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.services import answer_record, requests_process_due
 from runbooks.models import RunbookRun
-from runbooks.services import runs_start_for_people
+from runbooks.starting import runs_start_for_people
 from tests.factories import PersonFactory, UserFactory, category, open_incident
 
 

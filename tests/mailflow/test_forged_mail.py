@@ -261,7 +261,7 @@ def test_a_bounce_tied_to_our_email_ends_the_question(asked, deliver, tie):
 def test_a_held_reply_in_a_campaign_suggests_the_question_asked_of_its_sender(
     shipped, committed, deliver, analyst
 ):
-    from runbooks.services import runs_start_for_people
+    from runbooks.starting import runs_start_for_people
     from tests.factories import PersonFactory, category, open_incident
 
     incident = committed(open_incident, category=category("phishing"))

@@ -35,7 +35,7 @@ from mailflow.services import (
     requests_send_batch,
 )
 from runbooks.models import RunbookRun
-from runbooks.services import runs_start_for_people
+from runbooks.starting import runs_start_for_people
 from tests.factories import PersonFactory, category, open_incident
 
 State = ConfirmationRequest.State

@@ -18,7 +18,8 @@ from core.actors import Actor
 from incidents.models import ResponseTask
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import RunbookRun
-from runbooks.services import run_advance, run_resume, run_start
+from runbooks.services import run_advance, run_resume
+from runbooks.starting import run_start
 from tests.factories import PersonFactory, category, open_incident
 
 pytestmark = [
@@ -55,7 +56,7 @@ def download_run(monkeypatch):
     runbook = next(r for r in import_shipped_runbooks() if r.name == "Suspicious file download")
     incident = open_incident(category=category("phishing"), affected_user=PersonFactory())
     # Keep the start from advancing inline, so the threads below do it.
-    monkeypatch.setattr("runbooks.services._enqueue_advance", lambda run_id: None)
+    monkeypatch.setattr("runbooks.starting.enqueue_advance", lambda run_id: None)
     return run_start(runbook=runbook, incident=incident)
 
 

@@ -9,15 +9,9 @@ from incidents.models import ResponseTask, SecurityIncident, TimelineEntry
 from incidents.services import incident_transition
 from runbooks import actions
 from runbooks.models import Runbook, RunbookRun, StepResult
-from runbooks.services import (
-    MAX_STEP_ATTEMPTS,
-    run_advance,
-    run_resume,
-    run_retry,
-    runbook_set_steps,
-    runs_sweep,
-)
+from runbooks.services import MAX_STEP_ATTEMPTS, run_advance, run_resume, run_retry, runs_sweep
 from runbooks.tasks import on_timeline_entry
+from runbooks.versions import runbook_set_steps
 
 State = RunbookRun.State
 TaskState = ResponseTask.State

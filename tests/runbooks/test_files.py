@@ -18,7 +18,7 @@ from runbooks.files import (
     runbook_import,
 )
 from runbooks.models import Guard, Runbook, RunbookRun, RunbookStep
-from runbooks.services import runbook_set_steps
+from runbooks.versions import runbook_set_steps
 from tests.admin_history import admin_history
 from tests.factories import category, open_incident
 

@@ -13,7 +13,8 @@ from incidents.groups import SOC_ANALYST
 from incidents.models import SecurityIncident
 from incidents.services import incident_transition, incident_update
 from runbooks.models import RunbookRun
-from runbooks.services import run_cancel, run_resume, run_start_by_analyst, runs_start_for_people
+from runbooks.services import run_cancel, run_resume
+from runbooks.starting import run_start_by_analyst, runs_start_for_people
 from tests.factories import PersonFactory, UserFactory, category, open_incident
 
 State = RunbookRun.State
