@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.dispatch import receiver
 from django.utils.datastructures import MultiValueDict
 
-from mailflow.inbound import inbound_store
+from mailflow.inbound.receive import inbound_store
 from mailflow.models import ConfirmationRequest, TrackingEvent
 from soc.enqueue import enqueue_on_commit
 from soc.text import has_nul, storable, storable_json

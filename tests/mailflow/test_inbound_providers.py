@@ -599,7 +599,7 @@ def test_the_inbound_form_parser_reads_what_django_reads(form):
         )
 
 
-# --- known problems in mailflow/inbound.py (strict: these fail loudly once fixed) -------
+# --- known problems in mailflow/inbound/ (strict: these fail loudly once fixed) ---------
 
 
 @pytest.mark.parametrize("provider", ["mailgun-mime", "postmark-raw", "amazon-ses", "sendgrid"])
