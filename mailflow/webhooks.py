@@ -16,10 +16,11 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.encoding import force_str
 from django.utils.http import parse_header_parameters
 
+from mailflow.inbound.post_body import is_deferred
 from mailflow.inbound.receive import SpooledPost, inbound_receive, spool_post
 from mailflow.inbound.stored_post import POST_PARSERS
 from mailflow.providers import refuse_deep_post
-from soc.middleware import BAD_INPUT, is_deferred
+from mailflow.webhook_errors import BAD_INPUT
 
 
 class _KeepLargePosts:

@@ -17,9 +17,10 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from mailflow import providers
+from mailflow.inbound.post_body import use_body
 from mailflow.inbound.receive import describe_event
 from mailflow.models import InboundEmail
-from soc.middleware import BAD_INPUT, bad_input_reason, use_body
+from mailflow.webhook_errors import BAD_INPUT, bad_input_reason
 
 Status = InboundEmail.Status
 

@@ -23,9 +23,9 @@ from bench.payloads import png, postmark_payload
 from bench.replies import STYLES, reply_mime
 from incidents.models import Evidence, ResponseTask
 from mailflow.emails import reply_address
+from mailflow.inbound.post_body import parse_multipart
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.parsing import parse_message
-from soc.middleware import parse_multipart
 from tests.builders.inbound import (
     AUTH,
     BOB,
