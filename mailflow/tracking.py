@@ -17,7 +17,7 @@ from incidents.actors import Actor
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.models import ConfirmationRequest, TrackingEvent
-from mailflow.services import request_mark_delivered, request_mark_undeliverable
+from mailflow.request_lifecycle import request_mark_delivered, request_mark_undeliverable
 from soc.enqueue import async_task
 
 logger = logging.getLogger(__name__)

@@ -21,13 +21,14 @@ from incidents.services import task_create
 from incidents.timeline import timeline_record
 from mailflow import parsing, providers
 from mailflow import timeline_kinds as kinds
+from mailflow.answers import answer_record
 from mailflow.inbound.retry import attempt_count, attempt_failed
 from mailflow.inbound.stored_post import stored_post_unpack
 from mailflow.inbound_review import unverified_email_hold
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.parsing.headers import domain_of
 from mailflow.reply_files import evidence_files
-from mailflow.services import answer_record, request_mark_undeliverable
+from mailflow.request_lifecycle import request_mark_undeliverable
 from mailflow.tokens import token_digest
 from runbooks.actions import SUSPICIOUS
 from runbooks.services import InlineAdvances, advance_inline

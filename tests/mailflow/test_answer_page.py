@@ -15,7 +15,7 @@ from django.utils import timezone
 from incidents.actors import Actor
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import request_cancel
+from mailflow.request_lifecycle import request_cancel
 from runbooks.models import RunbookRun
 from soc.logging import RedactSecretsFilter
 from tests.builders.answers import FIREFOX, HEADERS, LINK, land, links, settle
