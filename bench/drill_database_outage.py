@@ -107,7 +107,7 @@ def _wait_processed(database_url: str, expected: int, timeout: float) -> float:
 
 def _sweep(env: Environment) -> int:
     code = (
-        "from datetime import timedelta; from mailflow.inbound import inbound_sweep; "
+        "from datetime import timedelta; from mailflow.inbound.retry import inbound_sweep; "
         "print(inbound_sweep(stuck_after=timedelta(0))[0])"
     )
     return int(env.manage("shell", "-c", code).stdout.strip().splitlines()[-1])

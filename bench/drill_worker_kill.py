@@ -131,8 +131,8 @@ def sweep() -> None:
     """The schedules' work, now, with short grace periods for the inbound and timeline
     sweeps (a message or entry of 15 s is no longer in anybody's hands here)."""
     from incidents.timeline import timeline_sweep
-    from mailflow.inbound import inbound_sweep
-    from mailflow.services import requests_process_due
+    from mailflow.due_requests import requests_process_due
+    from mailflow.inbound.retry import inbound_sweep
     from runbooks.services import runs_sweep
 
     timeline_sweep(older_than=timedelta(seconds=15))

@@ -364,7 +364,7 @@ def query_costs(repeats: int = 500) -> None:
     from django.db import connection, transaction
 
     from incidents.models import SecurityIncident
-    from mailflow import services as mail_services
+    from mailflow import request_lifecycle
     from mailflow.models import ConfirmationRequest
     from runbooks import services as run_services
 
@@ -383,8 +383,8 @@ def query_costs(repeats: int = 500) -> None:
         "… with its incident joined (select_related)": lambda: requests.select_related(
             "incident"
         ).get(pk=request.pk),
-        "… locked, with incident, run, person, task (answer_record)": lambda: mail_services._lock(
-            request.pk
+        "… locked, with incident, run, person, task (answer_record)": lambda: (
+            request_lifecycle.lock_request(request.pk)
         ),
         "a run locked, with incident and person (run_resume)": lambda: run_services._lock(
             request.run_id

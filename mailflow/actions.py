@@ -3,7 +3,7 @@ carried out here. settings.RUNBOOK_ACTIONS lists these instead of the generic on
 
 from datetime import timedelta
 
-from mailflow.services import request_create
+from mailflow.sending import request_create
 from runbooks import actions as generic
 from runbooks.actions import StepContext, StepOutcome, wait_for_answer
 

@@ -15,7 +15,7 @@ from core.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from core.logging import redact_reply_tokens
 from mailflow import parsing
 from mailflow.admin_held_answers import accept_held_answer_view
-from mailflow.inbound import inbound_reprocess
+from mailflow.inbound.retry import inbound_reprocess
 from mailflow.inbound_review import inbound_accept_as_answer
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
 from mailflow.parsing import ParsedMessage, parse_message

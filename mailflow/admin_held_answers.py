@@ -15,9 +15,9 @@ from core.actors import Actor
 from core.admin_helpers import call_service
 from incidents.admin.panels import Panel
 from incidents.models import ResponseTask, SecurityIncident
+from mailflow.answers import CHANNEL_LABELS, held_task_after
 from mailflow.held_answers import held_answer_accept, held_answers_of, why_held
 from mailflow.models import Answer, InboundEmail
-from mailflow.services import CHANNEL_LABELS, held_task_after
 
 # A campaign whose gateway clicks every link holds an answer per person: the panel shows
 # the oldest this many and counts the rest.

@@ -19,7 +19,7 @@ from django.template.loader import get_template
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from mailflow.views import LANGUAGES, page_headers
-from soc.middleware import DATABASE_OUTAGE, WEBHOOK_PREFIX
+from mailflow.webhook_errors import DATABASE_OUTAGE, WEBHOOK_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def server_error(http: HttpRequest) -> HttpResponse:
 
 
 def _webhook_answer(status: int) -> HttpResponse:
-    # As soc.middleware answers the same failures inside the views.
+    # As mailflow.webhook_middleware answers the same failures inside the views.
     text = {
         500: "Server error; please retry.\n",
         503: "Temporarily unable to store this event; please retry.\n",

@@ -18,9 +18,9 @@ from incidents.services import task_open_for_topic
 from incidents.timeline import timeline_record
 from mailflow import parsing
 from mailflow import timeline_kinds as kinds
+from mailflow.answers import answer_record
 from mailflow.models import Answer, InboundEmail
 from mailflow.reply_files import evidence_files
-from mailflow.services import answer_record
 
 UNVERIFIED_TOPIC = "unverified_email"
 _REPLY_SHOWN = 2000

@@ -3,7 +3,7 @@ can read them at /dev/mailbox/ to click through the scenarios without an email p
 
 The mailbox keeps one copy per Message-ID, as a provider that takes an idempotency key
 does: a worker killed after handing an email over and before recording it sent hands it
-over again, with the same Message-ID (mailflow.services). It may also be killed halfway
+over again, with the same Message-ID (mailflow.sending). It may also be killed halfway
 through a hand-over, so every step can be done again: the file name an email gets is
 chosen once and kept in var/mail/.handed-over/<digest of the Message-ID>.name, and each file
 is written whole under a temporary name, then renamed into place. Each hand-over is a line

@@ -15,7 +15,7 @@ from django.utils.datastructures import MultiValueDict
 
 from core.enqueue import enqueue_on_commit
 from core.text import has_nul, storable, storable_json
-from mailflow.inbound import inbound_store
+from mailflow.inbound.receive import inbound_store
 from mailflow.models import ConfirmationRequest, TrackingEvent
 
 logger = logging.getLogger(__name__)

@@ -3,8 +3,8 @@
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from mailflow.answers import UploadedFile
 from mailflow.parsing import ParsedMessage
-from mailflow.services import UploadedFile
 
 # Inline images smaller than this are signature logos, not evidence.
 SIGNATURE_IMAGE_BYTES = 10 * 1024

@@ -3,13 +3,10 @@
 from core.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
 from incidents.timeline_kinds import INCIDENT_STATE_CHANGED
+from mailflow.due_requests import requests_process_due
 from mailflow.held_answers import held_answer_escalate, held_answers_escalate_due
-from mailflow.services import (
-    request_send,
-    requests_cancel_for_incident,
-    requests_process_due,
-    requests_send_batch,
-)
+from mailflow.request_lifecycle import requests_cancel_for_incident
+from mailflow.sending import request_send, requests_send_batch
 
 _ENDED = (SecurityIncident.State.CLOSED, SecurityIncident.State.CANCELLED)
 

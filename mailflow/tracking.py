@@ -18,7 +18,7 @@ from core.enqueue import async_task
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.models import ConfirmationRequest, TrackingEvent
-from mailflow.services import request_mark_delivered, request_mark_undeliverable
+from mailflow.request_lifecycle import request_mark_delivered, request_mark_undeliverable
 
 logger = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ from incidents.filenames import display_filename
 from incidents.models import Evidence
 from incidents.sniffing import SNIFF_BYTES, detect_content_type
 from mailflow import page_services as pages
+from mailflow.answers import UploadedFile, answer_record
 from mailflow.emails import SUSPICIOUS_LABEL
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
-from mailflow.services import UploadedFile, answer_record
 from runbooks.actions import SUSPICIOUS
 
 # Defaults; soc/settings.py reads each ANSWER_* from the environment.

@@ -1,10 +1,10 @@
 """The inbound webhooks of Postmark, Mailgun and SendGrid: anymail's own views, with their
 checks (basic auth, Mailgun's signature), except that a post larger than
-INBOUND_DEFER_BYTES is kept as it came and read by the worker (mailflow.inbound). The
-webhook then answers in the time it takes to write the post to disk, whatever the message's
-size; such a post anymail cannot read is kept and failed for an analyst instead of refused.
-Amazon SES keeps anymail's view as it is: its posts also carry the SNS subscription
-handshake, answered in the request."""
+INBOUND_DEFER_BYTES is kept as it came and read by the worker
+(mailflow.inbound.stored_post). The webhook then answers in the time it takes to write the
+post to disk, whatever the message's size; such a post anymail cannot read is kept and
+failed for an analyst instead of refused. Amazon SES keeps anymail's view as it is: its
+posts also carry the SNS subscription handshake, answered in the request."""
 
 from typing import IO, Any
 
@@ -16,9 +16,11 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.encoding import force_str
 from django.utils.http import parse_header_parameters
 
-from mailflow.inbound import POST_PARSERS, SpooledPost, inbound_receive, spool_post
+from mailflow.inbound.post_body import is_deferred
+from mailflow.inbound.receive import SpooledPost, inbound_receive, spool_post
+from mailflow.inbound.stored_post import POST_PARSERS
 from mailflow.providers import refuse_deep_post
-from soc.middleware import BAD_INPUT, is_deferred
+from mailflow.webhook_errors import BAD_INPUT
 
 
 class _KeepLargePosts:

@@ -141,7 +141,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads request.POST: reads large inbound webhook posts itself, and
     # turns malformed webhook payloads into 400s and database failures into 503s.
-    "soc.middleware.WebhookMiddleware",
+    "mailflow.webhook_middleware.WebhookMiddleware",
     "core.query.RefuseNulInQueryMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -41,7 +41,7 @@ _RECEIPT_SUBJECT = re.compile(
     r"|niet gelezen|letto|non letto)\s*:",
     re.IGNORECASE,
 )
-# The Message-IDs mailflow.services gives our questions: 32 hex digits at our host. The
+# The Message-IDs mailflow.sending gives our questions: 32 hex digits at our host. The
 # form matters as much as the domain: Thunderbird and others put the sender's own domain in
 # their Message-IDs, so a colleague replying from the company domain must not look like us.
 _OUR_MESSAGE_ID = re.compile(r"<[0-9a-f]{32}@[^<>@\s]+>")

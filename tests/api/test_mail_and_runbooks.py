@@ -3,8 +3,8 @@
 import pytest
 from django.core import mail
 
+from mailflow.answers import answer_record
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import answer_record
 from runbooks.models import RunbookRun
 from tests.factories import PersonFactory, category, open_incident
 

@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from core.actors import Actor
 from incidents.models import Evidence
 from incidents.services import evidence_add, incident_add_note, incident_assign, task_create
+from mailflow.answers import answer_record
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import answer_record
 from tests.builders.api import LIST_URLS
 from tests.factories import ConfigurationItemFactory, PersonFactory, category, open_incident
 

@@ -2,8 +2,8 @@
 "Suspicious file download" runbook asks the user, and the integration follows everything
 that happens through the API alone."""
 
+from mailflow.answers import answer_record
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import answer_record
 
 
 def in_order(expected: list[str], kinds: list[str]) -> bool:

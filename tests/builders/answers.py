@@ -8,8 +8,8 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from mailflow.answers import answer_record
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import answer_record
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 LINK = re.compile(r"http://127\.0\.0\.1:8000(/respond/([^/]+)/\?choice=(\w+))")

@@ -16,7 +16,7 @@ from core.actors import Actor
 from core.logging import RedactSecretsFilter
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import request_cancel
+from mailflow.request_lifecycle import request_cancel
 from runbooks.models import RunbookRun
 from tests.builders.answers import FIREFOX, HEADERS, LINK, land, links, settle
 

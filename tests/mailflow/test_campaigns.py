@@ -12,9 +12,10 @@ from django.utils import timezone
 from core.actors import Actor
 from core.errors import DomainError
 from incidents.services import incident_transition
-from mailflow import services as mail_services
+from mailflow import sending as mail_sending
+from mailflow.answers import answer_record
+from mailflow.due_requests import requests_process_due
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import answer_record, requests_process_due
 from runbooks.models import RunbookRun
 from runbooks.starting import runs_start_for_people
 from tests.factories import PersonFactory, UserFactory, category, open_incident
@@ -47,7 +48,7 @@ def ask(committed, shipped, incident, people):
 def test_each_person_gets_their_own_run_and_one_email(
     shipped, committed, phishing, recipients, outbox, monkeypatch
 ):
-    monkeypatch.setattr(mail_services, "SEND_CHUNK", 2)
+    monkeypatch.setattr(mail_sending, "SEND_CHUNK", 2)
     run_ids = ask(committed, shipped, phishing, recipients)
 
     assert len(run_ids) == 5
@@ -106,7 +107,7 @@ def test_each_answer_branches_only_that_persons_run(shipped, committed, phishing
 def test_emails_a_crashed_batch_did_not_send_are_sent_by_the_schedule(
     shipped, committed, phishing, recipients, outbox, monkeypatch
 ):
-    monkeypatch.setattr(mail_services, "requests_send_batch", lambda ids: None)  # worker died
+    monkeypatch.setattr(mail_sending, "requests_send_batch", lambda ids: None)  # worker died
     ask(committed, shipped, phishing, recipients)
     assert outbox == []
     monkeypatch.undo()
@@ -125,7 +126,7 @@ def test_emails_a_crashed_batch_did_not_send_are_sent_by_the_schedule(
 def test_a_batch_sends_each_request_once_and_leaves_those_another_worker_holds(
     shipped, committed, phishing, recipients, outbox, monkeypatch
 ):
-    monkeypatch.setattr(mail_services, "requests_send_batch", lambda ids: None)
+    monkeypatch.setattr(mail_sending, "requests_send_batch", lambda ids: None)
     ask(committed, shipped, phishing, recipients)
     monkeypatch.undo()
     requests = list(ConfirmationRequest.objects.order_by("pk"))
@@ -135,8 +136,8 @@ def test_a_batch_sends_each_request_once_and_leaves_those_another_worker_holds(
     )
 
     ids = [r.pk for r in requests]
-    committed(mail_services.requests_send_batch, ids)
-    committed(mail_services.requests_send_batch, ids)  # delivered twice
+    committed(mail_sending.requests_send_batch, ids)
+    committed(mail_sending.requests_send_batch, ids)  # delivered twice
 
     assert sorted(m.to[0] for m in outbox) == sorted(r.recipient_email for r in requests[1:])
     held.refresh_from_db()

@@ -11,6 +11,7 @@ from core.actors import Actor
 from core.errors import DomainError
 from incidents.models import ResponseTask
 from mailflow import tasks
+from mailflow.answers import answer_record
 from mailflow.held_answers import (
     HELD_TOPIC,
     held_answer_accept,
@@ -18,7 +19,7 @@ from mailflow.held_answers import (
     held_answers_escalate_due,
 )
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import answer_record, request_expire
+from mailflow.request_lifecycle import request_expire
 from runbooks.models import RunbookRun
 from tests.builders.answers import AN_HOUR_LATER, an_hour_passes, hold
 

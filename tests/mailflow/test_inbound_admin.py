@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from bench.replies import reply_mime
 from incidents import groups
-from mailflow import inbound as inbound_module
 from mailflow.admin import sanitise_html
 from mailflow.emails import reply_address
-from mailflow.inbound import MAX_ATTEMPTS, inbound_process, inbound_reprocess, inbound_sweep
+from mailflow.inbound import process
+from mailflow.inbound.process import inbound_process
+from mailflow.inbound.retry import MAX_ATTEMPTS, inbound_reprocess, inbound_sweep
 from mailflow.models import Answer, InboundEmail
 from tests.builders.inbound import (
     HOSTILE_FILENAME,
@@ -214,7 +215,7 @@ def failed(asked, committed, client, monkeypatch) -> InboundEmail:
     """A reply whose processing crashes every time until the bug is fixed: the receiver's
     own attempt, then the retries, called directly (the scheduled retries would)."""
     request = asked("failed-login")
-    monkeypatch.setattr(inbound_module, "_process", _always_crashes)
+    monkeypatch.setattr(process, "_process", _always_crashes)
     response = deliver(committed, client, "postmark-raw", reply_mime(request, "No"))
     assert response.status_code == 200  # processing runs after the answer, never in it
     inbound = InboundEmail.objects.get()

@@ -7,9 +7,9 @@ from django.test import override_settings
 from django.urls import reverse
 
 from bench.replies import reply_mime
-from mailflow import inbound
 from mailflow.emails import reply_address
-from mailflow.inbound import inbound_process
+from mailflow.inbound import process
+from mailflow.inbound.process import inbound_process
 from mailflow.models import Answer, InboundEmail
 from tests.builders.inbound import (
     AUTH,
@@ -139,7 +139,7 @@ def test_a_failure_after_reading_keeps_the_post_and_leaves_no_file(asked, client
     PROVIDERS["postmark-raw"](client, reply_mime(request, "No"), "event-1", AUTH)
     stored = InboundEmail.objects.get()
     before = stored_files()
-    monkeypatch.setattr(inbound, "_process", lambda *args: 1 / 0)
+    monkeypatch.setattr(process, "_process", lambda *args: 1 / 0)
 
     inbound_process(stored.pk)
 

@@ -3,6 +3,7 @@ message committed but before its processing was enqueued."""
 
 import base64
 import json
+from datetime import timedelta
 from pathlib import Path
 from unittest.mock import Mock
 
@@ -14,7 +15,7 @@ from django.urls import reverse
 
 from bench import payloads
 from core import enqueue
-from mailflow import inbound
+from mailflow.inbound.retry import inbound_sweep
 from mailflow.models import InboundEmail
 
 SECRET = "user:pass"
@@ -45,7 +46,7 @@ def test_a_failed_enqueue_after_commit_keeps_the_message_for_the_sweeper(client,
     assert Path(settings.INBOUND_ROOT, stored.raw.name).is_file()
     monkeypatch.undo()
 
-    inbound.inbound_sweep(stuck_after=inbound.timedelta(0))
+    inbound_sweep(stuck_after=timedelta(0))
 
     stored.refresh_from_db()
     assert stored.status != InboundEmail.Status.RECEIVED

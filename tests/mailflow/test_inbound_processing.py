@@ -8,9 +8,9 @@ import pytest
 from django.test import override_settings
 
 from incidents.models import Evidence
+from mailflow.answers import answer_record
 from mailflow.emails import reply_address
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import answer_record
 from runbooks.models import StepResult
 from tests.builders.inbound import PNG_HEADER, message, titles
 

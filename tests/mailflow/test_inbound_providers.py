@@ -23,9 +23,9 @@ from bench.payloads import png, postmark_payload
 from bench.replies import STYLES, reply_mime
 from incidents.models import Evidence, ResponseTask
 from mailflow.emails import reply_address
+from mailflow.inbound.post_body import parse_multipart
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.parsing import parse_message
-from soc.middleware import parse_multipart
 from tests.builders.inbound import (
     AUTH,
     BOB,
@@ -599,7 +599,7 @@ def test_the_inbound_form_parser_reads_what_django_reads(form):
         )
 
 
-# --- known problems in mailflow/inbound.py (strict: these fail loudly once fixed) -------
+# --- known problems in mailflow/inbound/ (strict: these fail loudly once fixed) ---------
 
 
 @pytest.mark.parametrize("provider", ["mailgun-mime", "postmark-raw", "amazon-ses", "sendgrid"])

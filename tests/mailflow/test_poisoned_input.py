@@ -17,7 +17,7 @@ from django.urls import reverse
 from bench.payloads import BOB
 from bench.replies import reply_mime
 from mailflow.emails import reply_address
-from mailflow.inbound import inbound_process
+from mailflow.inbound.process import inbound_process
 from mailflow.models import Answer, InboundEmail, TrackingEvent
 from mailflow.parsing import parse_message
 from mailflow.parsing.message import MAX_DEPTH, MAX_PARSE_DEPTH, MAX_PARTS, walk_parts

@@ -24,16 +24,12 @@ from django_q.models import Schedule
 
 from core.actors import Actor
 from mailflow import pacing
-from mailflow import services as mail_services
+from mailflow import sending as mail_sending
+from mailflow.due_requests import requests_process_due
 from mailflow.models import ConfirmationRequest, SendRateSlot
 from mailflow.pacing import send_slot_take, send_slot_wait
 from mailflow.send_errors import SendFailure, send_failure_kind
-from mailflow.services import (
-    MAX_SEND_ATTEMPTS,
-    request_send,
-    requests_process_due,
-    requests_send_batch,
-)
+from mailflow.sending import MAX_SEND_ATTEMPTS, request_send, requests_send_batch
 from runbooks.models import RunbookRun
 from runbooks.starting import runs_start_for_people
 from tests.factories import PersonFactory, category, open_incident
@@ -95,7 +91,7 @@ class FakePostmark:
 def postmark(settings, monkeypatch) -> FakePostmark:
     settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
     settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": "test-server-token"}
-    monkeypatch.setattr(mail_services, "THROTTLED_PAUSE", (0, 0))
+    monkeypatch.setattr(mail_sending, "THROTTLED_PAUSE", (0, 0))
     fake = FakePostmark()
     monkeypatch.setattr(requests.Session, "request", lambda session, *a, **kw: fake(*a, **kw))
     return fake
@@ -215,7 +211,7 @@ def test_a_slot_too_far_away_is_not_taken_and_not_reserved(db, settings):
 
 def test_a_campaign_is_paced_by_the_send_rate(shipped, committed, settings, postmark, monkeypatch):
     settings.EMAIL_SEND_RATE = 10.0
-    monkeypatch.setattr(mail_services, "SEND_CHUNK", 2)
+    monkeypatch.setattr(mail_sending, "SEND_CHUNK", 2)
     incident = committed(open_incident, category=category("phishing"))
     people = [PersonFactory(first_name=f"P{n}", last_name="Person") for n in range(6)]
 
@@ -467,7 +463,7 @@ def test_a_batch_cut_short_by_an_error_records_the_emails_already_taken(
             raise RuntimeError("database is locked")
         return send_slot_take(**kwargs)
 
-    monkeypatch.setattr(mail_services, "send_slot_wait", third_slot_fails)
+    monkeypatch.setattr(mail_sending, "send_slot_wait", third_slot_fails)
     with pytest.raises(RuntimeError):
         committed(
             runs_start_for_people,

@@ -8,14 +8,10 @@ from core.actors import Actor
 from core.errors import DomainError
 from incidents.models import Evidence, ResponseTask, SecurityIncident
 from incidents.services import incident_transition
+from mailflow.answers import UploadedFile, answer_record
+from mailflow.due_requests import requests_process_due
 from mailflow.models import Answer, ConfirmationRequest
-from mailflow.services import (
-    MAX_SEND_ATTEMPTS,
-    UploadedFile,
-    answer_record,
-    request_send,
-    requests_process_due,
-)
+from mailflow.sending import MAX_SEND_ATTEMPTS, request_send
 from runbooks.models import RunbookRun
 from tests.factories import PersonFactory, category, open_incident
 

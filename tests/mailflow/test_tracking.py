@@ -12,8 +12,8 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from incidents.models import TimelineEntry
+from mailflow.answers import answer_record
 from mailflow.models import Answer, ConfirmationRequest, TrackingEvent
-from mailflow.services import answer_record
 from mailflow.tracking import tracking_event_process, tracking_sweep
 from tests.builders.tracking import (
     BOB,

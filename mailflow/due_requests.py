@@ -1,0 +1,87 @@
+"""The schedule's work on confirmation requests (mailflow.tasks.process_due_requests):
+send the one reminder when it is due, expire requests past their deadline, and send
+again what a lost enqueue left pending."""
+
+import time
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from core.enqueue import async_task
+from incidents.timeline import timeline_record
+from mailflow import timeline_kinds as kinds
+from mailflow.emails import build_request_email
+from mailflow.models import ConfirmationRequest
+from mailflow.pacing import send_slot_wait
+from mailflow.request_lifecycle import OPEN_STATES, State, recipient_name, request_expire
+from mailflow.send_errors import SendFailure, error_text, send_failure_kind
+from mailflow.sending import MAILER, SEND_BATCH_SECONDS, SEND_LEASE, sendable
+
+
+def request_remind(request_id: int) -> bool:
+    """Send the one reminder. Claimed by a conditional update, so it goes out once."""
+    claimed = ConfirmationRequest.objects.filter(
+        pk=request_id, state__in=[State.SENT, State.DELIVERED], reminders_sent=0
+    ).update(reminders_sent=1)
+    if not claimed:
+        return False
+    request = ConfirmationRequest.objects.select_related("incident", "person").get(pk=request_id)
+    unclaimed = ConfirmationRequest.objects.filter(pk=request_id, reminders_sent=1)
+    if not send_slot_wait().taken:
+        unclaimed.update(reminders_sent=0)  # the schedule's next round sends it
+        return False
+    try:
+        build_request_email(request, reminder=True).send()
+    except Exception as error:
+        later = send_failure_kind(error) is SendFailure.LATER
+        # Put off by the provider: the schedule's next round tries again. Otherwise the
+        # question itself went out, so the reminder is not worth more tries.
+        unclaimed.update(
+            reminders_sent=0 if later else 1,
+            last_error=f"Reminder: {type(error).__name__}: {error_text(error)}"[:2000],
+        )
+        return False
+    with transaction.atomic():
+        timeline_record(
+            incident=request.incident,
+            task=request.task,
+            kind=kinds.REQUEST_REMINDED,
+            actor=MAILER,
+            summary=f"Reminder sent to {recipient_name(request)}",
+            data={"request": request.pk},
+        )
+    return True
+
+
+def requests_process_due(now: datetime | None = None) -> tuple[int, int]:
+    """The schedule's work: send due reminders, expire requests past their deadline.
+    Returns (reminded, expired)."""
+    now = now or timezone.now()
+    open_requests = ConfirmationRequest.objects.filter(state__in=OPEN_STATES)
+    expired = 0
+    for request in open_requests.filter(deadline_at__lte=now):
+        expired += request_expire(request=request)
+    reminded = 0
+    due = open_requests.filter(remind_at__lte=now, reminders_sent=0, deadline_at__gt=now)
+    began = time.monotonic()
+    for request_id in due.values_list("pk", flat=True):
+        # Paced by EMAIL_SEND_RATE, many reminders take long: the rest wait for the next
+        # round rather than this task outliving its timeout.
+        if time.monotonic() - began > SEND_BATCH_SECONDS:
+            break
+        reminded += request_remind(request_id)
+    _enqueue_lost_sends(now)
+    return reminded, expired
+
+
+def _enqueue_lost_sends(now: datetime) -> None:
+    """Requests still pending long after they were created, with no send in progress and
+    no retry planned: their enqueue after commit was lost (or a batch's worker died).
+    Sending claims the request, so one enqueued twice is still sent once."""
+    lost = sendable(now).filter(send_attempts=0, created_at__lt=now - SEND_LEASE)
+    # (A request put off by the provider has send_attempts=0 too: its retry time is its
+    # lease, so it is only picked up here once that has passed without a send.)
+    lost = lost.values_list("pk", flat=True)
+    for request_id in lost[:1000]:
+        async_task("mailflow.tasks.send_request", request_id)

@@ -1,0 +1,141 @@
+"""Receiving: what the webhook side keeps of a provider's post, under a de-duplication
+key, before anything reads it for meaning. A message anymail parsed in the request
+(Amazon SES) is stored as raw MIME; a large post of the other providers is copied to disk
+as it came (spooled) and stored as the post. Either way the row's processing is enqueued
+after commit (mailflow.inbound.process)."""
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from email.message import Message
+from typing import Any
+
+from django.core.files.base import ContentFile, File
+from django.db import IntegrityError, transaction
+from django.db.models.fields.files import FieldFile
+from django.http import HttpRequest
+
+from core.enqueue import enqueue_on_commit
+from core.text import storable, storable_json
+from mailflow import providers
+from mailflow.models import InboundEmail
+from mailflow.parsing.headers import normalise_message_id
+from mailflow.parsing.message import walk_parts
+
+_CHUNK = 64 * 1024
+
+
+class EmptyMessage(ValueError):
+    """A post that carries no message at all (no address, subject, id or content): the
+    webhook middleware answers 400, as for any other malformed payload."""
+
+
+def _is_empty(message: Message) -> bool:
+    if any(message.get(name) for name in ("From", "To", "Cc", "Subject", "Message-ID")):
+        return False
+    return not any(
+        part.get_payload(decode=True) for part in walk_parts(message) if not part.is_multipart()
+    )
+
+
+def inbound_store(*, provider: str, event: Any) -> InboundEmail:
+    """For a message anymail parsed in the request (Amazon SES): keep it under its
+    de-duplication key and enqueue its processing after commit. The same message delivered
+    again is the same row."""
+    raw, key, fields = describe_event(event)
+    inbound = InboundEmail(provider=provider[:40], dedupe_key=key, **fields)
+    inbound.raw.save("message.eml", ContentFile(raw), save=False)
+    return _keep(inbound, inbound.raw)
+
+
+@dataclass
+class SpooledPost:
+    """A request's body copied to a temporary file (on disk past 1 MB), with its hash."""
+
+    file: tempfile.SpooledTemporaryFile
+    sha256: str
+    size: int
+
+
+def spool_post(request: HttpRequest) -> SpooledPost:
+    """Copy the request's body in _CHUNK pieces: a large message costs the web worker a
+    buffer, not its size. The caller closes the file (inbound_receive does)."""
+    digest = hashlib.sha256()
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * _CHUNK)  # noqa: SIM115
+    while chunk := request.read(_CHUNK):
+        digest.update(chunk)
+        spool.write(chunk)
+    return SpooledPost(spool, digest.hexdigest(), spool.tell())
+
+
+def inbound_receive(
+    *, provider: str, request: HttpRequest, spooled: SpooledPost | None = None
+) -> InboundEmail:
+    """For an authenticated post of a provider in POST_PARSERS: keep the post as it came
+    (`spooled`, when the view has copied it already), streamed to disk, and enqueue its
+    parsing and processing. The same post again (a provider's retry) is the same row; the
+    same message in another post is found when the worker parses it."""
+    post = spooled or spool_post(request)
+    with post.file:
+        if not post.size:
+            raise EmptyMessage("The webhook post is empty.")
+        inbound = InboundEmail(
+            provider=provider[:40],
+            dedupe_key=f"post:{post.sha256}",
+            post_content_type=request.META.get("CONTENT_TYPE", "")[:200],
+            size=post.size,
+        )
+        inbound.post.save("post", File(post.file), save=False)
+    return _keep(inbound, inbound.post)
+
+
+def _keep(inbound: InboundEmail, written: FieldFile) -> InboundEmail:
+    """Insert the row whose file was just written; the file goes if the row does not. A
+    message or post stored before is found by its unique key (no lookup first: repeats
+    are rare, and the insert must guard against concurrent ones anyway)."""
+    try:
+        with transaction.atomic():
+            inbound.save()
+            # robust: once the row is committed, a failed enqueue after it (Redis gone at
+            # that instant) must not delete the file below and answer 503; the message
+            # stays "received" and the sweeper enqueues it.
+            enqueue_on_commit("mailflow.tasks.process_inbound", inbound.pk, robust=True)
+    except IntegrityError:
+        # The same message or post was stored first.
+        written.delete(save=False)
+        return InboundEmail.objects.get(dedupe_key=inbound.dedupe_key)
+    except BaseException:
+        # No row, no file: the webhook answers 503 and the provider posts it again.
+        written.delete(save=False)
+        raise
+    return inbound
+
+
+def describe_event(event: Any) -> tuple[bytes, str, dict[str, Any]]:
+    """The message anymail parsed: its raw MIME, its de-duplication key and the row's
+    fields."""
+    message = event.message
+    if _is_empty(message):
+        raise EmptyMessage("The webhook post holds no email message.")
+    raw = providers.raw_mime(event)
+    message_id = normalise_message_id(message.get("Message-ID")) or ""
+    recipient = (getattr(message, "envelope_recipient", None) or "").lower()
+    if message_id:
+        key = f"mid:{message_id}|to:{recipient}"
+    else:
+        key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    # What the sender wrote is stored without what the database refuses (NUL); the raw
+    # message keeps every byte.
+    fields = {
+        "provider_event_id": (getattr(event, "event_id", None) or "")[:200],
+        "message_id": message_id[:250],
+        "envelope_sender": (getattr(message, "envelope_sender", None) or "")[:254],
+        "envelope_recipient": recipient[:254],
+        "from_header": str(message.get("From", ""))[:500],
+        "to_header": str(message.get("To", ""))[:5000],
+        "subject": str(message.get("Subject", ""))[:500],
+        "size": len(raw),
+        "extra_addresses": providers.recipient_fields(event),
+        "verdicts": providers.verdicts(event),
+    }
+    return raw, storable(key[:400]), storable_json(fields)
