@@ -18,8 +18,8 @@ from incidents.models import Evidence
 from incidents.services import evidence_add, task_create
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
-from mailflow.models import Answer, ConfirmationRequest
-from mailflow.request_lifecycle import OPEN_STATES, State, lock_request, recipient_name
+from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest
+from mailflow.request_lifecycle import State, lock_request, recipient_name
 from runbooks.actions import SUSPICIOUS, UNRECOGNISED
 from runbooks.services import InlineAdvances, run_resume
 

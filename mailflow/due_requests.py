@@ -12,9 +12,9 @@ from core.enqueue import async_task
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.emails import build_request_email
-from mailflow.models import ConfirmationRequest
+from mailflow.models import OPEN_STATES, ConfirmationRequest
 from mailflow.pacing import send_slot_wait
-from mailflow.request_lifecycle import OPEN_STATES, State, recipient_name, request_expire
+from mailflow.request_lifecycle import State, recipient_name, request_expire
 from mailflow.send_errors import SendFailure, error_text, send_failure_kind
 from mailflow.sending import MAILER, SEND_BATCH_SECONDS, SEND_LEASE, sendable
 

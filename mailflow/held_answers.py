@@ -25,8 +25,7 @@ from incidents.services import task_open_for_topic
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.answers import CHANNEL_LABELS, answer_record, held_task_after
-from mailflow.models import HELD_ANSWERS, Answer, ConfirmationRequest
-from mailflow.request_lifecycle import OPEN_STATES
+from mailflow.models import HELD_ANSWERS, OPEN_STATES, Answer, ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
 
 HELD_TOPIC = "held_answers"

@@ -1,7 +1,7 @@
 """A confirmation request's states after it is sent: delivered, and the ways it closes
 without an answer (undeliverable, past its deadline, withdrawn), each moving its run on
-that branch. Also what every request service shares: the open states, the row lock and
-how the timeline names the person asked."""
+that branch. Also what every request service shares: the row lock and how the timeline
+names the person asked."""
 
 from datetime import datetime
 
@@ -12,13 +12,12 @@ from core.actors import Actor
 from incidents.models import SecurityIncident
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
-from mailflow.models import ConfirmationRequest
+from mailflow.models import OPEN_STATES, ConfirmationRequest
 from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
 from runbooks.actions import UNDELIVERABLE
 from runbooks.services import InlineAdvances, run_resume
 
 State = ConfirmationRequest.State
-OPEN_STATES = (State.PENDING, State.SENT, State.DELIVERED)
 
 
 def lock_request(request_id: int) -> ConfirmationRequest:
