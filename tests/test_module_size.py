@@ -7,8 +7,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_LINES = 600
-# The apps already split to this size; the others join as they are split.
-CHECKED_APPS = ("incidents", "runbooks")
+# Every package of the app's code; migrations are generated, not read.
+CHECKED_APPS = ("api", "core", "incidents", "mailflow", "runbooks", "soc")
 
 
 @pytest.mark.parametrize("app", CHECKED_APPS)
