@@ -21,7 +21,7 @@ from core.admin_helpers import (
     form_errors_to_messages,
     object_button_url,
 )
-from incidents.admin.panels import incident_panels
+from incidents.admin.panels import Panel, incident_panels
 from incidents.admin.search import EMAIL, INCIDENT_NUMBER, number_lookup
 from incidents.forms import (
     EvidenceForm,
@@ -67,6 +67,13 @@ def _incident_word_search(queryset: QuerySet, search_term: str) -> QuerySet:
             | Q(affected_user__in=people.values("pk"))
         )
     return queryset
+
+
+def _panels_by_place(panels: list[Panel]) -> dict[str, list[Panel]]:
+    return {
+        "header_panels": [panel for panel in panels if panel.place == "header"],
+        "panels": [panel for panel in panels if panel.place == "below"],
+    }
 
 
 class TaskInline(admin.TabularInline):
@@ -321,7 +328,7 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
                     "admin:incidents_securityincident_timeline", args=[incident.pk]
                 ),
                 can_act=can_change,
-                panels=incident_panels(request, incident),
+                **_panels_by_place(incident_panels(request, incident)),
                 transition_form=IncidentTransitionForm(incident=incident),
                 note_form=NoteForm(),
                 task_form=TaskCreateForm(),

@@ -2,7 +2,7 @@
 settings.INCIDENT_PAGE_PANELS: the incident admin shows them without importing them."""
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -13,10 +13,13 @@ from incidents.models import SecurityIncident
 
 @dataclass(frozen=True)
 class Panel:
-    """A template included on the incident page; it reads `context` as `panel`."""
+    """A template included on the incident page; it reads `context` as `panel`. `place`:
+    "header", in the summary at the top of the page (where things stand), or "below", after
+    the form (what an analyst works through)."""
 
     template: str
     context: dict[str, Any] = field(default_factory=dict)
+    place: Literal["header", "below"] = "below"
 
 
 def incident_panels(request: HttpRequest, incident: SecurityIncident) -> list[Panel]:

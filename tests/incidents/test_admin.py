@@ -511,3 +511,30 @@ def test_the_person_autocomplete_shows_markers(client_as_analyst, disguised):
     assert [r["text"] for r in response.json()["results"]] == [
         f"{SHOWN_NAME} <eve@corp.example.com>"
     ]
+
+
+def number_header(request, incident):
+    """A header panel for the test below, named in INCIDENT_PAGE_PANELS."""
+    from incidents.admin.panels import Panel
+
+    return Panel("admin/incidents/test_header_panel.html", {"number": incident.number}, "header")
+
+
+def test_a_header_panel_shows_above_the_incident_form(
+    client_as_analyst, incident, settings, tmp_path
+):
+    (tmp_path / "admin" / "incidents").mkdir(parents=True)
+    (tmp_path / "admin" / "incidents" / "test_header_panel.html").write_text(
+        '<p id="test-header">Header: {{ panel.number }}</p>'
+    )
+    settings.TEMPLATES = [
+        {**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}
+    ]
+    settings.INCIDENT_PAGE_PANELS = [
+        *settings.INCIDENT_PAGE_PANELS,
+        "tests.incidents.test_admin.number_header",
+    ]
+
+    page = client_as_analyst.get(change_url(incident)).content.decode()
+
+    assert page.index('id="test-header"') < page.index('id="securityincident_form"')
