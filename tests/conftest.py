@@ -86,10 +86,12 @@ def orm_broker(monkeypatch):
 
 
 @pytest.fixture
-def shots(tmp_path) -> Path:
-    """Where browser tests save their screenshots: SCREENSHOT_DIR when set (to look at
-    them), else the test's own temporary folder."""
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+def shots() -> Path:
+    """Where browser tests save their screenshots, to look at after a run: SCREENSHOT_DIR
+    when set, else var/screenshots/ (git-ignored, as all of var/)."""
+    folder = Path(
+        os.environ.get("SCREENSHOT_DIR") or Path(__file__).parent.parent / "var" / "screenshots"
+    )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
