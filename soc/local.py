@@ -18,10 +18,12 @@ def ignore_stop_signals() -> None:
 
 def _stop_while_starting(signum: int, frame: object) -> None:
     # Nothing has started yet that needs stopping: end at once, in the same words as a
-    # stop later on, and ignore the copy of Ctrl-C that `uv run` passes on.
+    # stop later on, and ignore the copy of Ctrl-C that `uv run` passes on. os._exit, not
+    # SystemExit: a handler runs wherever the interpreter is, and an exception raised in a
+    # finaliser or weakref callback is printed and dropped, so `up` would go on starting.
     ignore_stop_signals()
     print("Stopped.", flush=True)
-    raise SystemExit(0)
+    os._exit(0)
 
 
 def prepare_up(base_dir: Path) -> None:

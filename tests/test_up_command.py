@@ -246,6 +246,35 @@ def test_ctrl_c_while_up_starts_also_just_says_stopped(start_up, launcher, momen
     assert running(group(up.process.pid) | worker) == set()
 
 
+# Python reports an exception raised in a weakref callback (or a __del__) and carries on:
+# a stop signal whose handler raised SystemExit there was lost, and up went on starting.
+_SIGNAL_IN_A_WEAKREF_CALLBACK = """
+import os, signal, sys, time, weakref
+from soc.local import STOP_SIGNALS, _stop_while_starting
+for signum in STOP_SIGNALS:
+    signal.signal(signum, _stop_while_starting)
+class Thing: pass
+def collected(ref):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(1)
+thing = Thing()
+ref = weakref.ref(thing, collected)
+del thing
+print("went on starting", flush=True)
+sys.exit(3)
+"""
+
+
+def test_ctrl_c_while_starting_stops_even_when_it_lands_in_a_finaliser():
+    done = subprocess.run(  # noqa: S603 (fixed argv)
+        [sys.executable, "-c", _SIGNAL_IN_A_WEAKREF_CALLBACK],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert done.stdout == "Stopped.\n", done.stdout + done.stderr
+    assert done.returncode == 0
+
+
 def test_up_on_a_port_already_in_use_says_so_and_starts_no_worker(start_up):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
