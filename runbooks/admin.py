@@ -32,6 +32,7 @@ from runbooks.definitions import (
 )
 from runbooks.diagram import render_flow_svg
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
+from runbooks.run_path import run_path_html
 from runbooks.services import run_cancel, run_retry
 from runbooks.versions import runbook_bump_version
 
@@ -358,8 +359,9 @@ class RunbookRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        ("Flow", {"fields": ["flow"]}),
-        ("Context", {"fields": ["context_json"]}),
+        ("Path taken", {"fields": ["flow"]}),
+        # What the steps stored (the answer, the question's id): for whoever debugs a run.
+        ("Context", {"fields": ["context_json"], "classes": ["collapse"]}),
     ]
     readonly_fields = [
         "runbook",
@@ -394,9 +396,9 @@ class RunbookRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
         url = reverse("admin:incidents_securityincident_change", args=[run.incident_id])
         return format_html('<a href="{}">{}</a>', url, run.incident.number)
 
-    @admin.display(description="Flow (as the run started)")
+    @admin.display(description="Diagram")
     def flow(self, run: RunbookRun) -> str:
-        return mark_safe(render_flow_svg(run.definition))  # noqa: S308 (all escaped)
+        return run_path_html(run, run.results.all())
 
     @admin.display(description="Context")
     def context_json(self, run: RunbookRun) -> str:
