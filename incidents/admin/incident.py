@@ -192,6 +192,12 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
             return queryset.filter(affected_user__email=search_term.strip().lower()), False
         return _incident_word_search(queryset, search_term), False
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "description":
+            # A few lines tall, so the form stays a short step below the header.
+            kwargs["widget"] = admin.widgets.AdminTextareaWidget(attrs={"rows": 4})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "assigned_to":
             kwargs["queryset"] = staff_users()
