@@ -362,7 +362,7 @@ class TimelineEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.summary}"
+        return f"{self.kind_label}: {self.summary}"
 
     @property
     def kind_label(self) -> str:

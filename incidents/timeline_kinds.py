@@ -118,3 +118,58 @@ def kind_choices() -> list[tuple[str, str]]:
 def kind_namespaces() -> list[str]:
     """The part before the dot ("task" of "task.created"), in registration order."""
     return list(dict.fromkeys(name.split(".", 1)[0] for name in kinds_registered()))
+
+
+# --- kind groups and folding, for reading a timeline ------------------------------------
+
+# The groups an analyst filters an incident's timeline by, in the order they are offered.
+# Every registered kind belongs to one, decided here by its namespace with a few explicit
+# exceptions, so the other apps' registries stay a list of what they write (a test checks
+# that no registered kind is left without a group).
+KIND_GROUPS: dict[str, str] = {
+    "people": "People",
+    "tasks": "Tasks",
+    "runbook": "Runbook",
+    "email": "Email",
+    "evidence": "Evidence",
+}
+OTHER_GROUP = "other"  # a kind an older version wrote and nobody registers any more
+
+_GROUP_OF_NAMESPACE = {
+    # What people did and said: the analysts' changes and notes, the asked person's answers.
+    "incident": "people",
+    "note": "people",
+    "answer": "people",
+    "task": "tasks",
+    "runbook": "runbook",
+    # The question's emails going out, and the mail coming back that is not an answer.
+    "request": "email",
+    "reply": "email",
+    "bounce": "email",
+    "evidence": "evidence",
+}
+_GROUP_OF_KIND = {
+    # Files a reply carried that were not filed: the analyst looks for them with evidence.
+    "reply.attachments_skipped": "evidence",
+}
+
+# Kinds that come in bursts (a mail scanner opening the link, one delivery report per
+# recipient) and read as one line when they follow each other: kind -> (one, many).
+FOLDED_KINDS: dict[str, tuple[str, str]] = {
+    "request.link_checked": ("scanner visit", "scanner visits"),
+    "request.delivered": ("email delivered", "emails delivered"),
+    "request.delayed": ("delivery delayed", "deliveries delayed"),
+    "request.deferred": ("sending put off", "sendings put off"),
+}
+
+
+def kind_group(name: str) -> str:
+    """The group of KIND_GROUPS a kind is filtered under; OTHER_GROUP if none."""
+    if name in _GROUP_OF_KIND:
+        return _GROUP_OF_KIND[name]
+    return _GROUP_OF_NAMESPACE.get(name.split(".", 1)[0], OTHER_GROUP)
+
+
+def kinds_in_group(group: str) -> list[str]:
+    """The registered kinds of a group, for filtering entries by their kind."""
+    return [name for name in kinds_registered() if kind_group(name) == group]

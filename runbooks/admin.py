@@ -32,6 +32,7 @@ from runbooks.definitions import (
 )
 from runbooks.diagram import render_flow_svg
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
+from runbooks.run_path import run_path_html, run_step_text
 from runbooks.services import run_cancel, run_retry
 from runbooks.versions import runbook_bump_version
 
@@ -317,7 +318,7 @@ def _reference_html() -> SafeString:
 
 class StepResultInline(ReadOnlyMixin, admin.TabularInline):
     model = StepResult
-    fields = ["step", "action", "status", "detail", "created_at"]
+    fields = ["step", "action_label", "status", "detail", "created_at"]
     readonly_fields = fields
     ordering = ["position"]
     extra = 0
@@ -326,6 +327,11 @@ class StepResultInline(ReadOnlyMixin, admin.TabularInline):
     @admin.display(description="Step")
     def step(self, result: StepResult) -> int:
         return result.position + 1  # numbered from 1, as in the diagram and messages
+
+    @admin.display(description="Action")
+    def action_label(self, result: StepResult) -> str:
+        spec = ACTIONS.get(result.action)
+        return spec.label if spec else result.action
 
 
 @admin.register(RunbookRun)
@@ -352,14 +358,15 @@ class RunbookRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 "fields": [
                     ("runbook", "version"),
                     ("incident_link", "trigger_entry"),
-                    ("state", "position", "attempts"),
+                    ("state", "step_now", "attempts"),
                     "error",
                     ("created_at", "updated_at", "finished_at"),
                 ]
             },
         ),
-        ("Flow", {"fields": ["flow"]}),
-        ("Context", {"fields": ["context_json"]}),
+        ("Path taken", {"fields": ["flow"]}),
+        # What the steps stored (the answer, the question's id): for whoever debugs a run.
+        ("Context", {"fields": ["context_json"], "classes": ["collapse"]}),
     ]
     readonly_fields = [
         "runbook",
@@ -367,7 +374,7 @@ class RunbookRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "incident_link",
         "trigger_entry",
         "state",
-        "position",
+        "step_now",
         "attempts",
         "error",
         "created_at",
@@ -394,9 +401,13 @@ class RunbookRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
         url = reverse("admin:incidents_securityincident_change", args=[run.incident_id])
         return format_html('<a href="{}">{}</a>', url, run.incident.number)
 
-    @admin.display(description="Flow (as the run started)")
+    @admin.display(description="Step")
+    def step_now(self, run: RunbookRun) -> str:
+        return run_step_text(run)
+
+    @admin.display(description="Diagram")
     def flow(self, run: RunbookRun) -> str:
-        return mark_safe(render_flow_svg(run.definition))  # noqa: S308 (all escaped)
+        return run_path_html(run, run.results.all())
 
     @admin.display(description="Context")
     def context_json(self, run: RunbookRun) -> str:

@@ -1,5 +1,6 @@
-"""Runbooks on the incident page: a panel saying which runbooks apply and what ran
-(settings.INCIDENT_PAGE_PANELS), and the page that starts one by hand through
+"""Runbooks on the incident page (settings.INCIDENT_PAGE_PANELS): in the summary header,
+the runs with their version and the step each is on; below the form, which runbooks apply,
+what ran and the path each run took. And the page that starts one by hand through
 run_start_by_analyst."""
 
 from django import forms
@@ -15,7 +16,8 @@ from core.admin_helpers import call_service
 from incidents.admin.panels import Panel
 from incidents.models import SecurityIncident
 from runbooks.models import Runbook
-from runbooks.selectors import IncidentRunbook, incident_runbooks
+from runbooks.run_path import run_path_html, run_step_text
+from runbooks.selectors import IncidentRunbook, incident_header_runs, incident_runbooks
 from runbooks.starting import incident_conditions, run_start_by_analyst
 
 
@@ -28,11 +30,33 @@ def may_start_runbooks(request: HttpRequest) -> bool:
     )
 
 
+def incident_run_header_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | None:
+    """The runbook card of the incident's summary header: each run's runbook, version and
+    the step it is on, those still going first; none for who may not see runs."""
+    if not request.user.has_perm("runbooks.view_runbookrun"):
+        return None
+    header = incident_header_runs(incident)
+    return Panel(
+        "admin/runbooks/incident_run_header.html",
+        {
+            "rows": [{"run": run, "step": run_step_text(run)} for run in header.runs],
+            "more": header.more,
+            "state_summary": header.state_summary,
+            "runs_url": f"{reverse('admin:runbooks_runbookrun_changelist')}"
+            f"?incident__id__exact={incident.pk}",
+        },
+        place="header",
+    )
+
+
 def incident_runbooks_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | None:
     """The "Runbooks" section of the incident page; none for who may not see runs."""
     if not request.user.has_perm("runbooks.view_runbookrun"):
         return None
     rows = incident_runbooks(incident)
+    for row in rows:
+        for run in row.runs:
+            run.path_html = run_path_html(run, run.results.all())
     return Panel(
         "admin/runbooks/incident_runbooks.html",
         {

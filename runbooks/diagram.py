@@ -5,6 +5,11 @@ runbook's page draws the saved steps. Steps that always run sit in the centre co
 stretch of guarded steps (they follow a question) is split into one lane per guard, each
 headed by the answer that leads into it. The markup has no script and no external asset,
 and every piece of text is escaped, so it can be embedded with mark_safe.
+
+Given a run's path (runbooks.run_path), the diagram shows the way the run went: the steps
+it executed and the arrows between them drawn strong, the branch it took with its label
+marked, the steps whose guard sent it elsewhere faded, and the step it waits on or failed
+at marked.
 """
 
 from dataclasses import dataclass
@@ -24,6 +29,17 @@ SUMMARY_CHARS = 40
 
 ACTION_FILL, ACTION_STROKE = "#eef5fa", "#417690"
 ASK_FILL, ASK_STROKE = "#fff3d6", "#b7791f"
+
+# A run's path: the look of each step status (stroke, badge fill, badge mark, words).
+PATH_STROKE = "#2e7d32"
+PATH_LOOK = {
+    "done": ("#2e7d32", "#2e7d32", "\u2713", "done"),
+    "waiting": ("#b7791f", "#b7791f", "\u2026", "waiting for an answer"),
+    "failed": ("#ba2121", "#ba2121", "!", "failed here"),
+    "next": ("#417690", "#417690", "\u25b8", "runs next"),
+}
+ON_PATH = frozenset(PATH_LOOK)
+SKIPPED_OPACITY = "0.45"
 
 BRANCH_LABELS = {
     Guard.ANSWERED: "answered",
@@ -93,7 +109,10 @@ def _lanes(branch: list[tuple[int, dict]]) -> dict[tuple, list[tuple[int, dict]]
     return lanes
 
 
-def render_flow_svg(definition: dict) -> str:
+def render_flow_svg(definition: dict, path: dict[int, str] | None = None) -> str:
+    """The flow of `definition`; with `path` (position -> status, from run_path) the way a
+    run took through it is highlighted."""
+    path = path or {}
     name = str(definition.get("name") or "Runbook")
     steps = list(definition.get("steps") or [])
     blocks = _blocks(steps)
@@ -110,7 +129,7 @@ def render_flow_svg(definition: dict) -> str:
         if isinstance(block, tuple):
             number, step = block
             box = _Box(number, step, centre, y)
-            edges += [_edge(p, box, merge_at=y - ROW_GAP / 2) for p in previous]
+            edges += [_edge(p, box, path, merge_at=y - ROW_GAP / 2) for p in previous]
             boxes.append(box)
             previous = [box]
             y += BOX_H + ROW_GAP
@@ -126,9 +145,10 @@ def render_flow_svg(definition: dict) -> str:
                 _Box(number, step, x, y + row * (BOX_H + ROW_GAP))
                 for row, (number, step) in enumerate(lane_steps)
             ]
-            edges += [_edge(p, lane_boxes[0]) for p in previous]
-            edges += [_edge(a, b) for a, b in pairwise(lane_boxes)]
-            labels.append(_lane_label(branch_label(guard, list(outcomes)), x, y - 22))
+            edges += [_edge(p, lane_boxes[0], path) for p in previous]
+            edges += [_edge(a, b, path) for a, b in pairwise(lane_boxes)]
+            taken = _status(path, lane_boxes[0]) in ON_PATH
+            labels.append(_lane_label(branch_label(guard, list(outcomes)), x, y - 22, taken))
             boxes += lane_boxes
             ends.append(lane_boxes[-1])
             bottom = max(bottom, lane_boxes[-1].y + BOX_H)
@@ -136,9 +156,12 @@ def render_flow_svg(definition: dict) -> str:
         y = bottom + ROW_GAP
     height = max(y - ROW_GAP, MARGIN) + MARGIN
 
-    title = f"Flow of runbook {name}"
+    title = f"{'Path of a run through' if path else 'Flow of'} runbook {name}"
     aria = f"{title}: {len(steps)} steps"
-    body = "".join(edges) + "".join(_box(b) for b in boxes) + "".join(labels)
+    if path:
+        executed = sum(1 for status in path.values() if status in ON_PATH)
+        aria += f", {executed} on the run's path"
+    body = "".join(edges) + "".join(_box(b, _status(path, b)) for b in boxes) + "".join(labels)
     if not steps:
         body = f'<text x="{centre}" y="{MARGIN + 14}" text-anchor="middle">No steps yet</text>'
         height = MARGIN * 2 + 20
@@ -149,14 +172,22 @@ def render_flow_svg(definition: dict) -> str:
         f"<title>{escape(title)}</title>"
         '<defs><marker id="flow-arrow" viewBox="0 0 10 10" refX="10" refY="5" '
         'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
-        '<path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker></defs>'
+        '<path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker>'
+        '<marker id="flow-arrow-taken" viewBox="0 0 10 10" refX="10" refY="5" '
+        'markerWidth="5" markerHeight="5" orient="auto-start-reverse">'
+        f'<path d="M0,0 L10,5 L0,10 z" fill="{PATH_STROKE}"/></marker></defs>'
         f"{body}</svg>"
     )
 
 
-def _edge(source: _Box, target: _Box, merge_at: float | None = None) -> str:
+def _status(path: dict[int, str], box: _Box) -> str:
+    return path.get(box.number - 1, "")
+
+
+def _edge(source: _Box, target: _Box, path: dict[int, str], merge_at: float | None = None) -> str:
     """An arrow from the bottom of one box to the top of another. Into a centre step after
-    lanes (merge_at), it goes straight down its own lane first so it crosses no box."""
+    lanes (merge_at), it goes straight down its own lane first so it crosses no box. Drawn
+    strong when the run went from one to the other."""
     x1, y1 = source.x, source.y + BOX_H
     x2, y2 = target.x, target.y
     points = [(x1, y1)]
@@ -164,34 +195,59 @@ def _edge(source: _Box, target: _Box, merge_at: float | None = None) -> str:
         points += [(x1, merge_at)]
     points.append((x2, y2))
     d = " ".join(f"{'M' if i == 0 else 'L'}{x:g},{y:g}" for i, (x, y) in enumerate(points))
+    if _status(path, source) in ON_PATH and _status(path, target) in ON_PATH:
+        return (
+            f'<path class="flow-taken" d="{d}" fill="none" stroke="{PATH_STROKE}" '
+            'stroke-width="3" marker-end="url(#flow-arrow-taken)"/>'
+        )
     return (
         f'<path d="{d}" fill="none" stroke="#666" stroke-width="1.2" '
         'marker-end="url(#flow-arrow)"/>'
     )
 
 
-def _box(box: _Box) -> str:
+def _box(box: _Box, status: str = "") -> str:
     ask = box.step.get("action") == "ask_user"
     fill, stroke = (ASK_FILL, ASK_STROKE) if ask else (ACTION_FILL, ACTION_STROKE)
+    width = 2 if ask else 1
     left = box.x - BOX_W / 2
     heading = _truncate(f"{box.number}. {_action_label(box.step)}", SUMMARY_CHARS)
     summary = step_summary(box.step)
+    classes = "flow-step" + (" flow-ask" if ask else "") + (f" path-{status}" if status else "")
+    extra, badge = "", ""
+    if status in PATH_LOOK:
+        stroke, badge_fill, mark, words = PATH_LOOK[status]
+        width = 3
+        extra = f"<title>Step {box.number}: {words}</title>"
+        badge = (
+            f'<circle cx="{left + BOX_W:g}" cy="{box.y:g}" r="9" fill="{badge_fill}"/>'
+            f'<text x="{left + BOX_W:g}" y="{box.y + 4:g}" text-anchor="middle" fill="#fff" '
+            f'font-weight="bold">{mark}</text>'
+        )
+    elif status == "skipped":
+        extra = f"<title>Step {box.number}: skipped, its branch was not taken</title>"
+    opacity = f' opacity="{SKIPPED_OPACITY}"' if status == "skipped" else ""
+    dashed = ' stroke-dasharray="4 3"' if status == "skipped" else ""
     return (
-        f'<g class="flow-step{" flow-ask" if ask else ""}">'
+        f'<g class="{classes}"{opacity}>{extra}'
         f'<rect x="{left:g}" y="{box.y:g}" width="{BOX_W}" height="{BOX_H}" rx="5" '
-        f'fill="{fill}" stroke="{stroke}" stroke-width="{2 if ask else 1}"/>'
+        f'fill="{fill}" stroke="{stroke}" stroke-width="{width}"{dashed}/>'
         f'<text x="{left + 10:g}" y="{box.y + 18:g}" font-weight="bold">{escape(heading)}</text>'
-        f'<text x="{left + 10:g}" y="{box.y + 35:g}" fill="#333">{escape(summary)}</text></g>'
+        f'<text x="{left + 10:g}" y="{box.y + 35:g}" fill="#333">{escape(summary)}</text>'
+        f"{badge}</g>"
     )
 
 
-def _lane_label(text: str, x: float, y: float) -> str:
+def _lane_label(text: str, x: float, y: float, taken: bool = False) -> str:
     # Drawn after the arrows, on a white pill, so the arrow into the lane reads as labelled.
+    # The branch a run took is filled in the path's colour.
     text = _truncate(text, SUMMARY_CHARS)
     pill_w = 12 + len(text) * 6.4
+    fill, stroke, ink = (PATH_STROKE, PATH_STROKE, "#fff") if taken else ("#fff", "#999", "#000")
     return (
-        f'<g class="flow-lane"><rect x="{x - pill_w / 2:g}" y="{y - 12:g}" width="{pill_w:g}" '
-        f'height="18" rx="9" fill="#fff" stroke="#999"/>'
-        f'<text x="{x:g}" y="{y + 1:g}" text-anchor="middle" font-style="italic">'
+        f'<g class="flow-lane{" flow-lane-taken" if taken else ""}">'
+        f'<rect x="{x - pill_w / 2:g}" y="{y - 12:g}" width="{pill_w:g}" '
+        f'height="18" rx="9" fill="{fill}" stroke="{stroke}"/>'
+        f'<text x="{x:g}" y="{y + 1:g}" text-anchor="middle" font-style="italic" fill="{ink}">'
         f"{escape(text)}</text></g>"
     )

@@ -181,4 +181,4 @@ class StepResult(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.position}. {self.action}: {self.status}"
+        return f"Step {self.position + 1}: {self.get_status_display()}"

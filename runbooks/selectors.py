@@ -3,7 +3,7 @@
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Q, Window
+from django.db.models import Case, Count, F, Q, When, Window
 from django.db.models.functions import RowNumber
 
 from incidents.models import SecurityIncident
@@ -13,6 +13,9 @@ from runbooks.starting import runbook_matches
 # Runs listed one by one under each runbook; more are counted, with a link to the list (a
 # runbook that asked the recipients of a phishing email has a run per person).
 RUNS_SHOWN = 3
+# Runs in the incident's summary header, those still going first.
+HEADER_RUNS = 3
+UNFINISHED = [RunbookRun.State.RUNNING, RunbookRun.State.WAITING, RunbookRun.State.FAILED]
 
 
 @dataclass
@@ -51,8 +54,8 @@ class IncidentRunbook:
 
 def incident_runbooks(incident: SecurityIncident) -> list[IncidentRunbook]:
     """The active runbooks whose conditions the incident meets, and every runbook that has
-    run on it (matching or not any more), in name order. Four queries, whatever the
-    number of runs."""
+    run on it (matching or not any more), in name order; the runs shown come with their
+    step results (for their path). Five queries, whatever the number of runs."""
     counts = (
         RunbookRun.objects.filter(incident=incident)
         .values_list("runbook_id", "state")
@@ -77,6 +80,7 @@ def incident_runbooks(incident: SecurityIncident) -> list[IncidentRunbook]:
     newest = (
         RunbookRun.objects.filter(incident=incident)
         .select_related("person")
+        .prefetch_related("results")
         .annotate(
             rank=Window(
                 RowNumber(),
@@ -90,3 +94,44 @@ def incident_runbooks(incident: SecurityIncident) -> list[IncidentRunbook]:
     for run in newest:
         rows[run.runbook_id].runs.append(run)
     return [row for row in rows.values() if row.startable or row.run_count]
+
+
+@dataclass
+class HeaderRuns:
+    """The runs the incident's summary header names, and how many there are in all."""
+
+    runs: list[RunbookRun]
+    total: int
+    states: Counter
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.runs)
+
+    @property
+    def state_summary(self) -> str:
+        return ", ".join(
+            f"{self.states[state]} {label.lower()}"
+            for state, label in RunbookRun.State.choices
+            if self.states[state]
+        )
+
+
+def incident_header_runs(incident: SecurityIncident) -> HeaderRuns:
+    """The incident's runs still going (waiting, running, failed) before finished ones,
+    newest first, up to HEADER_RUNS; and the count of all by state. Two queries."""
+    states = Counter(
+        dict(
+            RunbookRun.objects.filter(incident=incident)
+            .values_list("state")
+            .annotate(count=Count("id"))
+            .order_by()
+        )
+    )
+    runs = list(
+        RunbookRun.objects.filter(incident=incident)
+        .select_related("runbook", "person")
+        .annotate(finished=Case(When(state__in=UNFINISHED, then=0), default=1))
+        .order_by("finished", "-created_at", "-id")[:HEADER_RUNS]
+    )
+    return HeaderRuns(runs=runs, total=sum(states.values()), states=states)

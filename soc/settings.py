@@ -413,10 +413,12 @@ TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
     "mailflow.tasks.on_timeline_entry": ["incident.state_changed"],
 }
 
-# Panels on the incident's admin page, below its form: each a function (dotted path) of
-# the request and the incident that returns incidents.admin.panels.Panel or None, so higher
+# Panels on the incident's admin page, in its summary header or below its form (as each
+# Panel says; header panels in this order): each a function (dotted path) of the request
+# and the incident that returns incidents.admin.panels.Panel or None, so higher
 # layers show their part of the case without the incident admin importing them.
 INCIDENT_PAGE_PANELS: list[str] = [
+    "runbooks.admin_incident.incident_run_header_panel",
     "mailflow.admin_held_answers.held_answers_panel",
     "runbooks.admin_incident.incident_runbooks_panel",
 ]

@@ -58,7 +58,7 @@ pytestmark = [
 
 def timeline_area(page) -> dict[str, float]:
     heading = page.locator("h2#timeline").bounding_box()
-    entries = page.locator("ol.soc-timeline").bounding_box()
+    entries = page.locator("div.soc-timeline").bounding_box()
     content = page.locator("#content-main").bounding_box()
     margin = 12
     return {

@@ -5,11 +5,10 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
 from core.actors import Actor
@@ -20,6 +19,12 @@ from core.admin_helpers import (
     call_service,
     form_errors_to_messages,
     object_button_url,
+)
+from incidents.admin.incident_page import (
+    incident_evidence,
+    incident_open_tasks,
+    incident_timeline,
+    timeline_entries,
 )
 from incidents.admin.panels import Panel, incident_panels
 from incidents.admin.search import EMAIL, INCIDENT_NUMBER, number_lookup
@@ -41,10 +46,13 @@ from incidents.services import (
     incident_update,
     task_create,
 )
+from incidents.timeline_display import (
+    timeline_days,
+    timeline_filter_links,
+    timeline_filtered,
+    timeline_group,
+)
 
-# The incident page shows the newest entries only: a busy incident gathers thousands, and
-# rendering them all made its page take seconds. The rest are on the full timeline page.
-TIMELINE_ON_INCIDENT_PAGE = 200
 TIMELINE_PAGE_SIZE = 200
 
 
@@ -141,42 +149,22 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
     autocomplete_fields = ["affected_user", "affected_ci"]
     inlines = [TaskInline]
     actions = ["assign_to_me", "move_to_analysis"]
+    # The form holds what an analyst edits; where the case stands (state, number, times,
+    # the directory's details of the person and the asset) is in the summary header.
     fieldsets = [
         (
             None,
             {
                 "fields": [
-                    "number",
-                    "state",
                     "short_description",
                     "description",
                     ("category", "priority"),
                     ("assigned_to", "assignment_group"),
+                    ("affected_user", "affected_ci"),
                     "external_reference",
                 ]
             },
         ),
-        (
-            "Affected",
-            {
-                "fields": [
-                    "affected_user",
-                    "affected_user_details",
-                    "affected_ci",
-                    "affected_ci_details",
-                ]
-            },
-        ),
-        ("Times", {"fields": [("opened_at", "updated_at", "closed_at")]}),
-    ]
-    readonly_fields = [
-        "number",
-        "state",
-        "opened_at",
-        "updated_at",
-        "closed_at",
-        "affected_user_details",
-        "affected_ci_details",
     ]
 
     def get_queryset(self, request):
@@ -184,7 +172,11 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
             super()
             .get_queryset(request)
             .select_related(
-                "category", "affected_user__manager", "affected_ci__owner", "assigned_to"
+                "category",
+                "affected_user__manager",
+                "affected_ci__owner",
+                "assigned_to",
+                "assignment_group",
             )
         )
 
@@ -200,6 +192,12 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
             return queryset.filter(affected_user__email=search_term.strip().lower()), False
         return _incident_word_search(queryset, search_term), False
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "description":
+            # A few lines tall, so the form stays a short step below the header.
+            kwargs["widget"] = admin.widgets.AdminTextareaWidget(attrs={"rows": 4})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "assigned_to":
             kwargs["queryset"] = staff_users()
@@ -207,38 +205,6 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the record of an incident is kept; close or cancel it instead
-
-    # --- details from the directory
-
-    @admin.display(description="User details")
-    def affected_user_details(self, incident: SecurityIncident) -> str:
-        person = incident.affected_user
-        if not person:
-            return "-"
-        manager = person.manager.full_name if person.manager else "-"
-        return format_html(
-            "{} &lt;{}&gt;<br>{} · {}<br>Manager: {} · Language: {}",
-            person.full_name,
-            person.email,
-            person.title or "-",
-            person.department or "-",
-            manager,
-            person.language,
-        )
-
-    @admin.display(description="CI details")
-    def affected_ci_details(self, incident: SecurityIncident) -> str:
-        ci = incident.affected_ci
-        if not ci:
-            return "-"
-        return format_html(
-            "{} ({})<br>Host: {} · IP: {}<br>Owner: {}",
-            ci.name,
-            ci.get_kind_display(),
-            ci.hostname or "-",
-            ci.ip_address or "-",
-            ci.owner.full_name if ci.owner else "-",
-        )
 
     # --- saving goes through the services
 
@@ -315,18 +281,13 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
         extra_context = extra_context or {}
         if incident is not None:
             can_change = self.has_change_permission(request, incident)
-            # The newest entries (one more, to know whether older ones exist), oldest first.
-            newest = list(
-                incident.timeline.select_related("actor_user", "task", "evidence").order_by(
-                    "-created_at", "-id"
-                )[: TIMELINE_ON_INCIDENT_PAGE + 1]
-            )
             extra_context.update(
-                timeline=newest[:TIMELINE_ON_INCIDENT_PAGE][::-1],
-                timeline_has_older=len(newest) > TIMELINE_ON_INCIDENT_PAGE,
-                timeline_url=reverse(
-                    "admin:incidents_securityincident_timeline", args=[incident.pk]
-                ),
+                # One Save, which stays on the page: the analyst reads the header again.
+                show_save_and_continue=False,
+                show_save_and_add_another=False,
+                open_tasks=incident_open_tasks(incident),
+                evidence=incident_evidence(incident),
+                **incident_timeline(request, incident),
                 can_act=can_change,
                 **_panels_by_place(incident_panels(request, incident)),
                 transition_form=IncidentTransitionForm(incident=incident),
@@ -339,6 +300,13 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
                 },
             )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def response_change(self, request: HttpRequest, obj: SecurityIncident) -> HttpResponse:
+        # Saving returns to the incident, not to the list: the header shows the result.
+        if "_save" in request.POST:
+            request.POST = request.POST.copy()
+            request.POST["_continue"] = "1"
+        return super().response_change(request, obj)
 
     def get_urls(self):
         def button(name: str, handler) -> URLPattern:
@@ -367,12 +335,16 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
         ]
 
     def timeline_view(self, request: HttpRequest, pk: int) -> TemplateResponse:
-        """The whole timeline, oldest first, a page at a time: each page costs the same
-        whatever the length of the timeline or the size of the table."""
+        """The whole timeline, newest first like the incident page, a page at a time and
+        filtered the same way: each page costs the same whatever the length of the
+        timeline or the size of the table."""
         incident = get_object_or_404(SecurityIncident, pk=pk)
         if not self.has_view_or_change_permission(request, incident):
             raise PermissionDenied
-        entries = incident.timeline.select_related("actor_user", "task", "evidence")
+        group = timeline_group(request.GET.get("group"))
+        entries = timeline_filtered(timeline_entries(incident), group).order_by(
+            "-created_at", "-id"
+        )
         page = Paginator(entries, TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
         context = {
             **self.admin_site.each_context(request),
@@ -381,6 +353,9 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
             "title": f"Timeline of {incident.number}",
             "page": page,
             "page_range": page.paginator.get_elided_page_range(page.number),
+            "timeline_days": timeline_days(page.object_list),
+            "timeline_group": group,
+            "timeline_filter_links": timeline_filter_links(group),
         }
         return TemplateResponse(
             request, "admin/incidents/securityincident/timeline_page.html", context

@@ -75,7 +75,7 @@ def test_the_incident_list_searches_by_affected_users_email(client_as_analyst, b
 # --- incident page ----------------------------------------------------------------------
 
 
-def test_the_incident_page_shows_directory_details_and_the_timeline_in_order(
+def test_the_incident_page_shows_directory_details_and_the_timeline_newest_first(
     client_as_analyst, incident, as_analyst
 ):
     incident_add_note(actor=as_analyst, incident=incident, text="Called the user.")
@@ -91,17 +91,18 @@ def test_the_incident_page_shows_directory_details_and_the_timeline_in_order(
 
     page = response.content.decode()
     assert "bob@corp.example.com" in page and "LAPTOP-BOB" in page
+    timeline = page[page.index('id="timeline"') :]
     opened, note, evidence = (
-        page.index("incident.opened"),
-        page.index("Called the user."),
-        page.index("Download screen.png"),
+        timeline.index("Incident opened"),
+        timeline.index("Called the user."),
+        timeline.index("Download screen.png"),
     )
-    assert opened < note < evidence
+    assert evidence < note < opened
     preview = reverse("admin:incidents_evidence_preview", args=[Evidence.objects.get().pk])
     assert f'src="{preview}"' in page
 
 
-def test_the_timeline_names_each_kind_by_its_label_and_keeps_the_raw_name_small(
+def test_the_timeline_names_each_kind_by_its_label_with_the_raw_name_only_in_its_tooltip(
     client_as_analyst, incident
 ):
     timeline_record(
@@ -113,8 +114,13 @@ def test_the_timeline_names_each_kind_by_its_label_and_keeps_the_raw_name_small(
 
     page = client_as_analyst.get(change_url(incident)).content.decode()
 
-    assert re.search(r"Incident opened\s*<code class=\"kind\"[^>]*>incident\.opened</code>", page)
-    assert re.search(r"Answer received\s*<code class=\"kind\"[^>]*>answer\.received</code>", page)
+    assert re.search(
+        r'<span class="soc-kind-label" title="incident\.opened">Incident opened<', page
+    )
+    assert re.search(
+        r'<span class="soc-kind-label" title="answer\.received">Answer received<', page
+    )
+    assert not re.search(r">\s*answer\.received\s*<", page)  # never shown as text
 
 
 def test_the_timeline_list_shows_labels_and_filters_by_kind(client_as_analyst, incident):

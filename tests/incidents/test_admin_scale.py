@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 import incidents.admin.incident
+import incidents.admin.incident_page
 from core.admin_helpers import CappedCountPaginator
 from incidents.admin.incident import SecurityIncidentAdmin
 from incidents.services import incident_add_note
@@ -33,14 +34,14 @@ def noted(incident, as_analyst):
 def test_the_incident_page_shows_the_newest_entries_and_links_to_the_rest(
     client_as_analyst, noted, monkeypatch
 ):
-    monkeypatch.setattr(incidents.admin.incident, "TIMELINE_ON_INCIDENT_PAGE", 3)
+    monkeypatch.setattr(incidents.admin.incident_page, "TIMELINE_ON_INCIDENT_PAGE", 3)
 
     page = client_as_analyst.get(
         reverse("admin:incidents_securityincident_change", args=[noted.pk])
     ).content.decode()
 
-    assert "Note number 2." not in page and "incident.opened" not in page
-    assert page.index("Note number 3.") < page.index("Note number 5.")
+    assert "Note number 2." not in page and "Incident opened" not in page
+    assert page.index("Note number 5.") < page.index("Note number 3.")
     timeline_url = reverse("admin:incidents_securityincident_timeline", args=[noted.pk])
     assert f'href="{timeline_url}"' in page
 
@@ -50,11 +51,11 @@ def test_a_short_timeline_has_no_link_to_older_entries(client_as_analyst, noted)
         reverse("admin:incidents_securityincident_change", args=[noted.pk])
     ).content.decode()
 
-    assert "incident.opened" in page and "Note number 5." in page
+    assert "Incident opened" in page and "Note number 5." in page
     assert 'id="timeline-older"' not in page
 
 
-def test_the_full_timeline_pages_through_every_entry_oldest_first(
+def test_the_full_timeline_pages_through_every_entry_newest_first(
     client_as_analyst, noted, monkeypatch
 ):
     monkeypatch.setattr(incidents.admin.incident, "TIMELINE_PAGE_SIZE", 4)
@@ -63,9 +64,10 @@ def test_the_full_timeline_pages_through_every_entry_oldest_first(
     first = client_as_analyst.get(url).content.decode()
     second = client_as_analyst.get(url, {"page": 2}).content.decode()
 
-    assert first.index("incident.opened") < first.index("Note number 3.")
-    assert "Note number 4." not in first
-    assert "Note number 4." in second and "Note number 5." in second
+    assert first.index("Note number 5.") < first.index("Note number 2.")
+    assert "Note number 1." not in first and "Incident opened" not in first
+    assert "Note number 1." in second and "Incident opened" in second
+    assert second.index("Note number 1.") < second.index("Incident opened")
 
 
 def test_the_full_timeline_needs_the_view_permission(client, noted):
