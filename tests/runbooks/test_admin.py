@@ -1,10 +1,9 @@
-import json
-
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from incidents.groups import RUNBOOK_AUTHOR, SOC_ANALYST
+from runbooks.actions import validate_params
 from runbooks.definitions import runbook_definition
 from runbooks.files import SHIPPED_RUNBOOKS_DIR, runbook_export
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
@@ -74,22 +73,40 @@ def form_data(steps: list[dict], runbook: Runbook | None = None, **fields) -> di
     } | fields
     for index, step in enumerate(steps):
         prefix = f"steps-{index}-"
-        outcomes = ", ".join(step.get("outcomes", []))
         data |= {
             prefix + "id": step.get("id", ""),
             prefix + "runbook": runbook.pk if runbook else "",
             prefix + "position": step.get("position", index),
             prefix + "action": step["action"],
             prefix + "guard": step.get("guard", "always"),
-            prefix + "guard_outcomes": outcomes,
-            prefix + "params": json.dumps(step.get("params", {})),
+            prefix + "guard_outcomes": step.get("outcomes", []),
         }
+        data |= param_fields(prefix, step["action"], step.get("params", {}))
         if step.get("delete"):
             data[prefix + "DELETE"] = "on"
     return data
 
 
+def param_fields(prefix: str, action: str, params: dict) -> dict:
+    """The typed fields a browser posts for a step's parameters (a box left unticked is
+    not posted at all)."""
+    data: dict = {}
+    for name, value in params.items():
+        field = f"{prefix}param__{action}__{name}"
+        if isinstance(value, bool):
+            if value:
+                data[field] = "on"
+        elif isinstance(value, list):
+            for index, option in enumerate(value):
+                data[f"{field}-key-{index}"] = option["key"]
+                data[f"{field}-label-{index}"] = option["label"]
+        else:
+            data[field] = str(value)
+    return data
+
+
 def existing(runbook: Runbook) -> list[dict]:
+    """The steps as the page shows them: the parameters with their defaults filled in."""
     return [
         {
             "id": step.pk,
@@ -97,7 +114,7 @@ def existing(runbook: Runbook) -> list[dict]:
             "action": step.action,
             "guard": step.guard,
             "outcomes": step.guard_outcomes,
-            "params": step.params,
+            "params": validate_params(step.action, step.params)[0],
         }
         for step in runbook.steps.order_by("position")
     ]
@@ -195,7 +212,7 @@ def test_adding_a_runbook_on_the_add_page_as_rendered_makes_version_1(author_cli
         "name": ["Lost laptop"],
         "steps-0-position": ["1"],
         "steps-0-action": ["create_task"],
-        "steps-0-params": ['{"title": "Locate the device"}'],
+        "steps-0-param__create_task__title": ["Locate the device"],
     }
 
     response = author_client.post(reverse("admin:runbooks_runbook_add"), data)
@@ -217,7 +234,8 @@ def test_a_filled_extra_row_is_still_validated(author_client, shipped):
     response = author_client.post(change_url(runbook), data)
 
     assert response.status_code == 200
-    assert "title: required" in " ".join(step_form_errors(response, extra)["params"])
+    errors = step_form_errors(response, extra)
+    assert errors["param__create_task__title"] == ["This field is required."]
     runbook.refresh_from_db()
     assert runbook.version == 1 and runbook.steps.count() == extra
 
@@ -227,10 +245,14 @@ def test_a_filled_extra_row_is_still_validated(author_client, shipped):
     [
         (
             {"action": "add_note", "params": {"text": "Hello {nope}"}},
-            "params",
-            "text: unknown placeholder {nope}",
+            "param__add_note__text",
+            "unknown placeholder {nope}",
         ),
-        ({"action": "create_task", "params": {}}, "params", "title: required"),
+        (
+            {"action": "create_task", "params": {}},
+            "param__create_task__title",
+            "This field is required.",
+        ),
         (
             {"action": "add_note", "guard": "answer_in", "outcomes": ["maybe"],
              "params": {"text": "x"}},
