@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from core.actors import Actor
 from core.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from runbooks.actions import ACTIONS, PLACEHOLDERS
+from runbooks.admin_files import RunbookFilesAdminMixin
 from runbooks.definitions import runbook_definition
 from runbooks.diagram import render_flow_svg
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
@@ -83,7 +84,7 @@ class RunbookStepInline(admin.StackedInline):
 
 
 @admin.register(Runbook)
-class RunbookAdmin(admin.ModelAdmin):
+class RunbookAdmin(RunbookFilesAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "trigger",
