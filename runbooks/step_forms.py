@@ -317,7 +317,10 @@ def params_html(action: str, params: dict[str, Any]) -> SafeString:
         return "" if value is None else str(value)
 
     rows = (
-        (param.label_for(name), shown(param, params.get(name, param.default)))
+        (
+            f"{param.label_for(name)} ({param.unit})" if param.unit else param.label_for(name),
+            shown(param, params.get(name, param.default)),
+        )
         for name, param in spec.params.items()
     )
     return format_html(
