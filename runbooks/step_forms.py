@@ -182,7 +182,7 @@ class RunbookStepForm(forms.ModelForm):
         required=False,
         label="Outcomes",
         help_text="For 'answer is one of' and 'anything but': tick options of the question "
-        "before this step (options just added show once saved).",
+        "before this step.",
     )
 
     class Meta:
