@@ -18,14 +18,20 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from runbooks.actions import ACTIONS, PLACEHOLDERS, SPECIAL_OUTCOMES, Action, Param
-from runbooks.definitions import GUARDS_WITH_OUTCOMES, DefinitionError, validate_steps
+from runbooks.definitions import (
+    GUARDS_WITH_OUTCOMES,
+    DefinitionError,
+    action_choices,
+    validate_steps,
+)
 from runbooks.models import RunbookStep
 
 BASE_FIELDS = ["position", "action", "guard", "guard_outcomes"]
-# How many option rows the form offers: a question has a few options, and the file import
-# takes longer lists if ever needed.
+# How many option rows the form offers at most for a new question: a question has a few
+# options (one imported from a file with more shows them all).
 MAX_OPTIONS = 12
 SPARE_OPTION_ROWS = 2
+MAX_POSTED_OPTIONS = 100
 OUTCOME_LABELS = {
     "unrecognised": "Answer unrecognised",
     "no_answer": "No answer by the deadline",
@@ -74,7 +80,13 @@ class OptionsWidget(forms.Widget):
 
     def value_from_datadict(self, data, files, name: str) -> list[dict[str, str]]:
         options = []
-        for index in range(MAX_OPTIONS):
+        # The rows the page showed, numbered from 0: at least MAX_OPTIONS, more when a
+        # stored question had more; capped, a post is written by anyone.
+        rows = next(
+            (i for i in range(MAX_POSTED_OPTIONS) if f"{name}-key-{i}" not in data),
+            MAX_POSTED_OPTIONS,
+        )
+        for index in range(rows):
             key = (data.get(f"{name}-key-{index}") or "").strip()
             label = (data.get(f"{name}-label-{index}") or "").strip()
             if key or label:
@@ -101,10 +113,6 @@ class OptionsField(forms.Field):
 # --- one field per parameter ------------------------------------------------------------
 
 
-def _placeholders_hint() -> str:
-    return "Placeholders allowed (listed above)."
-
-
 def param_field(param: Param, name: str) -> forms.Field:
     """The form field for one declared parameter."""
     label = param.label_for(name)
@@ -128,7 +136,7 @@ def param_field(param: Param, name: str) -> forms.Field:
             label=label, choices=[*blank, *param.choice_pairs()], initial=initial, **common
         )
     if param.kind == "template":
-        common["help_text"] = f"{param.help} {_placeholders_hint()}"
+        common["help_text"] = f"{param.help} Placeholders allowed (listed above)."
         return StepTextField(
             label=label,
             initial=initial,
@@ -174,9 +182,7 @@ def _model_default(name: str) -> Any:
 
 class RunbookStepForm(forms.ModelForm):
     # A blank first choice, so an untouched extra row stays unchanged and is ignored.
-    action = forms.ChoiceField(
-        choices=lambda: [("", "---------"), *((n, s.label) for n, s in ACTIONS.items())]
-    )
+    action = forms.ChoiceField(choices=lambda: [("", "---------"), *action_choices()])
     guard_outcomes = OutcomesField(
         initial=_model_default("guard_outcomes"),
         required=False,

@@ -209,3 +209,14 @@ def test_the_page_makes_as_many_queries_for_many_steps_as_for_few(author_client,
     add_steps(runbook, 20)
 
     assert queries() == few
+
+
+def test_a_question_with_more_options_than_the_form_offers_keeps_them_all(form):
+    widget = form.fields["param__ask_user__options"].widget
+    many = [{"key": f"k{i}", "label": f"Option {i}"} for i in range(15)]
+    html = widget.render("o", many, {"id": "id_o"})
+    posted = {f"o-key-{i}": o["key"] for i, o in enumerate(many)}
+    posted |= {f"o-label-{i}": o["label"] for i, o in enumerate(many)}
+
+    assert html.count('name="o-key-') == 15
+    assert widget.value_from_datadict(posted, {}, "o") == many
