@@ -58,11 +58,26 @@ _OPTION_KEY = re.compile(r"[a-z0-9_-]{1,30}")
 
 @dataclass(frozen=True)
 class Param:
+    """One parameter of an action. The admin builds the step's form from these: the kind
+    picks the field (text, template: text with placeholders, int, bool, choice, options: the
+    question's key and label pairs), `label` names it (else its name, spelled out),
+    `unit` follows a number (hours), `choice_labels` name the choices in the same order."""
+
     kind: str  # text, template, int, bool, choice, options
     help: str
     required: bool = False
     default: Any = None
     choices: tuple[str, ...] = ()
+    label: str = ""
+    unit: str = ""
+    choice_labels: tuple[str, ...] = ()
+
+    def label_for(self, name: str) -> str:
+        return self.label or name.replace("_", " ").capitalize()
+
+    def choice_pairs(self) -> list[tuple[str, str]]:
+        labels = self.choice_labels or self.choices
+        return list(zip(self.choices, labels, strict=True))
 
 
 @dataclass
@@ -272,12 +287,19 @@ def _clean_options(value: Any) -> list[dict[str, str]]:
 
 # --- the actions ------------------------------------------------------------------------
 
+# A runbook closes an incident with close_incident, which asks for the close note.
+_SETTABLE_STATES = [
+    s
+    for s in SecurityIncident.State
+    if s not in (SecurityIncident.State.CLOSED, SecurityIncident.State.CANCELLED)
+]
+
 
 @action(
     "create_task",
     "Create a task",
     "Create a response task; it becomes the run's current task.",
-    title=Param("template", "Task title; placeholders allowed.", required=True),
+    title=Param("template", "Task title.", required=True),
     description=Param("template", "Task description, e.g. a knowledge article link.", default=""),
 )
 def create_task(ctx: StepContext) -> StepOutcome:
@@ -301,11 +323,8 @@ def create_task(ctx: StepContext) -> StepOutcome:
         "choice",
         "Target state.",
         required=True,
-        choices=tuple(
-            s
-            for s in SecurityIncident.State.values
-            if s not in (SecurityIncident.State.CLOSED, SecurityIncident.State.CANCELLED)
-        ),
+        choices=tuple(s.value for s in _SETTABLE_STATES),
+        choice_labels=tuple(s.label for s in _SETTABLE_STATES),
     ),
 )
 def set_incident_state(ctx: StepContext) -> StepOutcome:
@@ -333,8 +352,8 @@ def add_note(ctx: StepContext) -> StepOutcome:
     "assign",
     "Assign the incident",
     "Assign to an analyst (username) and/or a group (name).",
-    analyst=Param("text", "Username of a staff user."),
-    group=Param("text", "Name of a group."),
+    analyst=Param("text", "Username of a staff user.", label="Analyst (username)"),
+    group=Param("text", "Name of a group.", label="Group (name)"),
 )
 def assign(ctx: StepContext) -> StepOutcome:
     username, group_name = ctx.params.get("analyst"), ctx.params.get("group")
@@ -352,17 +371,25 @@ def assign(ctx: StepContext) -> StepOutcome:
     "Email the affected person a question and wait for the answer, no answer by the "
     "deadline, or an undeliverable email. Steps after it branch on the outcome.",
     question=Param("template", "The question, e.g. 'Was this sign-in you?'", required=True),
-    options=Param("options", "At least two options, each with key and label.", required=True),
+    options=Param(
+        "options",
+        "At least two options, each with key and label. The key is what later steps branch "
+        "on (lower-case letters, digits, - or _); the label is what the person sees.",
+        required=True,
+    ),
     subject=Param("template", "Email subject (the incident number is added).", default=""),
     body=Param("template", "Text before the question in the email.", default=""),
     relate_to=Param(
         "choice", "Relate the request to the incident or the current task.",
         default="incident", choices=("incident", "task"),
+        choice_labels=("The incident", "The run's current task"),
     ),
-    request_evidence=Param("bool", "Ask for screenshots or files.", default=False),
-    reminder_after_hours=Param("int", "Send one reminder after this many hours (0: none).",
-                               default=24),
-    deadline_hours=Param("int", "Give up waiting after this many hours.", default=72),
+    request_evidence=Param("bool", "Ask for screenshots or files.", default=False,
+                           label="Ask for evidence"),
+    reminder_after_hours=Param("int", "Send one reminder after this long (0: none).",
+                               default=24, label="Reminder after", unit="hours"),
+    deadline_hours=Param("int", "Give up waiting after this long.", default=72,
+                         label="Deadline after", unit="hours"),
 )  # fmt: skip
 def ask_user(ctx: StepContext) -> StepOutcome:
     """Suspend the run until run_resume. Mailflow offers the version that emails the

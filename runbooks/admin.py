@@ -1,20 +1,18 @@
 """Runbooks and their runs in the admin.
 
-Authors edit a runbook's steps in an inline whose formset runs the same validation as
-runbook files and the engine (validate_steps), with each problem shown beside the field of
-the step it concerns. A run's page is read-only: it changes only through the engine, and
-through the resume and cancel buttons, which call the services.
+Authors edit a runbook's steps in an inline whose forms are built from the actions'
+declared parameters and whose formset runs the same validation as runbook files and the
+engine (runbooks/step_forms.py). The runbook list imports and exports YAML files
+(runbooks/admin_files.py). A run's page is read-only: it changes only through the engine,
+and through the resume and cancel buttons, which call the services.
 """
 
 import json
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
-from django.core.exceptions import ValidationError
 from django.db.models import F, QuerySet
-from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 from django.urls import URLPattern, reverse
 from django.utils.html import format_html, format_html_join
@@ -22,195 +20,72 @@ from django.utils.safestring import SafeString, mark_safe
 
 from core.actors import Actor
 from core.admin_helpers import ReadOnlyMixin, call_service, object_button_url
-from runbooks.actions import ACTIONS, PLACEHOLDERS, Action
-from runbooks.definitions import (
-    GUARDS_WITH_OUTCOMES,
-    DefinitionError,
-    action_choices,
-    runbook_definition,
-    validate_steps,
-)
+from runbooks.actions import ACTIONS, PLACEHOLDERS
+from runbooks.admin_files import RunbookFilesAdminMixin
+from runbooks.definitions import runbook_definition
 from runbooks.diagram import render_flow_svg
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
 from runbooks.run_path import run_path_html, run_step_text
 from runbooks.services import run_cancel, run_retry
+from runbooks.step_forms import (
+    RunbookStepForm,
+    RunbookStepFormSet,
+    params_html,
+    step_fieldsets,
+    step_form_class,
+)
 from runbooks.versions import runbook_bump_version
 
 # Far above any real position, so steps being renumbered can park there (see save_formset).
 PARKED_POSITION = 1_000_000
 
 
-def _params_help(spec: Action) -> str:
-    if not spec.params:
-        return f"{spec.name} takes no parameters."
-    return f"{spec.name}: " + "; ".join(
-        f"{name}{' (required)' if param.required else ''}: {param.help}"
-        for name, param in spec.params.items()
-    )
+class RunbookStepInline(admin.StackedInline):
+    """One block a step, its parameters as a form (runbooks/step_forms.py): stacked, the
+    steps fit a laptop's width however many parameters an action takes."""
 
-
-def _all_params_help() -> str:
-    def names(spec: Action) -> str:
-        return ", ".join(p + ("*" if spec.params[p].required else "") for p in spec.params)
-
-    listed = " · ".join(f"{name}: {names(spec) or '-'}" for name, spec in ACTIONS.items())
-    return f"JSON object of parameters. {listed} (* required)"
-
-
-# --- runbook steps ----------------------------------------------------------------------
-
-
-class OutcomesField(forms.CharField):
-    """The JSON list of option keys, typed as "yes, no"."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            return ", ".join(str(v) for v in value)
-        return value
-
-    def to_python(self, value: Any) -> list[str]:
-        if isinstance(value, list):
-            return value
-        text = super().to_python(value)
-        return [part.strip() for part in text.split(",") if part.strip()]
-
-
-class ParamsField(forms.JSONField):
-    """The parameters as indented JSON, one per line, which is easier to edit."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, InvalidJSONInput):  # shown again as it was typed
-            return value
-        return json.dumps(value, ensure_ascii=False, indent=2)
-
-
-def _model_default(name: str) -> Any:
-    # A field declared on the form does not take the model field's default as its initial
-    # value the way a generated one does. Without it an extra row starts from None, shown
-    # as "null" and unequal to the empty value posted back, so the untouched row counts as
-    # changed and is validated as a step.
-    return RunbookStep._meta.get_field(name).default
-
-
-class RunbookStepForm(forms.ModelForm):
-    # A blank first choice, so an untouched extra row stays unchanged and is ignored.
-    action = forms.ChoiceField(choices=lambda: [("", "---------"), *action_choices()])
-    guard_outcomes = OutcomesField(
-        initial=_model_default("guard_outcomes"),
-        required=False,
-        label="Outcomes",
-        help_text=RunbookStep._meta.get_field("guard_outcomes").help_text
-        + " Comma-separated, e.g. yes, no.",
-        widget=forms.TextInput(attrs={"size": 14}),
-    )
-    params = ParamsField(
-        initial=_model_default("params"),
-        required=False,
-        help_text=_all_params_help(),
-        widget=forms.Textarea(attrs={"rows": 5, "cols": 44}),
-    )
-
-    class Meta:
-        model = RunbookStep
-        fields = ["position", "action", "guard", "guard_outcomes", "params"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # The column header lists every action's parameters; the box itself (tooltip)
-        # lists those of the action the step has.
-        spec = ACTIONS.get(self.instance.action or "")
-        if spec is not None:
-            self.fields["params"].widget.attrs["title"] = _params_help(spec)
-
-
-class RunbookStepFormSet(forms.BaseInlineFormSet):
-    def clean(self) -> None:
-        """Check the steps together, in position order, as the engine will run them."""
-        live = [
-            form
-            for form in self.forms
-            if form.cleaned_data and not (self.can_delete and self._should_delete_form(form))
-        ]
-        if any(form.errors for form in live):
-            return  # fix the single fields first; the order may not even be known
-        if self._duplicate_positions(live):
-            return
-        super().clean()
-        live.sort(key=lambda form: form.cleaned_data["position"])
-        steps = [
-            {
-                "action": form.cleaned_data["action"],
-                "guard": form.cleaned_data["guard"],
-                "outcomes": form.cleaned_data["guard_outcomes"],
-                "params": form.cleaned_data["params"] or {},
-            }
-            for form in live
-        ]
-        try:
-            cleaned = validate_steps(steps)
-        except DefinitionError as error:
-            self._show_errors(live, error.errors)
-            return
-        for form, step in zip(live, cleaned, strict=True):
-            # Saved with the defaults filled in, as the engine expects them.
-            form.instance.params = form.cleaned_data["params"] = step["params"]
-            form.instance.guard_outcomes = form.cleaned_data["guard_outcomes"] = step["outcomes"]
-
-    def _duplicate_positions(self, live: list[forms.ModelForm]) -> bool:
-        seen: dict[int, forms.ModelForm] = {}
-        found = False
-        for form in live:
-            position = form.cleaned_data["position"]
-            if position in seen:
-                form.add_error("position", f"Another step already has position {position}.")
-                found = True
-            seen[position] = form
-        return found
-
-    def _show_errors(self, ordered: list[forms.ModelForm], errors: dict) -> None:
-        for where, fields in errors.items():
-            if where == "steps":  # no step at all
-                raise ValidationError(list(fields.values()))
-            index = int(where.removeprefix("step ")) - 1
-            form = ordered[index]
-            asked = any(f.cleaned_data["action"] == "ask_user" for f in ordered[:index])
-            for field, message in fields.items():
-                target = self._field_for(form, field, asked)
-                form.add_error(target, self._message(field, message))
-
-    @staticmethod
-    def _field_for(form: forms.ModelForm, field: str, asked: bool) -> str | None:
-        if field == "params" or field.startswith("params."):
-            return "params"
-        if field == "if":
-            # Without a question before it the guard itself is wrong; otherwise a guard
-            # with outcomes is wrong in its outcomes.
-            with_outcomes = form.cleaned_data.get("guard") in GUARDS_WITH_OUTCOMES
-            return "guard_outcomes" if asked and with_outcomes else "guard"
-        if field == "action":
-            return "action"
-        return None
-
-    @staticmethod
-    def _message(field: str, message: str) -> str:
-        name = field.removeprefix("params.")
-        return f"{name}: {message}" if field.startswith("params.") else message
-
-
-class RunbookStepInline(admin.TabularInline):
     model = RunbookStep
     form = RunbookStepForm
     formset = RunbookStepFormSet
-    fields = ["position", "action", "guard", "guard_outcomes", "params"]
+    verbose_name = "step"
+    readonly_fields = ["action_label", "outcomes", "parameters"]  # shown when read-only
     ordering = ["position"]
     extra = 1
+
+    class Media:
+        js = ["runbooks/step_form.js"]
+        css = {"all": ["runbooks/step_form.css"]}
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        if not self.has_change_permission(request, obj):
+            # Read-only (an analyst): each step's parameters as one readable list.
+            fields = [("position", "action_label"), ("guard", "outcomes"), "parameters"]
+            return [(None, {"fields": fields})]
+        return step_fieldsets()
+
+    @admin.display(description="Action")
+    def action_label(self, step: RunbookStep) -> str:
+        spec = ACTIONS.get(step.action)
+        return spec.label if spec else step.action
+
+    @admin.display(description="Outcomes")
+    def outcomes(self, step: RunbookStep) -> str:
+        return ", ".join(str(o) for o in step.guard_outcomes or []) or "-"
+
+    @admin.display(description="Parameters")
+    def parameters(self, step: RunbookStep) -> SafeString:
+        return params_html(step.action, step.params or {})
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
+        # The parameters' fields come from the actions registry, read at request time.
+        return super().get_formset(request, obj, form=step_form_class(), **kwargs)
 
 
 # --- runbooks ---------------------------------------------------------------------------
 
 
 @admin.register(Runbook)
-class RunbookAdmin(admin.ModelAdmin):
+class RunbookAdmin(RunbookFilesAdminMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "trigger",

@@ -57,6 +57,8 @@ def validate_step(
     action = step.get("action")
     if not action:
         return {}, {"action": "required"}
+    if not isinstance(action, str):
+        return {}, {"action": "must be the name of an action"}
     params, param_errors = validate_params(action, step.get("params") or {})
     errors.update({f"params.{k}" if k != "action" else k: v for k, v in param_errors.items()})
 

@@ -7,7 +7,9 @@ A step's `if` is written as analysts think of it (`if: no_answer`, `if: {answer_
 and converted to the guard and outcomes the models store.
 
 An import checks everything before writing anything and reports every problem at once,
-each as "step N, field: message" (or "field: message" for the top level).
+each as "step N, field: message" (or "field: message" for the top level). A file is read
+as hostile: YAML anchors and aliases (which let a small file stand for a huge one) and
+deep nesting are refused before anything is built from it.
 """
 
 import difflib
@@ -39,6 +41,51 @@ PRIORITIES = (1, 2, 3, 4)
 # PyYAML breaks a long text at the first space past this column, so a line runs to
 # WIDTH plus one word (a long {placeholder} included): 76 keeps lines within ~90.
 WIDTH = 76
+# A runbook file is a few levels deep (steps, a step, params, options, an option); far
+# deeper nesting is an attack on the parser's recursion, refused before it recurses.
+MAX_DEPTH = 20
+
+
+class _RunbookLoader(yaml.SafeLoader):
+    """safe_load's loader, refusing aliases and deep nesting (see the module's docstring)."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "anchors and aliases (*name) are not allowed",
+                self.peek_event().start_mark,
+            )
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _load_documents(text: str) -> list[Any]:
+    """Every document of a YAML stream (a file exported from several runbooks has one
+    each), read with _RunbookLoader. Raises RunbookFileError."""
+    loader = _RunbookLoader(text)
+    try:
+        documents = []
+        while loader.check_data():
+            documents.append(loader.get_data())
+        return documents
+    except yaml.YAMLError as error:
+        raise RunbookFileError([f"file: not valid YAML: {error}"]) from None
+    finally:
+        loader.dispose()
 
 
 class RunbookFileError(ValueError):
@@ -129,7 +176,31 @@ def runbook_import(text: str, *, actor: Actor, source: str) -> Runbook:
     """Create or update the runbook a file defines (matched by name), recording it in the
     runbook's History as imported from `source` (a file name). Raises RunbookFileError
     listing every problem; nothing is written unless the file is valid."""
-    fields = _parse(text)
+    return _import_fields(_parse(text), actor=actor, source=source)
+
+
+def runbooks_import_stream(text: str, *, actor: Actor, source: str) -> list[Runbook]:
+    """Import every runbook of a YAML stream (one document each, as the admin and
+    `runbooks export` write several): all of them, or, on any problem, none. Problems of
+    the second runbook on read "runbook 2, step 3, params.title: required"."""
+    documents = _load_documents(text)
+    if not documents:
+        raise RunbookFileError(["file: empty; a runbook file starts with its name"])
+    several = len(documents) > 1
+    parsed, problems = [], []
+    for number, document in enumerate(documents, start=1):
+        try:
+            parsed.append(_parse_document(document))
+        except RunbookFileError as error:
+            where = f"runbook {number}, " if several else ""
+            problems += [f"{where}{problem}" for problem in error.problems]
+    if problems:
+        raise RunbookFileError(problems)
+    with transaction.atomic():
+        return [_import_fields(fields, actor=actor, source=source) for fields in parsed]
+
+
+def _import_fields(fields: dict[str, Any], *, actor: Actor, source: str) -> Runbook:
     existing = Runbook.objects.filter(name=fields["name"]).first()
     # An unchanged file is a no-op that keeps the version: importing the same file again
     # should not make the runbook look edited, nor a run's version differ from its
@@ -157,10 +228,13 @@ def runbook_import(text: str, *, actor: Actor, source: str) -> Runbook:
 
 def _parse(text: str) -> dict[str, Any]:
     """The file's content as keyword arguments for _dump, with validated, cleaned steps."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise RunbookFileError([f"file: not valid YAML: {error}"]) from None
+    documents = _load_documents(text)
+    if len(documents) > 1:
+        raise RunbookFileError(["file: holds several runbooks; import them one by one"])
+    return _parse_document(documents[0] if documents else None)
+
+
+def _parse_document(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RunbookFileError([f"file: must be a mapping with {', '.join(TOP_LEVEL_KEYS)}"])
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from incidents import timeline_kinds
 from incidents.models import Category, Person, SecurityIncident, TimelineEntry
+from runbooks.actions import ACTIONS
 
 
 class Trigger(models.TextChoices):
@@ -88,7 +89,8 @@ class RunbookStep(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.position}. {self.action}"
+        spec = ACTIONS.get(self.action)
+        return f"{self.position}. {spec.label if spec else self.action}"
 
 
 class RunbookRun(models.Model):

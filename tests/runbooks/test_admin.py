@@ -1,115 +1,18 @@
-import json
-
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from incidents.groups import RUNBOOK_AUTHOR, SOC_ANALYST
 from runbooks.definitions import runbook_definition
 from runbooks.files import SHIPPED_RUNBOOKS_DIR, runbook_export
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
 from tests.admin_history import admin_history
-from tests.factories import UserFactory, category, open_incident
+from tests.builders.runbook_forms import change_url, existing, form_data, step_form_errors
+from tests.factories import UserFactory, open_incident
 from tests.rendered_forms import form_as_posted
+from tests.runbooks.conftest import ASK, NOTE_YES, TASK
 
-OPTIONS = [{"key": "yes", "label": "Yes, that was me"}, {"key": "no", "label": "No"}]
-TASK = {"action": "create_task", "params": {"title": "Check the sign-ins of {person_name}"}}
-ASK = {"action": "ask_user", "params": {"question": "Was it you?", "options": OPTIONS}}
 FILES = {"Failed sign-ins": "failed-sign-ins.yaml",
          "Suspicious file download": "suspicious-download.yaml"}  # fmt: skip
-NOTE_YES = {"action": "add_note", "guard": "answer_in", "outcomes": ["yes"],
-            "params": {"text": "{person_name} confirmed."}}  # fmt: skip
-
-
-def staff_in(group: str):
-    user = UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-@pytest.fixture
-def author_client(client, db):
-    client.force_login(staff_in(RUNBOOK_AUTHOR))
-    return client
-
-
-@pytest.fixture
-def analyst_client(client, db):
-    client.force_login(staff_in(SOC_ANALYST))
-    return client
-
-
-@pytest.fixture
-def runbook(db) -> Runbook:
-    """A runbook at version 1 with three steps, made without the services (no bump)."""
-    runbook = Runbook.objects.create(name="Failed sign-ins")
-    for position, step in enumerate([TASK, ASK, NOTE_YES]):
-        RunbookStep.objects.create(
-            runbook=runbook,
-            position=position,
-            action=step["action"],
-            guard=step.get("guard", "always"),
-            guard_outcomes=step.get("outcomes", []),
-            params=step["params"],
-        )
-    return runbook
-
-
-def form_data(steps: list[dict], runbook: Runbook | None = None, **fields) -> dict:
-    """What the add or change form posts: the runbook's fields and one inline row a step.
-    A step given with "id" is an existing one; "position" defaults to its index."""
-    data = {
-        "name": runbook.name if runbook else "Suspicious sign-in",
-        "description": "",
-        "active": "on",
-        "trigger": "incident.opened",
-        "categories": (
-            [c.pk for c in runbook.categories.all()] if runbook else [category("failed-login").pk]
-        ),
-        "min_priority": "",
-        "steps-TOTAL_FORMS": len(steps),
-        "steps-INITIAL_FORMS": sum(1 for s in steps if "id" in s),
-        "steps-MIN_NUM_FORMS": 0,
-        "steps-MAX_NUM_FORMS": 1000,
-    } | fields
-    for index, step in enumerate(steps):
-        prefix = f"steps-{index}-"
-        outcomes = ", ".join(step.get("outcomes", []))
-        data |= {
-            prefix + "id": step.get("id", ""),
-            prefix + "runbook": runbook.pk if runbook else "",
-            prefix + "position": step.get("position", index),
-            prefix + "action": step["action"],
-            prefix + "guard": step.get("guard", "always"),
-            prefix + "guard_outcomes": outcomes,
-            prefix + "params": json.dumps(step.get("params", {})),
-        }
-        if step.get("delete"):
-            data[prefix + "DELETE"] = "on"
-    return data
-
-
-def existing(runbook: Runbook) -> list[dict]:
-    return [
-        {
-            "id": step.pk,
-            "position": step.position,
-            "action": step.action,
-            "guard": step.guard,
-            "outcomes": step.guard_outcomes,
-            "params": step.params,
-        }
-        for step in runbook.steps.order_by("position")
-    ]
-
-
-def change_url(runbook: Runbook) -> str:
-    return reverse("admin:runbooks_runbook_change", args=[runbook.pk])
-
-
-def step_form_errors(response, index: int) -> dict:
-    formset = response.context["inline_admin_formsets"][0].formset
-    return formset.forms[index].errors
 
 
 # --- authoring --------------------------------------------------------------------------
@@ -195,7 +98,7 @@ def test_adding_a_runbook_on_the_add_page_as_rendered_makes_version_1(author_cli
         "name": ["Lost laptop"],
         "steps-0-position": ["1"],
         "steps-0-action": ["create_task"],
-        "steps-0-params": ['{"title": "Locate the device"}'],
+        "steps-0-param__create_task__title": ["Locate the device"],
     }
 
     response = author_client.post(reverse("admin:runbooks_runbook_add"), data)
@@ -217,7 +120,8 @@ def test_a_filled_extra_row_is_still_validated(author_client, shipped):
     response = author_client.post(change_url(runbook), data)
 
     assert response.status_code == 200
-    assert "title: required" in " ".join(step_form_errors(response, extra)["params"])
+    errors = step_form_errors(response, extra)
+    assert errors["param__create_task__title"] == ["This field is required."]
     runbook.refresh_from_db()
     assert runbook.version == 1 and runbook.steps.count() == extra
 
@@ -227,10 +131,14 @@ def test_a_filled_extra_row_is_still_validated(author_client, shipped):
     [
         (
             {"action": "add_note", "params": {"text": "Hello {nope}"}},
-            "params",
-            "text: unknown placeholder {nope}",
+            "param__add_note__text",
+            "unknown placeholder {nope}",
         ),
-        ({"action": "create_task", "params": {}}, "params", "title: required"),
+        (
+            {"action": "create_task", "params": {}},
+            "param__create_task__title",
+            "This field is required.",
+        ),
         (
             {"action": "add_note", "guard": "answer_in", "outcomes": ["maybe"],
              "params": {"text": "x"}},

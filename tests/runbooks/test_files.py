@@ -510,3 +510,19 @@ def test_upgrade_apply_with_nothing_to_apply_says_so(shipped):
 def test_upgrade_refuses_a_name_that_is_not_shipped(upgradable):
     with pytest.raises(CommandError, match="No shipped runbook named 'Nope'; shipped: "):
         upgrade("--apply", "Nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("x: &x add_note\nname: A\nsteps:\n- action: *x\n", "anchors and aliases"),
+        ("name: A\nsteps: " + "[" * 5000 + "]" * 5000, "nested deeper than 20 levels"),
+        ("name: A\nsteps:\n- action: {x: 1}\n", "step 1, action: must be the name of an action"),
+    ],
+)
+def test_the_command_refuses_aliases_deep_nesting_and_odd_types_as_problems(db, text, problem):
+    with pytest.raises(RunbookFileError) as refused:
+        runbook_import(text, actor=AUTHOR, source="hostile.yaml")
+
+    assert problem in str(refused.value)
+    assert not Runbook.objects.exists()
