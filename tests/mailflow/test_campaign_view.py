@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -279,8 +280,6 @@ def test_the_reminder_task_is_idempotent_and_chunked(
 
 def test_remind_now_needs_the_right_to_change_the_incident(campaign, phishing, client):
     reader = UserFactory(is_staff=True)
-    from django.contrib.auth.models import Permission
-
     reader.user_permissions.add(
         *Permission.objects.filter(
             codename__in=["view_securityincident", "view_confirmationrequest"]
@@ -347,7 +346,7 @@ def test_the_csv_lists_the_filtered_people_without_tokens(campaign, phishing, cl
 
 
 def test_the_csv_neutralises_formulas(shipped, committed, phishing, client, analyst):
-    evil = PersonFactory(first_name="=HYPERLINK(\"http://x\")", last_name="Person")
+    evil = PersonFactory(first_name='=HYPERLINK("http://x")', last_name="Person")
     ask(committed, shipped, phishing, [evil, PersonFactory(first_name="@SUM(1)")])
     client.force_login(analyst)
 
@@ -355,4 +354,5 @@ def test_the_csv_neutralises_formulas(shipped, committed, phishing, client, anal
 
     assert rows[0]["name"].startswith("'=HYPERLINK")
     assert rows[1]["name"].startswith("'@SUM")
-    assert [csv_cell(v) for v in ["+1", "-1", "\tx", "ok", None]] == ["'+1", "'-1", "'\tx", "ok", ""]
+    cells = [csv_cell(v) for v in ["+1", "-1", "\tx", "ok", None]]
+    assert cells == ["'+1", "'-1", "'\tx", "ok", ""]
