@@ -153,6 +153,8 @@ def campaign_view(request: HttpRequest, incident_id: int) -> HttpResponse:
         "csv_url": reverse("incident_campaign_csv", args=[incident.pk])
         + (f"?{urlencode({'outcome': chosen, 'q': query})}" if chosen or query else ""),
         "progress_url": reverse("incident_campaign_progress", args=[incident.pk]),
+        # What the script compares its figures with, to say when the list is out of date.
+        "signature": ",".join([str(progress.sent)] + [f"{o.key}={o.count}" for o in outcomes]),
         "poll_sending": POLL_SECONDS_SENDING,
         "poll_waiting": POLL_SECONDS_WAITING,
         "can_remind": may_remind(request.user),

@@ -18,6 +18,12 @@
       }
     }
 
+    var loaded = null;
+
+    function signature(data) {
+      return [data.sent].concat(data.outcomes.map(function (o) { return o.key + "=" + o.count; })).join(",");
+    }
+
     function update(data) {
       set("sent", String(data.sent));
       set("total", String(data.total));
@@ -43,6 +49,11 @@
       var live = figures.querySelector('[data-figure="live"]');
       if (live) {
         live.hidden = false;
+      }
+      // The list below is the page's as loaded; say when it no longer matches the figures.
+      var stale = figures.querySelector('[data-figure="stale"]');
+      if (stale && loaded !== null && signature(data) !== loaded) {
+        stale.hidden = false;
       }
     }
 
@@ -74,6 +85,7 @@
       }, seconds * 1000);
     }
 
+    loaded = figures.dataset.signature || null;
     poll(Number(figures.dataset.pollSending));
   }
 
