@@ -75,6 +75,7 @@ class Progress:
     sent: int
     waiting_to_send: int  # not sent yet: sending is still going on
     open: int  # sent or not, no answer yet and no deadline passed
+    answered: int  # an answer counted, whichever (an option, suspicious, not understood)
 
     @property
     def sending(self) -> bool:
@@ -173,12 +174,14 @@ def campaign_progress(requests: QuerySet[ConfirmationRequest]) -> Progress:
         sent=Count("pk", filter=Q(sent_at__isnull=False)),
         pending=Count("pk", filter=Q(state=State.PENDING)),
         open=Count("pk", filter=Q(state__in=OPEN_STATES)),
+        answered=Count("pk", filter=Q(state=State.ANSWERED)),
     )
     return Progress(
         total=figures["total"],
         sent=figures["sent"],
         waiting_to_send=figures["pending"],
         open=figures["open"],
+        answered=figures["answered"],
     )
 
 
@@ -202,16 +205,13 @@ def campaign_summary(incident: SecurityIncident) -> dict:
     requests = campaign_requests(incident)
     progress = campaign_progress(requests)
     outcomes = campaign_outcomes(requests)
-    answers = {LOOKS_SUSPICIOUS, NOT_UNDERSTOOD}
     return {
         "incident": incident.number,
         "total": progress.total,
         "sent": progress.sent,
         "sending": progress.sending,
         "open": progress.open,
-        "answered": sum(
-            o.count for o in outcomes if o.key.startswith(ANSWER_PREFIX) or o.key in answers
-        ),
+        "answered": progress.answered,
         "done": progress.open == 0,
         "outcomes": [{"key": o.key, "label": o.label, "count": o.count} for o in outcomes],
     }
