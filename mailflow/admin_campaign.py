@@ -146,7 +146,6 @@ def campaign_view(request: HttpRequest, incident_id: int) -> HttpResponse:
         "query": query,
         "page": page,
         "rows": [_row(r, labels) for r in page.object_list],
-        "everyone_url": campaign_url(incident, q=query),
         "page_query": urlencode({k: v for k, v in {"outcome": chosen, "q": query}.items() if v}),
         "csv_url": reverse("incident_campaign_csv", args=[incident.pk])
         + (f"?{urlencode({'outcome': chosen, 'q': query})}" if chosen or query else ""),
