@@ -1,7 +1,7 @@
 """The REST API's URL wiring: every app's endpoints under /api/, and the OpenAPI schema and
 docs generated from them. The base classes they share live in core.api."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -15,7 +15,7 @@ from incidents.api import (
     PersonViewSet,
     TaskViewSet,
 )
-from mailflow.api import AnswerViewSet, RequestViewSet
+from mailflow.api import AnswerViewSet, CampaignView, RequestViewSet
 from runbooks.api import RunbookViewSet, RunViewSet
 
 router = DefaultRouter()
@@ -41,6 +41,12 @@ urlpatterns = [
         "docs/",
         SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[IsAuthenticated]),
         name="docs",
+    ),
+    # An incident's campaign, served by mailflow (incidents may not import it).
+    re_path(
+        r"^incidents/(?P<number>[A-Za-z0-9]{1,16})/campaign/$",
+        CampaignView.as_view(),
+        name="incident-campaign",
     ),
     path("", include(router.urls)),
 ]

@@ -3,6 +3,7 @@
 from core.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
 from incidents.timeline_kinds import INCIDENT_STATE_CHANGED
+from mailflow.campaigns import campaign_remind_send
 from mailflow.due_requests import requests_process_due
 from mailflow.held_answers import held_answer_escalate, held_answers_escalate_due
 from mailflow.request_lifecycle import requests_cancel_for_incident
@@ -73,3 +74,8 @@ def sweep_tracking_events() -> int:
     from mailflow.tracking import tracking_sweep
 
     return tracking_sweep()
+
+
+def remind_campaign(entry_id: int, after: int = 0) -> int:
+    """ "Remind now" on a campaign, a chunk at a time (mailflow.campaigns)."""
+    return campaign_remind_send(entry_id, after)

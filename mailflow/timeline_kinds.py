@@ -24,6 +24,7 @@ REPLY_UNVERIFIED = "reply.unverified"
 REPLY_AUTOMATIC = "reply.automatic"
 REPLY_ATTACHMENTS_SKIPPED = "reply.attachments_skipped"
 BOUNCE_UNVERIFIED = "bounce.unverified"
+CAMPAIGN_REMINDED = "campaign.reminded"
 
 _REQUEST = frozenset({"request"})
 _ANSWER = frozenset({"request", "answer", "option", "channel", "flags"})
@@ -63,4 +64,7 @@ KINDS = [
     Kind(REPLY_AUTOMATIC, "Automatic reply", _INBOUND),
     Kind(REPLY_ATTACHMENTS_SKIPPED, "Attachments not filed", _INBOUND),
     Kind(BOUNCE_UNVERIFIED, "Unverified bounce", _INBOUND),
+    # "Remind now" on the campaign page: how many were waiting, and the last request of
+    # theirs, so the background task reminds exactly them.
+    Kind(CAMPAIGN_REMINDED, "Reminder to everyone not answered", frozenset({"count", "up_to"})),
 ]

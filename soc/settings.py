@@ -421,6 +421,7 @@ INCIDENT_PAGE_PANELS: list[str] = [
     "runbooks.admin_incident.incident_run_header_panel",
     "mailflow.admin_held_answers.held_answers_panel",
     "runbooks.admin_incident.incident_runbooks_panel",
+    "mailflow.admin_campaign.campaign_panel",
 ]
 
 # Which incidents have a question to the affected person waiting for its answer (a

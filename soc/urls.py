@@ -8,6 +8,12 @@ from django.views.generic import RedirectView
 # anymail's views, routed below, signal each event they read; mailflow.receivers store them.
 from mailflow import receivers, webhooks  # noqa: F401
 from mailflow.admin_ask_people import ask_people_view
+from mailflow.admin_campaign import (
+    campaign_csv_view,
+    campaign_progress_view,
+    campaign_remind_view,
+    campaign_view,
+)
 from mailflow.configured_providers import configured_urls
 from mailflow.mailbox_views import mailbox, mailbox_email
 from runbooks.admin_incident import start_runbook_view
@@ -39,6 +45,26 @@ urlpatterns = [
         "admin/incidents/securityincident/<int:incident_id>/ask-people/",
         admin.site.admin_view(ask_people_view),
         name="incident_ask_people",
+    ),
+    path(
+        "admin/incidents/securityincident/<int:incident_id>/campaign/",
+        admin.site.admin_view(campaign_view),
+        name="incident_campaign",
+    ),
+    path(
+        "admin/incidents/securityincident/<int:incident_id>/campaign/progress/",
+        admin.site.admin_view(campaign_progress_view),
+        name="incident_campaign_progress",
+    ),
+    path(
+        "admin/incidents/securityincident/<int:incident_id>/campaign/remind/",
+        admin.site.admin_view(campaign_remind_view),
+        name="incident_campaign_remind",
+    ),
+    path(
+        "admin/incidents/securityincident/<int:incident_id>/campaign/people.csv",
+        admin.site.admin_view(campaign_csv_view),
+        name="incident_campaign_csv",
     ),
     path(
         "admin/incidents/securityincident/<int:incident_id>/start-runbook/",

@@ -36,6 +36,7 @@ def test_every_routed_endpoint_is_described(schema):
         "/api/incidents/{number}/notes/",
         "/api/incidents/{number}/assign/",
         "/api/incidents/{number}/timeline/",
+        "/api/incidents/{number}/campaign/",
         "/api/tasks/{number}/start/",
         "/api/tasks/{number}/complete/",
         "/api/tasks/{number}/mark-incomplete/",
