@@ -417,6 +417,7 @@ TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
 # the request and the incident that returns incidents.admin.panels.Panel or None, so higher
 # layers show their part of the case without the incident admin importing them.
 INCIDENT_PAGE_PANELS: list[str] = [
+    "mailflow.admin_question.question_panel",
     "mailflow.admin_held_answers.held_answers_panel",
     "runbooks.admin_incident.incident_runbooks_panel",
 ]
