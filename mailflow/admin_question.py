@@ -40,7 +40,7 @@ class QuestionSummary:
     answer_label: str
     answer_via: str
     answer_from: str
-    other_answers: int
+    later_answers: int
     actions: dict | None
     page_url: str
 
@@ -59,13 +59,6 @@ def question_summary(user: AbstractBaseUser, request: ConfirmationRequest) -> Qu
     """One question as the header and its page show it: a constant number of queries."""
     now = timezone.now()
     answers = list(request.answers.select_related("accepted_by").order_by("received_at", "id"))
-    held_count = sum(
-        1
-        for a in answers
-        if (a.suspected_automated or a.sender_mismatch)
-        and not a.counted
-        and request.state in OPEN_STATES
-    )
     counted = next((a for a in answers if a.counted), None)
     resent = request.resent_emails.filter(sent_at__isnull=False).aggregate(
         count=Count("id"), last=Max("sent_at")
@@ -100,9 +93,9 @@ def question_summary(user: AbstractBaseUser, request: ConfirmationRequest) -> Qu
         answer_label=request.label_of(counted.option_key) if counted else "",
         answer_via=CHANNEL_LABELS[counted.channel] if counted else "",
         answer_from=answer_provenance(counted) if counted else "",
-        # Answers neither counted nor held: revisions, late ones, or held ones whose
-        # question has closed. The question's page lists every answer.
-        other_answers=len(answers) - (1 if counted else 0) - held_count,
+        # Answers after the one that counted, or after the question closed: worth a look
+        # on the question's page, which lists every answer.
+        later_answers=sum(1 for a in answers if a.is_revision or a.late),
         actions=question_actions(user, request),
         page_url=reverse("admin:mailflow_confirmationrequest_change", args=[request.pk]),
     )
