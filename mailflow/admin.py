@@ -19,7 +19,14 @@ from mailflow.admin_question import held_section, question_summary
 from mailflow.admin_request_actions import request_action_urls
 from mailflow.inbound.retry import inbound_reprocess
 from mailflow.inbound_review import inbound_accept_as_answer
-from mailflow.models import HELD_ANSWERS, Answer, ConfirmationRequest, InboundEmail, TrackingEvent
+from mailflow.models import (
+    HELD_ANSWERS,
+    Answer,
+    ConfirmationRequest,
+    InboundEmail,
+    ResentEmail,
+    TrackingEvent,
+)
 from mailflow.parsing import ParsedMessage, parse_message
 
 
@@ -49,6 +56,20 @@ class TrackingEventInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
+
+
+class ResentEmailInline(ReadOnlyMixin, admin.TabularInline):
+    model = ResentEmail
+    verbose_name = "email sent again"
+    verbose_name_plural = "emails sent again"
+    fields = ["created_at", "requested_by", "sent_at", "message_id", "failed", "last_error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ResentEmail]:
+        # Each row prints the email (its __str__ names the incident).
+        return super().get_queryset(request).select_related("requested_by", "request__incident")
 
 
 @admin.register(ConfirmationRequest)
@@ -96,7 +117,7 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "scanner_hits",
     ]
     readonly_fields = fields
-    inlines = [AnswerInline, TrackingEventInline]
+    inlines = [AnswerInline, ResentEmailInline, TrackingEventInline]
     # The summary and the actions above the fields (mailflow.admin_question).
     change_form_template = "admin/mailflow/confirmationrequest/change_form.html"
 

@@ -20,9 +20,11 @@ from mailflow import timeline_kinds as kinds
 from mailflow.admin_held_answers import HELD_IN_HEADER, held_row, may_accept
 from mailflow.admin_request_actions import question_actions
 from mailflow.answers import CHANNEL_LABELS
+from mailflow.emails import SUSPICIOUS_LABEL
 from mailflow.held_answers import held_answers_of
 from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest, InboundEmail
 from mailflow.request_lifecycle import recipient_name
+from runbooks.actions import SUSPICIOUS, UNRECOGNISED
 
 State = ConfirmationRequest.State
 
@@ -43,6 +45,12 @@ class QuestionSummary:
     later_answers: int
     actions: dict | None
     page_url: str
+
+
+def option_label(request: ConfirmationRequest, key: str) -> str:
+    """The option's label as the person saw it, also for the answers every question takes."""
+    special = {SUSPICIOUS: SUSPICIOUS_LABEL, UNRECOGNISED: "A reply we could not read"}
+    return request.label_of(key) if key not in special else special[key]
 
 
 def answer_provenance(answer: Answer) -> str:
@@ -90,7 +98,7 @@ def question_summary(user: AbstractBaseUser, request: ConfirmationRequest) -> Qu
         resent_at=resent["last"],
         resent_count=resent["count"],
         answer=counted,
-        answer_label=request.label_of(counted.option_key) if counted else "",
+        answer_label=option_label(request, counted.option_key) if counted else "",
         answer_via=CHANNEL_LABELS[counted.channel] if counted else "",
         answer_from=answer_provenance(counted) if counted else "",
         # Answers after the one that counted, or after the question closed: worth a look
@@ -168,9 +176,10 @@ def _campaign(incident: SecurityIncident, totals: dict) -> dict:
         "by_state": [
             (label, totals[state])
             for state, label in State.choices
-            if state not in OPEN_STATES and totals[state]
+            # Answered ones are counted by their answer above.
+            if state not in OPEN_STATES and state != State.ANSWERED and totals[state]
         ],
-        "answers": [(sample.label_of(row["option_key"]), row["n"]) for row in chosen],
+        "answers": [(option_label(sample, row["option_key"]), row["n"]) for row in chosen],
         "deadline": ConfirmationRequest.objects.filter(incident=incident, state__in=OPEN_STATES)
         .order_by("deadline_at")
         .values_list("deadline_at", flat=True)

@@ -128,18 +128,19 @@ def campaign(shipped, committed):
 def test_a_campaign_is_summed_up_with_a_link_to_each_persons_question(
     campaign, committed, signed_in
 ):
-    first, second, *_ = ConfirmationRequest.objects.filter(incident=campaign).order_by("pk")
+    first, second, third, _ = ConfirmationRequest.objects.filter(incident=campaign).order_by("pk")
     options = first.options
-    committed(
-        answer_record, request=first, option_key=options[0]["key"], channel=Answer.Channel.PAGE
-    )
+    for request, key in ((first, options[0]["key"]), (third, "suspicious")):
+        committed(answer_record, request=request, option_key=key, channel=Answer.Channel.PAGE)
     committed(hold, second, options[1]["key"])
 
     section = header(signed_in.get(incident_page(campaign)))
 
     assert "Questions to 4 people" in section
-    assert "<strong>3</strong> waiting" in section
+    assert "<strong>2</strong> waiting" in section
     assert f"<strong>1</strong> answered “{options[0]['label']}”" in section
+    assert "<strong>1</strong> answered “This email looks suspicious to me”" in section
+    assert "<strong>2</strong> answered" not in section
     assert 'id="held-answers"' in section
     link = reverse("admin:mailflow_confirmationrequest_changelist") + f"?incident={campaign.pk}"
     assert f'href="{link}"' in section
@@ -383,8 +384,12 @@ def test_the_soc_analyst_group_may_act_without_superuser_rights(analyst):
     assert analyst.has_perm("mailflow.change_confirmationrequest")
 
 
-def test_a_sent_again_email_shows_in_the_header(asked, committed, signed_in, as_analyst):
+def test_a_sent_again_email_shows_in_the_header_and_on_the_question_page(
+    asked, committed, signed_in, as_analyst
+):
     request = asked("failed-login")
-    committed(request_send_again, request=request, actor=as_analyst)
+    resent = committed(request_send_again, request=request, actor=as_analyst)
 
     assert "sent again" in header(signed_in.get(incident_page(request.incident)))
+    page = signed_in.get(request_page(request)).content.decode()
+    assert "Emails sent again" in page and resent.message_id.strip("<>") in page

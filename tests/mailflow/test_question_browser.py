@@ -1,15 +1,19 @@
 """A real browser (the system Chromium, driven by Playwright) on the question's part of
 the incident page and on the question's own page: an analyst accepts a held answer from
-the incident's header, then extends a deadline and sends a question again."""
+the incident's header, extends a deadline and sends a question again, and finds a
+campaign's questions summed up."""
 
 from datetime import timedelta
 
 from django.core import mail
 from playwright.sync_api import expect
 
+from core.actors import Actor
+from mailflow.answers import answer_record
 from mailflow.models import Answer, ConfirmationRequest, ResentEmail
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import RunbookRun
+from runbooks.starting import runs_start_for_people
 from tests.browsing import BROWSER_MARKS, signed_in
 from tests.builders.answers import hold
 from tests.factories import PersonFactory, category, open_incident
@@ -103,3 +107,37 @@ def test_the_analyst_extends_the_deadline_and_sends_the_question_again(
         "request.resent",
         "request.sent",
     ]
+
+
+def test_a_campaigns_header_counts_and_links_to_each_persons_question(
+    chromium, live_server, settings, analyst, shots
+):
+    settings.SITE_URL = live_server.url
+    runbooks = {runbook.name: runbook for runbook in import_shipped_runbooks()}
+    incident = open_incident(category=category("phishing"))
+    people = [PersonFactory(first_name=f"Person{n}", last_name="Asked") for n in range(12)]
+    runs_start_for_people(
+        actor=Actor.system(),
+        runbook=runbooks["Phishing recipients"],
+        incident=incident,
+        people=people,
+    )
+    requests = list(ConfirmationRequest.objects.filter(incident=incident).order_by("pk"))
+    options = requests[0].options
+    for request in requests[:5]:
+        answer_record(request=request, option_key=options[0]["key"], channel="page")
+    answer_record(request=requests[5], option_key=options[1]["key"], channel="page")
+    hold(requests[6], options[1]["key"])
+
+    page = signed_in(chromium, live_server, analyst.username, viewport=WIDE)
+    page.goto(f"{live_server.url}/admin/incidents/securityincident/{incident.pk}/change/")
+    question = page.locator("#question")
+    expect(question).to_contain_text("Questions to 12 people")
+    expect(question).to_contain_text("6 waiting")
+    expect(question).to_contain_text(f"5 answered “{options[0]['label']}”")
+    no_horizontal_scrolling(page)
+    page.screenshot(path=str(shots / "cockpit-question-campaign.png"), full_page=True)
+    question.screenshot(path=str(shots / "cockpit-question-campaign-header.png"))
+
+    question.get_by_role("link", name="Each person's question").click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(12)
