@@ -3,6 +3,7 @@ again, extend its deadline, or end it now as "no answer". Each locks the request
 refuses, saying why, when its state does not allow the action, so a second click (or a
 click on a page that is out of date) changes nothing."""
 
+import secrets
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -237,7 +238,8 @@ def _retry_later(resent: ResentEmail, wait: timedelta) -> None:
     run_once_at(
         "mailflow.tasks.send_again",
         resent.pk,
-        name=f"Send request {resent.request_id} again ({resent.pk}, {resent.attempts})",
+        # Unique: a retry for want of a sending slot keeps the attempt count.
+        name=f"Send request {resent.request_id} again ({resent.pk}, {secrets.token_hex(4)})",
         at=at,
     )
 

@@ -353,3 +353,36 @@ def test_a_provider_event_about_either_email_finds_the_question(asked, committed
     assert _request_for(event(resent.message_id)) == request
     assert _request_for(event(request.message_id)) == request
     assert _request_for(event("someone-else")) is None
+
+
+def test_sending_again_waits_for_a_sending_slot_and_a_lost_task_is_swept_up(
+    asked, committed, as_analyst, outbox, monkeypatch
+):
+    from django_q.models import Schedule
+
+    from mailflow import request_actions
+    from mailflow.pacing import Slot
+
+    request = asked("failed-login")
+    monkeypatch.setattr(
+        request_actions, "send_slot_wait", lambda: Slot(taken=False, wait=30.0, at=0.0)
+    )
+    resent = committed(request_send_again, request=request, actor=as_analyst)
+    resent.refresh_from_db()
+    assert resent.sent_at is None and resent.send_lease_until > timezone.now()
+    assert Schedule.objects.filter(func="mailflow.tasks.send_again").count() == 1
+    assert request_actions.resent_emails_lost(timezone.now()) == []
+
+    monkeypatch.undo()
+    later = timezone.now() + timedelta(minutes=10)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    # Its retry was lost: the lease it kept has passed.
+    ResentEmail.objects.filter(pk=resent.pk).update(
+        created_at=an_hour_ago, send_lease_until=an_hour_ago
+    )
+    assert request_actions.resent_emails_lost(later) == [resent.pk]
+    committed(requests_process_due, later)  # the schedule's sweep sends what was lost
+
+    resent.refresh_from_db()
+    assert resent.sent_at is not None
+    assert len(outbox) == 2
