@@ -15,18 +15,38 @@ from core.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from core.logging import redact_reply_tokens
 from mailflow import parsing
 from mailflow.admin_held_answers import accept_held_answer_view
+from mailflow.admin_question import held_section, question_summary
+from mailflow.admin_request_actions import request_action_urls
 from mailflow.inbound.retry import inbound_reprocess
 from mailflow.inbound_review import inbound_accept_as_answer
-from mailflow.models import Answer, ConfirmationRequest, InboundEmail, TrackingEvent
+from mailflow.models import (
+    HELD_ANSWERS,
+    Answer,
+    ConfirmationRequest,
+    InboundEmail,
+    ResentEmail,
+    TrackingEvent,
+)
 from mailflow.parsing import ParsedMessage, parse_message
 
 
 class AnswerInline(ReadOnlyMixin, admin.TabularInline):
     model = Answer
-    fields = ["option_key", "channel", "sender", "received_at", "flags", "counted"]
+    fields = ["option", "channel", "sender", "received_at", "flag_words", "counted"]
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Answer]:
+        return super().get_queryset(request).select_related("request")
+
+    @admin.display(description="answer")
+    def option(self, obj: Answer) -> str:
+        return obj.request.label_of(obj.option_key)
+
+    @admin.display(description="flags")
+    def flag_words(self, obj: Answer) -> str:
+        return ", ".join(obj.flags) or "none"
 
 
 class TrackingEventInline(ReadOnlyMixin, admin.TabularInline):
@@ -36,6 +56,20 @@ class TrackingEventInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
+
+
+class ResentEmailInline(ReadOnlyMixin, admin.TabularInline):
+    model = ResentEmail
+    verbose_name = "email sent again"
+    verbose_name_plural = "emails sent again"
+    fields = ["created_at", "requested_by", "sent_at", "message_id", "failed", "last_error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ResentEmail]:
+        # Each row prints the email (its __str__ names the incident).
+        return super().get_queryset(request).select_related("requested_by", "request__incident")
 
 
 @admin.register(ConfirmationRequest)
@@ -63,7 +97,7 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "recipient_email",
         "language",
         "question",
-        "options",
+        "option_labels",
         "subject",
         "body",
         "evidence_requested",
@@ -83,7 +117,33 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "scanner_hits",
     ]
     readonly_fields = fields
-    inlines = [AnswerInline, TrackingEventInline]
+    inlines = [AnswerInline, ResentEmailInline, TrackingEventInline]
+    # The summary and the actions above the fields (mailflow.admin_question).
+    change_form_template = "admin/mailflow/confirmationrequest/change_form.html"
+
+    @admin.display(description="options")
+    def option_labels(self, obj: ConfirmationRequest) -> str:
+        labels = format_html_join("", "<li>{}</li>", ((o["label"],) for o in obj.options))
+        return format_html('<ul style="margin: 0; padding-left: 1.2em">{}</ul>', labels)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ):
+        question = (
+            ConfirmationRequest.objects.select_related("person", "incident", "task")
+            .filter(pk=object_id if object_id.isdigit() else None)
+            .first()
+        )
+        if question is not None and self.has_view_permission(request, question):
+            held = Answer.objects.filter(HELD_ANSWERS, request=question).select_related(
+                "request__person", "review_task"
+            )
+            extra_context = {
+                **(extra_context or {}),
+                "question": question_summary(request.user, question),
+                "held": held_section(request.user, held),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -92,6 +152,7 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(accept_held_answer_view),
                 name="mailflow_held_answer_accept",
             ),
+            *request_action_urls(self),
             *super().get_urls(),
         ]
 

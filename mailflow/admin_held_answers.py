@@ -1,5 +1,6 @@
-"""The incident page's panel of held answers (settings.INCIDENT_PAGE_PANELS), and the
-one-click accept behind its button: a POST through held_answer_accept."""
+"""The incident page's section of held answers when there are more than its header lists
+(settings.INCIDENT_PAGE_PANELS), and the one-click accept behind their buttons: a POST
+through held_answer_accept, from the header, this section or the question's page."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,9 @@ from mailflow.models import Answer, InboundEmail
 # A campaign whose gateway clicks every link holds an answer per person: the panel shows
 # the oldest this many and counts the rest.
 SHOWN = 50
+# Up to this many are listed in the incident's header, with the question
+# (mailflow.admin_question); more get this section below the form, and a count up there.
+HELD_IN_HEADER = 3
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,15 @@ def may_accept(user: AbstractBaseUser) -> bool:
 def held_answers_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | None:
     held = held_answers_of(incident)
     answers = list(held[:SHOWN])
-    if not answers:
+    if len(answers) <= HELD_IN_HEADER:
         return None
     emails = dict(InboundEmail.objects.filter(answer__in=answers).values_list("answer_id", "pk"))
-    rows = [_row(answer, emails.get(answer.pk), may_accept(request.user)) for answer in answers]
+    rows = [held_row(answer, emails.get(answer.pk), may_accept(request.user)) for answer in answers]
     more = held.count() - SHOWN if len(answers) == SHOWN else 0
     return Panel("admin/mailflow/held_answers.html", {"rows": rows, "more": more})
 
 
-def _row(answer: Answer, email_id: int | None, can_accept: bool) -> HeldRow:
+def held_row(answer: Answer, email_id: int | None, can_accept: bool) -> HeldRow:
     request = answer.request
     asked = request.person.full_name if request.person else request.recipient_email
     scanner = answer.suspected_automated and not answer.sender_mismatch
@@ -97,6 +101,10 @@ def accept_held_answer_view(request: HttpRequest, answer_id: int) -> HttpRespons
         lambda: held_answer_accept(answer=answer, actor=Actor.analyst(request.user)),
         f"Accepted “{label}” as the answer; the runbook continues.",
     )
+    if request.POST.get("back") == "request":
+        return HttpResponseRedirect(
+            reverse("admin:mailflow_confirmationrequest_change", args=[answer.request_id])
+        )
     incident = answer.request.incident
     return HttpResponseRedirect(
         reverse("admin:incidents_securityincident_change", args=[incident.pk])

@@ -1,6 +1,6 @@
 """The schedule's work on confirmation requests (mailflow.tasks.process_due_requests):
 send the one reminder when it is due, expire requests past their deadline, and send
-again what a lost enqueue left pending."""
+again what a lost enqueue left pending (a question, or an email to send again)."""
 
 import time
 from datetime import datetime
@@ -14,6 +14,7 @@ from mailflow import timeline_kinds as kinds
 from mailflow.emails import build_request_email
 from mailflow.models import OPEN_STATES, ConfirmationRequest
 from mailflow.pacing import send_slot_wait
+from mailflow.request_actions import resent_emails_lost
 from mailflow.request_lifecycle import State, recipient_name, request_expire
 from mailflow.send_errors import SendFailure, error_text, send_failure_kind
 from mailflow.sending import MAILER, SEND_BATCH_SECONDS, SEND_LEASE, sendable
@@ -85,3 +86,5 @@ def _enqueue_lost_sends(now: datetime) -> None:
     lost = lost.values_list("pk", flat=True)
     for request_id in lost[:1000]:
         async_task("mailflow.tasks.send_request", request_id)
+    for resent_id in resent_emails_lost(now):
+        async_task("mailflow.tasks.send_again", resent_id)

@@ -33,7 +33,11 @@ def _template(request: ConfirmationRequest, name: str, extension: str):
     )
 
 
-def build_request_email(request: ConfirmationRequest, *, reminder: bool = False) -> AnymailMessage:
+def build_request_email(
+    request: ConfirmationRequest, *, reminder: bool = False, message_id: str = ""
+) -> AnymailMessage:
+    """`message_id`: the Message-ID of an email sent again (ResentEmail), instead of the
+    request's own; its links and reply address are the same."""
     context = {
         "request": request,
         "first_name": request.person.first_name if request.person else "",
@@ -66,7 +70,7 @@ def build_request_email(request: ConfirmationRequest, *, reminder: bool = False)
         # Its own Message-ID; replies to it still name the original in References.
         headers["In-Reply-To"] = headers["References"] = request.message_id
     else:
-        headers["Message-ID"] = request.message_id
+        headers["Message-ID"] = message_id or request.message_id
     message = AnymailMessage(
         subject=subject[:300],
         body=_template(request, "request", "txt").render(context),

@@ -106,6 +106,34 @@ OPEN_STATES = (
 )
 
 
+class ResentEmail(models.Model):
+    """The question emailed again at an analyst's request: the same links and reply
+    address (the same tokens), under a Message-ID of its own, so a reply or a bounce to
+    either email finds the request (mailflow.request_actions)."""
+
+    request = models.ForeignKey(
+        ConfirmationRequest, on_delete=models.CASCADE, related_name="resent_emails"
+    )
+    message_id = models.CharField(max_length=250, unique=True, editable=False)
+    provider_message_id = models.CharField(max_length=250, blank=True, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # A worker claims the send with this lease, so a task run twice sends it once.
+    send_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    failed = models.BooleanField(default=False, help_text="Given up: it was not sent.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.request.incident.number}: sent again {self.created_at:%Y-%m-%d %H:%M}"
+
+
 class SendRateSlot(models.Model):
     """When the next email may go to the provider under EMAIL_SEND_RATE: one row that
     every worker of every process takes its sending slot from (mailflow/pacing.py)."""

@@ -71,16 +71,25 @@ def _store(event: AnymailTrackingEvent, esp_name: str) -> tuple[TrackingEvent, b
 
 def _request_for(event: AnymailTrackingEvent) -> ConfirmationRequest | None:
     """The request the email belonged to: by the request_id we sent as metadata, else by
-    the provider's message id (or our own Message-ID, which some providers report)."""
+    the provider's message id (or our own Message-ID, which some providers report), of
+    the question's email or of the email sent again."""
     request_id = str((event.metadata or {}).get("request_id", ""))
     if request_id.isdigit():
         request = ConfirmationRequest.objects.filter(pk=int(request_id)).first()
         if request:
             return request
     if event.message_id and not has_nul(event.message_id):  # an id with NUL is none of ours
-        return ConfirmationRequest.objects.filter(
-            Q(provider_message_id=event.message_id) | Q(message_id=event.message_id)
-        ).first()
+        requests = ConfirmationRequest.objects
+        return (
+            requests.filter(
+                Q(provider_message_id=event.message_id) | Q(message_id=event.message_id)
+            ).first()
+            # The question emailed again has its own ids (ResentEmail).
+            or requests.filter(
+                Q(resent_emails__provider_message_id=event.message_id)
+                | Q(resent_emails__message_id=event.message_id)
+            ).first()
+        )
     return None
 
 

@@ -113,6 +113,20 @@ def request_expire(*, request: ConfirmationRequest) -> bool:
     )
 
 
+def request_end_now(*, request: ConfirmationRequest, actor: Actor, reason: str) -> bool:
+    """An analyst ends the question before its deadline: as if the deadline had passed,
+    the run moves on its "no answer" branch."""
+    return _close_and_resume(
+        request,
+        state=State.NO_ANSWER,
+        outcome=NO_ANSWER_OUTCOME,
+        kind=kinds.REQUEST_ENDED,
+        actor=actor,
+        summary=f"Question to {recipient_name(request)} ended as no answer by {actor.name}",
+        reason=reason,
+    )
+
+
 def request_cancel(*, request: ConfirmationRequest, actor: Actor, reason: str) -> bool:
     """Close an open request without resuming anything (its links stop working)."""
     return _close_and_resume(

@@ -69,6 +69,10 @@ def _message_domain() -> str:
     return urlsplit(settings.SITE_URL).hostname or "localhost"
 
 
+def new_message_id() -> str:
+    return f"<{secrets.token_hex(16)}@{_message_domain()}>"
+
+
 def request_create(
     *,
     actor: Actor,
@@ -111,7 +115,7 @@ def request_create(
             token_nonce=nonce,
             token_hash=token_digest(page_token(nonce)),
             reply_token_hash=token_digest(reply_token(nonce)),
-            message_id=f"<{secrets.token_hex(16)}@{_message_domain()}>",
+            message_id=new_message_id(),
             deadline_at=now + deadline_after,
             remind_at=now + reminder_after if reminder_after else None,
         )

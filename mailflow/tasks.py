@@ -6,6 +6,7 @@ from incidents.timeline_kinds import INCIDENT_STATE_CHANGED
 from mailflow.campaigns import campaign_remind_send
 from mailflow.due_requests import requests_process_due
 from mailflow.held_answers import held_answer_escalate, held_answers_escalate_due
+from mailflow.request_actions import resent_email_send
 from mailflow.request_lifecycle import requests_cancel_for_incident
 from mailflow.sending import request_send, requests_send_batch
 
@@ -19,6 +20,10 @@ def send_request(request_id: int) -> None:
 def send_requests(request_ids: list[int]) -> None:
     """The rest of a batch the send rate or the batch's time budget put back."""
     requests_send_batch(request_ids)
+
+
+def send_again(resent_id: int) -> bool:
+    return resent_email_send(resent_id)
 
 
 def process_due_requests() -> tuple[int, int]:

@@ -14,6 +14,10 @@ REQUEST_REMINDED = "request.reminded"
 REQUEST_EXPIRED = "request.expired"
 REQUEST_CANCELLED = "request.cancelled"
 REQUEST_LINK_CHECKED = "request.link_checked"
+REQUEST_RESENT = "request.resent"
+REQUEST_RESEND_FAILED = "request.resend_failed"
+REQUEST_DEADLINE_EXTENDED = "request.deadline_extended"
+REQUEST_ENDED = "request.ended"
 ANSWER_RECEIVED = "answer.received"
 ANSWER_FLAGGED = "answer.flagged"
 ANSWER_REVISED = "answer.revised"
@@ -50,6 +54,15 @@ KINDS = [
     Kind(REQUEST_EXPIRED, "No answer by the deadline", _REQUEST),
     Kind(REQUEST_CANCELLED, "Question withdrawn", _REQUEST),
     Kind(REQUEST_LINK_CHECKED, "Link checked by a mail scanner", _REQUEST),
+    # An analyst's actions on a waiting question (mailflow.request_actions).
+    Kind(REQUEST_RESENT, "Question to be sent again", frozenset({"request", "message_id"})),
+    Kind(REQUEST_RESEND_FAILED, "Not sent again", frozenset({"request", "message_id"})),
+    Kind(
+        REQUEST_DEADLINE_EXTENDED,
+        "Deadline extended",
+        frozenset({"request", "deadline", "previous_deadline"}),
+    ),
+    Kind(REQUEST_ENDED, "Question ended as no answer", _REQUEST),
     Kind(ANSWER_RECEIVED, "Answer received", _ANSWER),
     Kind(ANSWER_FLAGGED, "Answer flagged", _ANSWER),
     Kind(ANSWER_REVISED, "Answer changed", _ANSWER),

@@ -419,6 +419,7 @@ TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
 # layers show their part of the case without the incident admin importing them.
 INCIDENT_PAGE_PANELS: list[str] = [
     "runbooks.admin_incident.incident_run_header_panel",
+    "mailflow.admin_question.question_panel",
     "mailflow.admin_held_answers.held_answers_panel",
     "runbooks.admin_incident.incident_runbooks_panel",
     "mailflow.admin_campaign.campaign_panel",

@@ -233,7 +233,11 @@ def _correlate(
         if request:
             return request, request.incident, "reply address"
     if message_ids:
-        request = requests.filter(message_id__in=message_ids).first()
+        # Our Message-ID, or that of the email sent again (ResentEmail): either finds it.
+        request = (
+            requests.filter(message_id__in=message_ids).first()
+            or requests.filter(resent_emails__message_id__in=message_ids).first()
+        )
         if request:
             return request, request.incident, "message id"
     for number in parsing.subject_incident_numbers(msg.subject):
