@@ -24,7 +24,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.actors import Actor
 from core.admin_helpers import call_service
-from incidents.admin.panels import Panel
 from incidents.models import SecurityIncident
 from mailflow.answers import CHANNEL_LABELS
 from mailflow.campaign_figures import (
@@ -86,23 +85,17 @@ def campaign_url(incident: SecurityIncident, **query: str) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def campaign_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | None:
-    """The incident page's line that leads to the campaign page (settings.
-    INCIDENT_PAGE_PANELS), for an incident with more than one person asked."""
-    if not may_view(request.user):
-        return None
-    progress = campaign_progress(campaign_requests(incident))
-    if progress.total < 2:
-        return None
-    return Panel(
-        "admin/mailflow/campaign_panel.html",
-        {
-            "progress": progress,
-            "share": round(100 * progress.answered / progress.total),
-            "url": campaign_url(incident),
-        },
-        place="header",
-    )
+def campaign_header(incident: SecurityIncident) -> dict:
+    """What the incident's header says of a campaign (mailflow.admin_question): the
+    campaign page's own figures, so the two never disagree, and the way there."""
+    requests = campaign_requests(incident)
+    progress = campaign_progress(requests)
+    return {
+        "progress": progress,
+        "share": round(100 * progress.answered / progress.total) if progress.total else 0,
+        "outcomes": [outcome for outcome in campaign_outcomes(requests) if outcome.count],
+        "url": campaign_url(incident),
+    }
 
 
 def bar(incident: SecurityIncident, outcomes: list[Outcome], query: str = "") -> list[Segment]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,7 @@ from django.utils.timesince import timeuntil
 from incidents.admin.panels import Panel
 from incidents.models import SecurityIncident, TimelineEntry
 from mailflow import timeline_kinds as kinds
+from mailflow.admin_campaign import campaign_header
 from mailflow.admin_held_answers import HELD_IN_HEADER, held_row, may_accept
 from mailflow.admin_request_actions import question_actions
 from mailflow.answers import CHANNEL_LABELS
@@ -131,11 +132,7 @@ def question_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | 
             return None
         return Panel("admin/mailflow/question_header.html", {"held": held}, place="header")
     asked = ConfirmationRequest.objects.filter(incident=incident)
-    totals = asked.aggregate(
-        questions=Count("id"),
-        people=Count("recipient_email", distinct=True),
-        **{state: Count("id", filter=Q(state=state)) for state in State.values},
-    )
+    totals = asked.aggregate(questions=Count("id"), people=Count("recipient_email", distinct=True))
     if not totals["questions"]:
         return None
     list_url = reverse("admin:mailflow_confirmationrequest_changelist") + f"?incident={incident.pk}"
@@ -143,7 +140,7 @@ def question_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | 
     if totals["people"] > 1:
         return Panel(
             "admin/mailflow/question_header.html",
-            {"campaign": _campaign(incident, totals), "list_url": list_url, "held": held},
+            {"campaign": campaign_header(incident), "list_url": list_url, "held": held},
             place="header",
         )
     latest = asked.select_related("person", "incident", "task").order_by("-created_at", "-id")[0]
@@ -158,30 +155,3 @@ def question_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | 
         },
         place="header",
     )
-
-
-def _campaign(incident: SecurityIncident, totals: dict) -> dict:
-    """Counts for many people asked; the list behind them is the requests' changelist."""
-    chosen = (
-        Answer.objects.filter(request__incident=incident, counted=True)
-        .values("option_key")
-        .annotate(n=Count("id"))
-        .order_by("-n")
-    )
-    # Every question of a campaign has the same options: one request's labels name them.
-    sample = ConfirmationRequest.objects.filter(incident=incident).only("options").first()
-    return {
-        "people": totals["people"],
-        "waiting": sum(totals[state] for state in OPEN_STATES),
-        "by_state": [
-            (label, totals[state])
-            for state, label in State.choices
-            # Answered ones are counted by their answer above.
-            if state not in OPEN_STATES and state != State.ANSWERED and totals[state]
-        ],
-        "answers": [(option_label(sample, row["option_key"]), row["n"]) for row in chosen],
-        "deadline": ConfirmationRequest.objects.filter(incident=incident, state__in=OPEN_STATES)
-        .order_by("deadline_at")
-        .values_list("deadline_at", flat=True)
-        .first(),
-    }

@@ -422,7 +422,6 @@ INCIDENT_PAGE_PANELS: list[str] = [
     "mailflow.admin_question.question_panel",
     "mailflow.admin_held_answers.held_answers_panel",
     "runbooks.admin_incident.incident_runbooks_panel",
-    "mailflow.admin_campaign.campaign_panel",
 ]
 
 # Which incidents have a question to the affected person waiting for its answer (a

@@ -55,9 +55,10 @@ def test_the_campaign_view_counts_answers_while_answers_arrive(
     )
 
     page.goto(f"{live_server.url}/admin/incidents/securityincident/{incident.pk}/change/")
-    expect(page.locator("#campaign-panel")).to_contain_text("12 asked, 0% answered")
+    expect(page.locator("#question")).to_contain_text("Questions to 12 people")
+    expect(page.locator("#question")).to_contain_text("0% answered")
     page.screenshot(path=str(shots / "cockpit-campaign-panel.png"), full_page=True)
-    page.get_by_role("link", name="open the campaign view").click()
+    page.get_by_role("link", name="Open the campaign view").click()
     figures = page.locator("#campaign-figures")
     expect(figures).to_contain_text("0 of 12 emails sent, sending…")
     page.evaluate("window.notReloaded = true")

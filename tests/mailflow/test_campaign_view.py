@@ -203,9 +203,10 @@ def test_the_incident_page_leads_to_the_campaign(campaign, phishing, client, ana
     single = client.get(reverse("admin:incidents_securityincident_change", args=[incident.pk]))
 
     html = page.content.decode()
-    assert "10 asked, 40% answered" in html
+    assert "Questions to 10 people" in html
+    assert "<strong>40%</strong> answered" in html
     assert page_url(phishing) in html
-    assert "open the campaign view" not in single.content.decode()
+    assert "Open the campaign view" not in single.content.decode()
 
 
 # --- Remind now -------------------------------------------------------------------------

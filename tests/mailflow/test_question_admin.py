@@ -125,7 +125,7 @@ def campaign(shipped, committed):
     return incident
 
 
-def test_a_campaign_is_summed_up_with_a_link_to_each_persons_question(
+def test_a_campaign_is_summed_up_as_its_page_counts_it_with_links_there(
     campaign, committed, signed_in
 ):
     first, second, third, _ = ConfirmationRequest.objects.filter(incident=campaign).order_by("pk")
@@ -136,11 +136,14 @@ def test_a_campaign_is_summed_up_with_a_link_to_each_persons_question(
 
     section = header(signed_in.get(incident_page(campaign)))
 
+    # The campaign page's own figures, and the way there.
     assert "Questions to 4 people" in section
-    assert "<strong>2</strong> waiting" in section
-    assert f"<strong>1</strong> answered “{options[0]['label']}”" in section
-    assert "<strong>1</strong> answered “This email looks suspicious to me”" in section
-    assert "<strong>2</strong> answered" not in section
+    assert "<strong>50%</strong> answered" in section
+    assert f"<strong>1</strong> {options[0]['label']}" in section
+    assert "<strong>1</strong> Looks suspicious" in section
+    assert "<strong>1</strong> Held or flagged" in section
+    assert "<strong>1</strong> No answer yet" in section
+    assert f'href="{reverse("incident_campaign", args=[campaign.pk])}"' in section
     assert 'id="held-answers"' in section
     link = reverse("admin:mailflow_confirmationrequest_changelist") + f"?incident={campaign.pk}"
     assert f'href="{link}"' in section
