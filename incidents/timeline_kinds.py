@@ -144,6 +144,7 @@ _GROUP_OF_NAMESPACE = {
     "runbook": "runbook",
     # The question's emails going out, and the mail coming back that is not an answer.
     "request": "email",
+    "campaign": "email",  # reminders to everyone asked
     "reply": "email",
     "bounce": "email",
     "evidence": "evidence",
