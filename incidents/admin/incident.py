@@ -21,6 +21,7 @@ from core.admin_helpers import (
     form_errors_to_messages,
     object_button_url,
 )
+from incidents.admin.list_filters import OpenIncidentFilter
 from incidents.admin.panels import Panel, incident_panels
 from incidents.admin.search import EMAIL, INCIDENT_NUMBER, number_lookup
 from incidents.forms import (
@@ -113,6 +114,7 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
     # One query for the page whatever the number of rows (tested).
     list_select_related = ["category", "affected_user", "assigned_to"]
     list_filter = [
+        OpenIncidentFilter,
         "state",
         "category",
         "priority",
