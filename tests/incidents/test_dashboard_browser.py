@@ -1,6 +1,7 @@
 """The dashboard in a real browser (the system Chromium, driven by Playwright): a SOC
 analyst signs in, sees where things stand, and clicks a figure through to its list."""
 
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +16,7 @@ pytestmark = BROWSER_MARKS
 def test_an_analyst_follows_a_figure_from_the_dashboard_to_its_list(chromium, live_server, shots):
     from playwright.sync_api import expect
 
+    cache.clear()  # figures another test's page left for a minute
     AnalystFactory(username="alice")
     busy_month(timezone.now())
     page = signed_in(chromium, live_server, "alice", viewport={"width": 1366, "height": 900})
