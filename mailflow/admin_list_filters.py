@@ -32,7 +32,7 @@ class AnswerReviewFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         groups = [(group, label) for group, (label, _) in NEEDS_REVIEW.items()]
-        return [("any", "Any"), *groups]
+        return [("any", "Any of these"), *groups]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "any" or self.value() in NEEDS_REVIEW:

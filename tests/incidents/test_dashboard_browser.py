@@ -35,3 +35,22 @@ def test_an_analyst_follows_a_figure_from_the_dashboard_to_its_list(chromium, li
     page.screenshot(path=str(shots / "cockpit-dashboard-drilldown.png"), full_page=True)
     assert overdue == 4
     assert width <= 1366
+
+
+def test_answers_needing_review_open_the_list_of_those_answers(chromium, live_server, shots):
+    from playwright.sync_api import expect
+
+    cache.clear()
+    AnalystFactory(username="alice")
+    busy_month(timezone.now())
+    page = signed_in(chromium, live_server, "alice", viewport={"width": 1366, "height": 900})
+
+    page.get_by_role("link", name="1 Answers needing review").click()
+
+    page.wait_for_url("**/admin/mailflow/answer/?review=any")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("No")
+    expect(rows.first).to_contain_text("suspected automated")
+    page.screenshot(path=str(shots / "cockpit-dashboard-answers.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
