@@ -13,8 +13,12 @@ from django.utils.html import format_html, format_html_join
 from core.actors import Actor
 from core.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from core.logging import redact_reply_tokens
-from mailflow import parsing
+from mailflow import (
+    admin_answers,  # noqa: F401 (registers the answers' admin)
+    parsing,
+)
 from mailflow.admin_held_answers import accept_held_answer_view
+from mailflow.admin_list_filters import InboundReviewFilter, WaitingFilter
 from mailflow.admin_question import held_section, question_summary
 from mailflow.admin_request_actions import request_action_urls
 from mailflow.inbound.retry import inbound_reprocess
@@ -85,7 +89,7 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "scanner_hits",
     ]
     list_select_related = ["incident", "person"]
-    list_filter = ["state"]
+    list_filter = ["state", WaitingFilter]
     search_fields = ["=incident__number"]
     # The token nonce and hashes stay off the page: they are the keys to the answer links.
     fields = [
@@ -245,7 +249,7 @@ class InboundEmailAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "subject",
     ]
     list_select_related = ["request__incident", "incident"]
-    list_filter = ["status", "classification", "provider"]
+    list_filter = ["status", InboundReviewFilter, "classification", "provider"]
     search_fields = ["subject", "message_id"]
     actions = ["reprocess_failed"]
     fields = [

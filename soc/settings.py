@@ -424,6 +424,15 @@ INCIDENT_PAGE_PANELS: list[str] = [
     "runbooks.admin_incident.incident_runbooks_panel",
 ]
 
+# The figures on the dashboard above the admin index's app list: each a function (dotted
+# path) of the user and the time that returns incidents.dashboard.Figures with only what
+# that user may open, so each app shows its counts and charts without the frame importing
+# it. Cached for a minute per function and permission set.
+DASHBOARD_FIGURES: list[str] = [
+    "incidents.dashboard_figures.incident_figures",
+    "mailflow.dashboard_figures.mailflow_figures",
+]
+
 # Which incidents have a question to the affected person waiting for its answer (a
 # function returning a queryset of incidents). Incidents cannot know: asking is mailflow's.
 INCIDENT_WAITING_SELECTOR = "mailflow.selectors.incidents_waiting_for_answer"

@@ -13,6 +13,7 @@ and what they use:
     search      record numbers and email addresses searched through an index
     csv_import  the "Import CSV" page of the directory admins
     panels      the panels higher layers add to the incident page (INCIDENT_PAGE_PANELS)
+    list_filters  the filters behind the dashboard's figures (open, overdue)
 """
 
 from incidents.admin import category, directory, evidence, incident, task, timeline

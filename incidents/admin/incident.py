@@ -26,6 +26,7 @@ from incidents.admin.incident_page import (
     incident_timeline,
     timeline_entries,
 )
+from incidents.admin.list_filters import OpenIncidentFilter
 from incidents.admin.panels import Panel, incident_panels
 from incidents.admin.search import EMAIL, INCIDENT_NUMBER, number_lookup
 from incidents.forms import (
@@ -121,6 +122,7 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
     # One query for the page whatever the number of rows (tested).
     list_select_related = ["category", "affected_user", "assigned_to"]
     list_filter = [
+        OpenIncidentFilter,
         "state",
         "category",
         "priority",

@@ -14,6 +14,7 @@ from core.admin_helpers import (
     form_errors_to_messages,
     object_button_url,
 )
+from incidents.admin.list_filters import TaskDueFilter
 from incidents.admin.search import INCIDENT_NUMBER, TASK_NUMBER, number_lookup
 from incidents.forms import TaskTransitionForm, staff_users
 from incidents.models import ResponseTask, SecurityIncident
@@ -25,7 +26,7 @@ class ResponseTaskAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, admi
     list_display = ["number", "title", "incident", "state", "assignee", "due_at", "created_by_kind"]
     list_display_links = ["number", "title"]
     list_select_related = ["incident", "assignee"]
-    list_filter = ["state", "created_by_kind", ("assignee", StaffListFilter)]
+    list_filter = ["state", TaskDueFilter, "created_by_kind", ("assignee", StaffListFilter)]
     search_fields = ["=number", "title", "=incident__number"]
     search_help_text = "A task or incident number finds it; other words search the titles."
     # Newest first (task_created_idx): the oldest of 200,000 tasks are the least wanted.
