@@ -56,16 +56,16 @@ pytestmark = [
 ]
 
 
-def timeline_area(page) -> dict[str, float]:
-    heading = page.locator("h2#timeline").bounding_box()
-    entries = page.locator("div.soc-timeline").bounding_box()
-    content = page.locator("#content-main").bounding_box()
+def summary_area(page) -> dict[str, float]:
+    """From the page's title to the bottom of the summary header: where the case stands."""
+    content = page.locator("#content").bounding_box()
+    summary = page.locator("#summary").bounding_box()
     margin = 12
     return {
-        "x": content["x"] - margin,
-        "y": heading["y"] - margin,
-        "width": content["width"] + 2 * margin,
-        "height": entries["y"] + entries["height"] - heading["y"] + 2 * margin,
+        "x": content["x"],
+        "y": content["y"],
+        "width": content["width"] + margin,
+        "height": summary["y"] + summary["height"] - content["y"] + margin,
     }
 
 
@@ -130,11 +130,11 @@ def test_write_the_readme_picture_of_an_incident_after_an_answer(
         "img => img.complete && img.naturalWidth > 0", arg=preview.element_handle()
     )
 
-    # The timeline tells the whole story (opened, asked, answered, evidence, tasks): the
-    # picture is the timeline, from its heading to its last entry.
+    # The summary header tells where the case stands (the runbook's step, the question and
+    # its answer, the open tasks): the picture is the page down to the header's end.
     PICTURE.parent.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")  # bounding boxes are then page coordinates
-    page.screenshot(path=str(PICTURE), full_page=True, clip=timeline_area(page))
+    page.screenshot(path=str(PICTURE), full_page=True, clip=summary_area(page))
 
     # The picture shows what the README says it shows.
     assert "Analyse the evidence provided by the user" in shown
