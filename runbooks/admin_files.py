@@ -124,10 +124,15 @@ class RunbookFilesAdminMixin:
             "opts": opts,
             "title": "Import runbooks from a YAML file",
             "form": form or RunbookFileForm(),
-            "problems": problems,
+            "errors": problems,
+            "intro": (
+                "To change a runbook in a file, download it from the runbook list (select it "
+                'and choose "Download selected runbooks as YAML", or "Download YAML" on its '
+                "page), edit it, and upload it here."
+            ),
         }
         request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/runbooks/runbook/import.html", context)
+        return TemplateResponse(request, "admin/import_file.html", context)
 
     @staticmethod
     def _import(request: HttpRequest, upload) -> list[Runbook]:

@@ -80,7 +80,7 @@ class CsvImportAdminMixin:
             "title": f"Import {opts.verbose_name_plural} from CSV",
             "form": form or CsvImportForm(),
             "errors": errors,
-            "columns_help": self.csv_columns_help,
+            "intro": self.csv_columns_help,
         }
         request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/incidents/import_csv.html", context)
+        return TemplateResponse(request, "admin/import_file.html", context)

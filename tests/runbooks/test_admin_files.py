@@ -27,7 +27,7 @@ def problems(response) -> list[str]:
     """What the page lists: the file's problems, or the upload field's own (an empty file)."""
     assert response.status_code == 200
     field_errors = response.context["form"].errors.get("file", [])
-    return response.context["problems"] or list(field_errors)
+    return response.context["errors"] or list(field_errors)
 
 
 def database_state() -> tuple:

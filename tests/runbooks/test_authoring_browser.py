@@ -106,7 +106,7 @@ def test_an_author_uploads_a_file_with_problems_and_reads_them_per_step(
     page.wait_for_load_state()
     page.screenshot(path=str(shots / "cockpit-authoring-import.png"), full_page=True)
 
-    listed = page.locator("#import-problems li").all_inner_texts()
+    listed = page.locator("#import-errors li").all_inner_texts()
     assert listed[0] == "step 1, params.title: required"
     assert listed[1].startswith("step 2, action: unknown action 'nap'")
     assert not Runbook.objects.filter(name="Lost laptop").exists()
