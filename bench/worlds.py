@@ -37,7 +37,7 @@ FOLLOW_UPS = {
     "no": "Obtain further information",
 }
 PEOPLE = 500
-APPS = {"incidents", "runbooks", "mailflow", "soc"}  # core.enqueue: enqueue_on_commit
+APPS = {"core", "incidents", "runbooks", "mailflow"}  # core.enqueue: enqueue_on_commit
 EMAIL_DOMAIN = "corp.example.com"
 
 
