@@ -23,6 +23,7 @@ from core.admin_helpers import (
 from incidents.admin.incident_page import (
     incident_evidence,
     incident_open_tasks,
+    incident_tasks,
     incident_timeline,
     timeline_entries,
 )
@@ -36,7 +37,7 @@ from incidents.forms import (
     TaskCreateForm,
     staff_users,
 )
-from incidents.models import Evidence, Person, ResponseTask, SecurityIncident
+from incidents.models import Evidence, Person, SecurityIncident
 from incidents.services import (
     INCIDENT_EDITABLE_FIELDS,
     evidence_add,
@@ -85,27 +86,6 @@ def _panels_by_place(panels: list[Panel]) -> dict[str, list[Panel]]:
     }
 
 
-class TaskInline(admin.TabularInline):
-    """Tasks are listed on the incident; they are created and changed through the actions
-    below the form and on the task page, so the inline itself is read-only."""
-
-    model = ResponseTask
-    fields = ["number", "title", "state", "assignee", "due_at", "created_by_kind"]
-    readonly_fields = fields
-    extra = 0
-    show_change_link = True
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("assignee")
-
-
 @admin.register(SecurityIncident)
 class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -149,7 +129,6 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
     # LargeTableAdminMixin: no exact COUNT(*) over the table on every page load.
     list_per_page = 50
     autocomplete_fields = ["affected_user", "affected_ci"]
-    inlines = [TaskInline]
     actions = ["assign_to_me", "move_to_analysis"]
     # The form holds what an analyst edits; where the case stands (state, number, times,
     # the directory's details of the person and the asset) is in the summary header.
@@ -288,6 +267,7 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
                 show_save_and_continue=False,
                 show_save_and_add_another=False,
                 open_tasks=incident_open_tasks(incident),
+                tasks=incident_tasks(incident),
                 evidence=incident_evidence(incident),
                 **incident_timeline(request, incident),
                 can_act=can_change,

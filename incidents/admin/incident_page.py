@@ -22,6 +22,9 @@ from incidents.timeline_display import (
 # The header lists the open tasks due first; the rest are a link away (an incident with
 # many people asked can have a task per person).
 OPEN_TASKS_SHOWN = 5
+# The newest tasks listed below the form; beyond them, the task list of the incident (a
+# campaign can have a task per person who answered).
+TASKS_SHOWN = 20
 # Evidence shown with thumbnails; beyond it, the evidence list of the incident.
 EVIDENCE_SHOWN = 24
 # The newest entries only: a busy incident gathers thousands, and rendering them all made
@@ -54,6 +57,19 @@ def incident_open_tasks(incident: SecurityIncident) -> dict[str, Any]:
             if len(tasks) > OPEN_TASKS_SHOWN
             else ""
         ),
+    }
+
+
+def incident_tasks(incident: SecurityIncident) -> dict[str, Any]:
+    """The newest tasks, one query, with a link to all of them if there are more."""
+    rows = list(incident.tasks.select_related("assignee").order_by("-created_at", "-id")[
+        : TASKS_SHOWN + 1
+    ])  # fmt: skip
+    return {
+        "tasks": rows[:TASKS_SHOWN],
+        "list_url": f"{reverse('admin:incidents_responsetask_changelist')}?q={incident.number}",
+        "has_more": len(rows) > TASKS_SHOWN,
+        "shown": TASKS_SHOWN,
     }
 
 

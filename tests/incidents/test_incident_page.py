@@ -111,6 +111,24 @@ def test_the_header_links_to_every_task_when_there_are_more_than_it_shows(
     assert f"/admin/incidents/responsetask/?q={incident.number}" in tasks
 
 
+def test_below_the_form_the_newest_tasks_are_listed_with_a_link_to_all(
+    client_as_analyst, incident, as_analyst, monkeypatch
+):
+    monkeypatch.setattr(incidents.admin.incident_page, "TASKS_SHOWN", 2)
+    first = task_create(actor=as_analyst, incident=incident, title="Oldest task")
+    task_transition(actor=as_analyst, task=first, to_state="completed")
+    for n in range(2):
+        task_create(actor=as_analyst, incident=incident, title=f"Newer task {n}")
+
+    page = client_as_analyst.get(change_url(incident)).content.decode()
+    tasks = page[page.index('id="tasks"') : page.index('id="evidence"')]
+
+    assert page.index('id="tasks"') > page.index("</form>")
+    assert "Newer task 0" in tasks and "Newer task 1" in tasks
+    assert "Oldest task" not in tasks
+    assert f"/admin/incidents/responsetask/?q={incident.number}" in tasks
+
+
 # --- the form -------------------------------------------------------------------------------
 
 

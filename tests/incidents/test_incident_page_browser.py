@@ -1,6 +1,7 @@
 """The incident page in a real browser, as an analyst of the SOC group (no superuser) reads
-it: the header says where the case stands, the evidence is a section, the timeline folds a
-scanner's visits and filters by kind group; and the run's page shows the path it took."""
+it: the header says where the case stands, the tasks and the evidence are sections, the
+timeline folds a scanner's visits and filters by kind group; and the run's page shows the
+path it took."""
 
 from datetime import timedelta
 
@@ -135,6 +136,9 @@ def test_an_analyst_reads_where_the_incident_stands_and_filters_its_timeline(
     page.locator(".soc-runbooks").screenshot(path=str(shots / "cockpit-incident-run-path.png"))
     page.locator(".soc-evidence-list").screenshot(path=str(shots / "cockpit-evidence.png"))
     timeline.screenshot(path=str(shots / "cockpit-timeline.png"))
+    tasks = page.locator(".soc-tasks")
+    expect(tasks).to_contain_text("Reset the credentials of Bob Builder")
+    tasks.screenshot(path=str(shots / "cockpit-tasks.png"))
 
     page.locator(".soc-timeline-filter").get_by_role("link", name="Email").click()
     page.wait_for_url("**?group=email#timeline")
@@ -142,6 +146,10 @@ def test_an_analyst_reads_where_the_incident_stands_and_filters_its_timeline(
     expect(timeline).not_to_contain_text("Answer received")
     expect(timeline).not_to_contain_text("Incident opened")
     timeline.screenshot(path=str(shots / "cockpit-timeline-email.png"))
+
+    tasks.get_by_role("link").first.click()
+    page.wait_for_url("**/admin/incidents/responsetask/*/change/")
+    expect(page.locator("h2").first).to_contain_text("SIT")
 
     page.goto(live_server.url + reverse("admin:runbooks_runbookrun_change", args=[run.pk]))
     expect(page.locator("g.flow-lane-taken")).to_have_text("answer: no")
