@@ -41,3 +41,17 @@ def add_schedule(
 
     reverse: Callable = backwards if removed_on_reverse else migrations.RunPython.noop
     return migrations.RunPython(forwards, reverse)
+
+
+def postgresql_only(sql: str, reverse_sql: str) -> migrations.RunPython:
+    """Run `sql` on PostgreSQL and nothing elsewhere (an index SQLite cannot have, such as
+    a trigram index): the migration still applies on the embedded database."""
+
+    def run(statement: str) -> Callable:
+        def operation(apps, schema_editor) -> None:
+            if schema_editor.connection.vendor == "postgresql":
+                schema_editor.execute(statement)
+
+        return operation
+
+    return migrations.RunPython(run(sql), run(reverse_sql))

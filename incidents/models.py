@@ -9,6 +9,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from core.actors import ActorKind
@@ -174,6 +175,10 @@ class SecurityIncident(models.Model):
             # The default changelist order and its "opened" date filter.
             models.Index(fields=["-opened_at", "-id"], name="incident_opened_idx"),
             models.Index(fields=["state"], name="incident_state_idx"),
+            # A search word matches the alert id whatever its case (the admin's search).
+            models.Index(Upper("external_reference"), name="incident_ext_ref_upper_idx"),
+            # On PostgreSQL, the descriptions also have trigram indexes for the search's
+            # free words (migration 0009, which SQLite cannot have).
         ]
 
     def __str__(self) -> str:
