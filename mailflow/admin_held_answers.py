@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Window
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -46,15 +47,22 @@ def may_accept(user: AbstractBaseUser) -> bool:
     return user.has_perm("mailflow.change_answer") and user.has_perm("runbooks.change_runbookrun")
 
 
+def held_first(held: QuerySet[Answer], limit: int) -> tuple[list[Answer], int]:
+    """The first `limit` held answers, each with its reply's email (`email_id`), and how
+    many are held in all: one query, however many there are."""
+    emails = InboundEmail.objects.filter(answer=OuterRef("pk")).order_by("-pk").values("pk")
+    answers = list(
+        held.annotate(held_total=Window(Count("pk")), email_id=Subquery(emails[:1]))[:limit]
+    )
+    return answers, answers[0].held_total if answers else 0
+
+
 def held_answers_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | None:
-    held = held_answers_of(incident)
-    answers = list(held[:SHOWN])
-    if len(answers) <= HELD_IN_HEADER:
+    answers, total = held_first(held_answers_of(incident), SHOWN)
+    if total <= HELD_IN_HEADER:
         return None
-    emails = dict(InboundEmail.objects.filter(answer__in=answers).values_list("answer_id", "pk"))
-    rows = [held_row(answer, emails.get(answer.pk), may_accept(request.user)) for answer in answers]
-    more = held.count() - SHOWN if len(answers) == SHOWN else 0
-    return Panel("admin/mailflow/held_answers.html", {"rows": rows, "more": more})
+    rows = [held_row(answer, answer.email_id, may_accept(request.user)) for answer in answers]
+    return Panel("admin/mailflow/held_answers.html", {"rows": rows, "more": total - len(rows)})
 
 
 def held_row(answer: Answer, email_id: int | None, can_accept: bool) -> HeldRow:

@@ -18,12 +18,12 @@ from incidents.admin.panels import Panel
 from incidents.models import SecurityIncident, TimelineEntry
 from mailflow import timeline_kinds as kinds
 from mailflow.admin_campaign import campaign_header
-from mailflow.admin_held_answers import HELD_IN_HEADER, held_row, may_accept
+from mailflow.admin_held_answers import HELD_IN_HEADER, held_first, held_row, may_accept
 from mailflow.admin_request_actions import question_actions
 from mailflow.answers import CHANNEL_LABELS
 from mailflow.emails import SUSPICIOUS_LABEL
 from mailflow.held_answers import held_answers_of
-from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest, InboundEmail
+from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest
 from mailflow.request_lifecycle import recipient_name
 from runbooks.actions import SUSPICIOUS, UNRECOGNISED
 
@@ -113,12 +113,11 @@ def question_summary(user: AbstractBaseUser, request: ConfirmationRequest) -> Qu
 def held_section(user: AbstractBaseUser, held: QuerySet[Answer]) -> dict:
     """Held answers with their accept buttons when few (HELD_IN_HEADER), else a count:
     the section below the form lists them (mailflow.admin_held_answers)."""
-    answers = list(held[: HELD_IN_HEADER + 1])
-    if len(answers) > HELD_IN_HEADER:
-        return {"rows": [], "more": held.count()}
-    emails = dict(InboundEmail.objects.filter(answer__in=answers).values_list("answer_id", "pk"))
+    answers, total = held_first(held, HELD_IN_HEADER)
+    if total > HELD_IN_HEADER:
+        return {"rows": [], "more": total}
     can_accept = may_accept(user)
-    return {"rows": [held_row(a, emails.get(a.pk), can_accept) for a in answers], "more": 0}
+    return {"rows": [held_row(a, a.email_id, can_accept) for a in answers], "more": 0}
 
 
 def question_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | None:

@@ -192,6 +192,15 @@ def test_the_page_costs_the_same_queries_for_many_people(
     ask(committed, shipped, phishing, [PersonFactory() for _ in range(30)])
     request = ConfirmationRequest.objects.filter(incident=phishing).last()
     committed(answer_record, request=request, option_key="no", channel=Answer.Channel.PAGE)
+    # More held answers than the header lists: a count there, the list below the form.
+    for request in ConfirmationRequest.objects.filter(incident=phishing, state=State.SENT)[:5]:
+        committed(
+            answer_record,
+            request=request,
+            option_key="yes",
+            channel=Answer.Channel.PAGE,
+            suspected_automated=True,
+        )
 
     assert costs() == few
 
