@@ -20,7 +20,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Concat
+from django.db.models.functions import Coalesce, Concat
 
 from incidents.models import SecurityIncident
 from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest
@@ -88,18 +88,30 @@ def campaign_requests(incident: SecurityIncident) -> QuerySet[ConfirmationReques
 
 
 def with_outcome(requests: QuerySet[ConfirmationRequest]) -> QuerySet[ConfirmationRequest]:
-    """`requests` annotated with `outcome` (the keys above) and `answer_key`."""
-    counted = Answer.objects.filter(request=OuterRef("pk"), counted=True)
+    """`requests` annotated with `outcome` (the keys above)."""
+    # The counted answer's outcome is worked out inside its subquery, so the database
+    # looks the answer up once per answered question, and never for the others.
+    counted = (
+        Answer.objects.filter(request=OuterRef("pk"), counted=True)
+        .order_by("received_at", "id")
+        .annotate(
+            outcome=Case(
+                When(option_key=SUSPICIOUS, then=Value(LOOKS_SUSPICIOUS)),
+                When(option_key=UNRECOGNISED, then=Value(NOT_UNDERSTOOD)),
+                default=Concat(Value(ANSWER_PREFIX), F("option_key")),
+                output_field=CharField(),
+            )
+        )
+    )
     held = Answer.objects.filter(
         Q(suspected_automated=True) | Q(sender_mismatch=True), request=OuterRef("pk")
     ).filter(counted=False)
     return requests.annotate(
-        answer_key=Subquery(counted.values("option_key")[:1]),
-    ).annotate(
         outcome=Case(
-            When(state=State.ANSWERED, answer_key=SUSPICIOUS, then=Value(LOOKS_SUSPICIOUS)),
-            When(state=State.ANSWERED, answer_key=UNRECOGNISED, then=Value(NOT_UNDERSTOOD)),
-            When(state=State.ANSWERED, then=Concat(Value(ANSWER_PREFIX), F("answer_key"))),
+            When(
+                state=State.ANSWERED,
+                then=Coalesce(Subquery(counted.values("outcome")[:1]), Value(ANSWER_PREFIX)),
+            ),
             When(Exists(held), state__in=OPEN_STATES, then=Value(HELD)),
             When(state__in=OPEN_STATES, then=Value(WAITING)),
             default=F("state"),
