@@ -199,16 +199,21 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     }
     if _database["NAME"] != ":memory:":
         Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-elif _database["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-    "DB_PREPARED_STATEMENTS", True
-):
-    # PostgreSQL: the statements a process sends again and again (dozens per reply) are
-    # prepared once per connection, after their fifth use, so the server stops parsing and
-    # planning each one, which saves CPU on every reply (figures: bench/RESULTS.md, from
-    # bench/reply_to_branch.py --cost N --compare-prepared). Needs parameters bound on the
-    # server. Turn it off behind a pooler in
-    # transaction mode that does not track prepared statements (PgBouncer before 1.21).
-    _database["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
+elif _database["ENGINE"] == "django.db.backends.postgresql":
+    _options = _database.setdefault("OPTIONS", {})
+    if env_bool("DB_PREPARED_STATEMENTS", True):
+        # The statements a process sends again and again (dozens per reply) are prepared
+        # once per connection, after their fifth use, so the server stops parsing and
+        # planning each one, which saves CPU on every reply (figures: bench/RESULTS.md,
+        # from bench/reply_to_branch.py --cost N --compare-prepared). Needs parameters
+        # bound on the server. Turn it off behind a pooler in transaction mode that does
+        # not track prepared statements (PgBouncer before 1.21).
+        _options.update(server_side_binding=True, prepare_threshold=5)
+    if not env_bool("DB_JIT", False):
+        # JIT compilation pays off for long analytic queries. The app's are short, but a
+        # page's aggregate over many rows can be costed high enough to trigger it, and
+        # compiling then takes far longer than running (bench/analyst_pages.py).
+        _options.setdefault("options", "-c jit=off")
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -132,11 +132,15 @@ def test_a_variable_left_empty_as_in_the_example_file_takes_its_default(tmp_path
 @pytest.mark.parametrize(
     ("setting", "options"),
     [
-        ({}, "{'server_side_binding': True, 'prepare_threshold': 5}"),
-        ({"DB_PREPARED_STATEMENTS": "false"}, "{}"),  # behind PgBouncer before 1.21
+        ({}, "{'server_side_binding': True, 'prepare_threshold': 5, 'options': '-c jit=off'}"),
+        # Behind PgBouncer before 1.21:
+        ({"DB_PREPARED_STATEMENTS": "false"}, "{'options': '-c jit=off'}"),
+        ({"DB_JIT": "true"}, "{'server_side_binding': True, 'prepare_threshold': 5}"),
     ],
 )
-def test_postgresql_prepares_repeated_statements_unless_turned_off(tmp_path, setting, options):
+def test_postgresql_prepares_repeated_statements_and_skips_jit_unless_told(
+    tmp_path, setting, options
+):
     env = {**PRODUCTION, "DATABASE_URL": "postgres://soc@db.example.com:5432/soc", **setting,
            "DJANGO_SETTINGS_MODULE": "soc.settings"}  # fmt: skip
     show = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
