@@ -4,7 +4,9 @@
    store what a provider posts under a de-duplication key and enqueue its processing
    after commit. A message anymail read in the request (Amazon SES) is kept as raw MIME;
    a post too large to read in the request (Postmark, Mailgun, SendGrid) is spooled to
-   disk and kept as it came. The same message or post again is the same row.
+   disk and kept as it came. A message read from a mailbox or received by our own SMTP
+   server is kept as raw MIME too (inbound_store_raw). The same message or post again is
+   the same row, whichever route brought it.
 2. Read a stored post (mailflow.inbound.stored_post): the worker reads such a post with
    the provider's own anymail parser (read_stored_post) and stores the message it carries
    in place of the post; a post it cannot read fails at once, kept for an analyst.
@@ -33,6 +35,7 @@ from mailflow.inbound.receive import (
     SpooledPost,
     inbound_receive,
     inbound_store,
+    inbound_store_raw,
     spool_post,
 )
 from mailflow.inbound.retry import MAX_ATTEMPTS, STUCK_AFTER, inbound_reprocess, inbound_sweep
@@ -49,6 +52,7 @@ __all__ = [
     "inbound_receive",
     "inbound_reprocess",
     "inbound_store",
+    "inbound_store_raw",
     "inbound_sweep",
     "read_stored_post",
     "spool_post",

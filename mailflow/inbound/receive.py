@@ -4,12 +4,16 @@ key, before anything reads it for meaning. A message anymail parsed in the reque
 as it came (spooled) and stored as the post. Either way the row's processing is enqueued
 after commit (mailflow.inbound.process)."""
 
+import email.parser
+import email.policy
+import email.utils
 import hashlib
 import tempfile
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, transaction
 from django.db.models.fields.files import FieldFile
@@ -23,6 +27,8 @@ from mailflow.parsing.headers import normalise_message_id
 from mailflow.parsing.message import walk_parts
 
 _CHUNK = 64 * 1024
+# Header blocks past this are cut short for the row's fields; the raw message keeps all.
+_HEADER_BYTES = 256 * 1024
 
 
 class EmptyMessage(ValueError):
@@ -111,6 +117,66 @@ def _keep(inbound: InboundEmail, written: FieldFile) -> InboundEmail:
     return inbound
 
 
+def inbound_store_raw(
+    *, source: str, raw: bytes, envelope_recipient: str = "", envelope_sender: str = ""
+) -> tuple[InboundEmail, bool]:
+    """For a message read from a mailbox (IMAP, Microsoft Graph) or received by our own
+    SMTP server: keep its raw MIME under the key a webhook would give it and enqueue its
+    processing after commit. Returns the row and whether it is new: the same message seen
+    before (through a webhook, an earlier poll cut short) is the same row.
+
+    Without an envelope (a mailbox), the recipient is the first address of the reply
+    domain the message's delivery headers name, as the provider's envelope would."""
+    headers = _headers(raw)
+    message_id = normalise_message_id(headers.get("Message-ID")) or ""
+    recipient = (envelope_recipient or _reply_domain_recipient(headers)).lower()
+    fields = {
+        "message_id": message_id[:250],
+        "envelope_sender": envelope_sender[:254],
+        "envelope_recipient": recipient[:254],
+        "from_header": str(headers.get("From", ""))[:500],
+        "to_header": str(headers.get("To", ""))[:5000],
+        "subject": str(headers.get("Subject", ""))[:500],
+        "size": len(raw),
+    }
+    inbound = InboundEmail(
+        provider=source[:40],
+        dedupe_key=storable(_dedupe_key(message_id, recipient, raw)[:400]),
+        **storable_json(fields),
+    )
+    inbound.raw.save("message.eml", ContentFile(raw), save=False)
+    kept = _keep(inbound, inbound.raw)
+    return kept, kept is inbound
+
+
+def _headers(raw: bytes) -> Message:
+    """The header block alone (compat32 keeps values as they came): the body is read by
+    the worker, not here."""
+    parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+    try:
+        return parser.parsebytes(raw[:_HEADER_BYTES])
+    except Exception:  # an unreadable header block is stored and flagged, not refused
+        return Message()
+
+
+def _reply_domain_recipient(headers: Message) -> str:
+    domain = f"@{settings.REPLY_DOMAIN}".lower()
+    for name in ("Delivered-To", "X-Original-To", "To", "Cc"):
+        for value in headers.get_all(name) or []:
+            for _, address in email.utils.getaddresses([str(value)]):
+                if address.lower().endswith(domain):
+                    return address
+    return ""
+
+
+def _dedupe_key(message_id: str, recipient: str, raw: bytes) -> str:
+    """The same message to the same address is one row, however it arrived: by its
+    Message-ID and recipient, or by its bytes when it has no Message-ID."""
+    if message_id:
+        return f"mid:{message_id}|to:{recipient}"
+    return f"sha256:{hashlib.sha256(raw).hexdigest()}"
+
+
 def describe_event(event: Any) -> tuple[bytes, str, dict[str, Any]]:
     """The message anymail parsed: its raw MIME, its de-duplication key and the row's
     fields."""
@@ -120,10 +186,7 @@ def describe_event(event: Any) -> tuple[bytes, str, dict[str, Any]]:
     raw = providers.raw_mime(event)
     message_id = normalise_message_id(message.get("Message-ID")) or ""
     recipient = (getattr(message, "envelope_recipient", None) or "").lower()
-    if message_id:
-        key = f"mid:{message_id}|to:{recipient}"
-    else:
-        key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+    key = _dedupe_key(message_id, recipient, raw)
     # What the sender wrote is stored without what the database refuses (NUL); the raw
     # message keeps every byte.
     fields = {
