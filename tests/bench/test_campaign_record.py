@@ -11,7 +11,8 @@ from runbooks.models import RunbookRun
 State = ConfirmationRequest.State
 
 
-@pytest.mark.django_db(transaction=True)
+# Transactional: the campaign runs what it enqueues on commit, as a worker would.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_it_asks_everyone_once_and_their_answers_arrive_as_in_a_campaign():
     incident_id = build(50)
 
