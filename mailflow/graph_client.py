@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import msal
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 GRAPH = "https://graph.microsoft.com/v1.0"
 LOGIN = "https://login.microsoftonline.com"
@@ -41,8 +43,11 @@ _ENTRA_CODES = {
 
 @dataclass(frozen=True)
 class GraphConfig:
-    """One shared mailbox read through Graph. The caller reads the secret from the
-    environment; neither it nor the mailbox's address appears in a repr or a log."""
+    """One shared mailbox read through Graph. The app signs in with a client secret, or
+    with a certificate: `client_certificate` is PEM text holding its private key
+    (unencrypted) and the certificate uploaded to the app registration; the certificate
+    wins when both are given. The caller reads them from the environment; neither they
+    nor the mailbox's address appear in a repr or a log."""
 
     name: str
     tenant_id: str
@@ -51,6 +56,7 @@ class GraphConfig:
     mailbox: str = field(repr=False)
     folder: str = "inbox"
     processed_folder: str = "Processed"
+    client_certificate: str = field(default="", repr=False)
 
 
 class GraphError(Exception):
@@ -200,13 +206,12 @@ class GraphClient:
         config = self.config
         if not _TENANT.fullmatch(config.tenant_id) or not _TENANT.fullmatch(config.client_id):
             raise GraphError("The tenant id or the client id is not a GUID or a domain name.")
-        if not config.client_secret:
-            raise GraphError("The client secret is empty.")
         if self._app is None:
+            credential = _credential(config)
             try:
                 self._app = msal.ConfidentialClientApplication(
                     config.client_id,
-                    client_credential=config.client_secret,
+                    client_credential=credential,
                     authority=f"{LOGIN}/{config.tenant_id}",
                     http_client=self.session,
                 )
@@ -244,6 +249,28 @@ class GraphClient:
             with response:
                 raise _graph_refused(response)
         return response
+
+
+def _credential(config: GraphConfig) -> str | dict[str, str]:
+    """The secret, or the certificate as MSAL takes it: it signs a client assertion with
+    the key and names the certificate by its SHA-256 thumbprint."""
+    if not config.client_certificate:
+        if not config.client_secret:
+            raise GraphError("Neither a client secret nor a client certificate is configured.")
+        return config.client_secret
+    pem = config.client_certificate.encode()
+    try:
+        serialization.load_pem_private_key(pem, password=None)
+        certificate = x509.load_pem_x509_certificate(pem)
+    except (ValueError, TypeError):
+        raise GraphError(
+            "The client certificate is not an unencrypted PEM private key followed by its "
+            "certificate."
+        ) from None
+    return {
+        "private_key": config.client_certificate,
+        "public_certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
+    }
 
 
 def _segment(value: str) -> str:

@@ -7,15 +7,23 @@ round lists what arrived since and `@removed` entries for what left, as Graph do
 Only this leaves the process in production; everything behind poll_graph_mailbox (MSAL,
 the store, the processing, the runbook) runs for real."""
 
+import base64
 import copy
 import io
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import jwt
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
@@ -158,9 +166,8 @@ class FakeGraph(BaseAdapter):
             return _response(request, 400, recorded("tenant-not-found"))
         if path == f"/{TENANT}/oauth2/v2.0/token" and request.method == "POST":
             form = parse_qs(request.body if isinstance(request.body, str) else "")
-            if form.get("client_id") == [CLIENT_ID] and form.get("client_secret") == [
-                CLIENT_SECRET
-            ]:
+            secret = form.get("client_secret") == [CLIENT_SECRET]
+            if form.get("client_id") == [CLIENT_ID] and (secret or _signed_by_certificate(form)):
                 return _response(request, 200, recorded("token"))
             return _response(request, 401, recorded("token-invalid-client"))
         return _response(request, 404, {"error": "not_found"})
@@ -199,6 +206,58 @@ class FakeGraph(BaseAdapter):
         moved["id"] = f"{message_id}-processed"  # a move gives the message a new id
         self.processed[moved["id"]] = self.inbox.pop(message_id)
         return _response(request, 201, moved)
+
+
+@cache
+def certificate_pem() -> str:
+    """The private key and self-signed certificate uploaded to the app registration."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "SOC reply reader")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return (private + certificate.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def _signed_by_certificate(form: dict[str, list[str]]) -> bool:
+    """Entra ID's check of a client assertion: a JWT for this token endpoint, signed by
+    the key of the certificate its x5t#S256 header names."""
+    if form.get("client_assertion_type") != [
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    ]:
+        return False
+    assertion = form.get("client_assertion", [""])[0]
+    certificate = x509.load_pem_x509_certificate(certificate_pem().encode())
+    try:
+        named = str(jwt.get_unverified_header(assertion).get("x5t#S256", ""))
+        # base64, padded or url-safe: Entra ID reads either.
+        named = named.replace("-", "+").replace("_", "/")
+        if base64.b64decode(named + "=" * (-len(named) % 4)) != certificate.fingerprint(
+            hashes.SHA256()
+        ):
+            return False
+        claims = jwt.decode(
+            assertion,
+            certificate.public_key(),
+            algorithms=["PS256", "RS256"],
+            audience=f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token",
+        )
+    except (jwt.PyJWTError, ValueError):
+        return False
+    return claims.get("iss") == claims.get("sub") == CLIENT_ID
 
 
 def _item(template: str, message_id: str) -> dict:

@@ -21,7 +21,7 @@ from incidents.models import Evidence, ResponseTask
 from mailflow.graph_client import GRAPH, GraphConfig, graph_client_for
 from mailflow.graph_mailbox import poll_graph_mailbox
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
-from tests.builders.graph import CLIENT_SECRET, CONFIG, MAILBOX, FakeGraph
+from tests.builders.graph import CLIENT_SECRET, CONFIG, MAILBOX, FakeGraph, certificate_pem
 from tests.builders.inbound import message, raw_reply, tasks_of, titles
 
 # serialized_rollback: the seeded data (categories, groups) comes back for the tests after.
@@ -231,6 +231,41 @@ def test_a_wrong_client_secret_is_a_clear_error_and_logs_no_secret(graph, poll, 
     for text in (result.error, caplog.text, repr(config)):
         assert "wrong-secret-value" not in text and CLIENT_SECRET not in text
         assert MAILBOX not in text
+
+
+def test_a_certificate_signs_the_app_in_instead_of_a_secret(graph, poll):
+    graph.deliver(plain(1))
+    config = GraphConfig(
+        name="Replies", tenant_id=CONFIG.tenant_id, client_id=CONFIG.client_id,
+        client_secret="", mailbox=MAILBOX, client_certificate=certificate_pem(),
+    )  # fmt: skip
+
+    result = poll(config=config)
+
+    assert (result.stored, result.moved, result.error) == (1, 1, "")
+    token_request = graph.requests_to("POST", "/oauth2/v2.0/token")[0].body
+    assert "client_assertion=" in token_request and "client_secret" not in token_request
+    assert "PRIVATE KEY" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("secret", "certificate", "error"),
+    [
+        ("", "", "Neither a client secret nor a client certificate is configured."),
+        ("", "-----BEGIN CERTIFICATE-----\nnot base64\n", "not an unencrypted PEM"),
+    ],
+    ids=["none", "not-pem"],
+)
+def test_a_missing_or_broken_credential_is_a_clear_error(graph, poll, secret, certificate, error):
+    config = GraphConfig(
+        name="Replies", tenant_id=CONFIG.tenant_id, client_id=CONFIG.client_id,
+        client_secret=secret, mailbox=MAILBOX, client_certificate=certificate,
+    )  # fmt: skip
+
+    result = poll(config=config)
+
+    assert error in result.error
+    assert not graph.sent
 
 
 def test_an_unknown_tenant_is_a_clear_error(graph, poll):
