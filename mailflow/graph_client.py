@@ -72,8 +72,8 @@ class Throttled(GraphError):
     """429, or 503 with Retry-After: the round stops and the caller waits. `retry_after`
     is the header as Graph sent it (seconds or an HTTP date)."""
 
-    def __init__(self, sentence: str, retry_after: str) -> None:
-        super().__init__(sentence, 429)
+    def __init__(self, sentence: str, retry_after: str, status: int = 429) -> None:
+        super().__init__(sentence, status)
         self.retry_after = retry_after
 
 
@@ -299,7 +299,7 @@ def _graph_refused(response: requests.Response) -> GraphError:
     said = f"{status} {code}".strip()
     retry_after = response.headers.get("Retry-After", "")
     if status == 429 or (status in (503, 504) and retry_after):
-        return Throttled(f"Microsoft Graph is throttling the app ({said}).", retry_after)
+        return Throttled(f"Microsoft Graph is throttling the app ({said}).", retry_after, status)
     if status == 401:
         return GraphError(
             f"Microsoft Graph refused the app's token ({said}): check the tenant id, the "

@@ -25,6 +25,7 @@ raised, and no secret or address is written to a log."""
 
 import email.utils
 import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,7 +100,11 @@ def poll_graph_mailbox(
             "folder and the next round reads it again."
         )
     except Exception as error:  # never out of a poll: the caller's schedule must go on
-        logger.exception("Graph mailbox %r: unexpected failure", config.name)
+        # The stack without the exception's text, which may quote a URL with the address.
+        stack = "".join(traceback.format_tb(error.__traceback__))
+        logger.error(
+            "Graph mailbox %r: unexpected %s\n%s", config.name, type(error).__name__, stack
+        )
         result.error = f"The round failed unexpectedly ({type(error).__name__})."
     else:
         if not result.error:

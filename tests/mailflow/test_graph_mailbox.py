@@ -301,6 +301,18 @@ def test_a_network_failure_is_a_clear_error(graph, poll):
     assert (result.stored, result.delta_link) == (0, "")
 
 
+def test_an_unexpected_failure_is_reported_without_the_exceptions_text(graph, poll, caplog):
+    graph.deliver(plain(1))
+    leaky = RuntimeError(f"cannot read https://graph.microsoft.com/v1.0/users/{MAILBOX}/")
+    graph.fail("GET", "/messages/delta", raises=leaky)
+
+    result = poll()
+
+    assert result.error == "The round failed unexpectedly (RuntimeError)."
+    assert result.delta_link == "" and len(graph.inbox) == 1
+    assert "RuntimeError" in caplog.text and MAILBOX not in caplog.text
+
+
 def test_a_stored_link_to_another_host_never_gets_the_token(graph, poll):
     result = poll("https://graph.example.net/v1.0/users/x/mailFolders/inbox/messages/delta")
 
