@@ -15,7 +15,8 @@ A round:
 4. Only a round that finished with every message stored and moved returns Graph's new
    delta link. Otherwise the old link comes back, and the next round re-reads from it:
    the messages moved since are `@removed` entries there, and the ones left behind (a
-   failed move, a throttled round) come back as present and are moved then. Keeping the
+   failed read or move, a throttled round) come back as present and are moved then. A
+   message left behind does not stop the round: the others are stored and moved. Keeping the
    new link after a failed move would lose the message for good, since a delta returns
    only what changed and a message left where it was has not.
 
@@ -118,11 +119,12 @@ def _round(
     client: GraphClient, config: GraphConfig, delta_link: str, result: GraphPollResult
 ) -> str:
     """Read, store and move each message of the delta; returns the new delta link. A
-    failed move is noted in result.error and the round goes on with the others."""
+    message that could not be read or moved is noted in result.error and the round goes
+    on with the others: one message Graph keeps failing must not hold up the rest."""
     destination = client.processed_folder_id()
     link = delta_link or client.delta_start()
     restarted = False
-    not_moved: list[GraphError] = []
+    left: list[GraphError] = []
     while True:
         try:
             items, next_link, new_delta_link = client.delta_page(link)
@@ -141,6 +143,11 @@ def _round(
                 raw = client.message_mime(message_id)
             except Gone:
                 continue  # moved or deleted by someone else since the delta listed it
+            except Throttled:
+                raise
+            except GraphError as error:
+                left.append(error)
+                continue
             new = inbound_store_raw(source=f"Graph {config.name}", raw=raw)[1]
             del raw  # a large message's one copy goes before the next is read
             result.stored += 1
@@ -154,17 +161,17 @@ def _round(
                 # removed) or the processed folder deleted (found or made again then).
                 if isinstance(error, Gone):
                     client.forget_processed_folder()
-                not_moved.append(error)
+                left.append(error)
             else:
                 result.moved += 1
         if next_link:
             link = next_link
             continue
-        if not_moved:
+        if left:
             result.error = (
-                f"{len(not_moved)} stored message(s) could not be moved to the processed "
-                f"folder ({not_moved[0]}); they stay in the folder, and the next round reads "
-                "them again from the previous delta link and moves them."
+                f"{len(left)} message(s) could not be read, or stored but not moved to the "
+                f"processed folder ({left[0]}); they stay in the folder, and the next round "
+                "reads them again from the previous delta link."
             )
         return new_delta_link
 

@@ -138,7 +138,7 @@ def test_a_failed_move_keeps_the_old_delta_link_and_the_next_round_moves_it(grap
 
     assert (failed.stored, failed.new, failed.moved) == (1, 1, 0)
     assert failed.delta_link == first.delta_link
-    assert "could not be moved" in failed.error and "503 ServiceNotAvailable" in failed.error
+    assert "stored but not moved" in failed.error and "503 ServiceNotAvailable" in failed.error
     assert len(graph.inbox) == 1
 
     retried = poll(failed.delta_link)
@@ -146,6 +146,24 @@ def test_a_failed_move_keeps_the_old_delta_link_and_the_next_round_moves_it(grap
     assert (retried.stored, retried.new, retried.moved, retried.error) == (1, 0, 1, "")
     assert retried.delta_link != first.delta_link
     assert graph.inbox == {} and InboundEmail.objects.count() == 2
+
+
+def test_a_message_graph_fails_to_serve_holds_up_no_other(graph, poll):
+    graph.deliver(plain(1))
+    broken = graph.deliver(plain(2))
+    graph.deliver(plain(3))
+    graph.fail("GET", f"{broken.rstrip('=')}%3D/$value", status=500, body="error-503")
+
+    failed = poll()
+
+    assert (failed.stored, failed.moved, failed.delta_link) == (2, 2, "")
+    assert "could not be read" in failed.error and "500" in failed.error
+    assert list(graph.inbox) == [broken]
+
+    retried = poll(failed.delta_link)
+
+    assert (retried.stored, retried.new, retried.moved, retried.error) == (1, 1, 1, "")
+    assert graph.inbox == {} and InboundEmail.objects.count() == 3
 
 
 def test_a_deleted_processed_folder_is_made_again(graph, poll):
