@@ -1,15 +1,18 @@
 """A logging filter that keeps secrets and personal data out of the logs.
 
-Answer-link tokens travel in URL paths (/respond/<token>/) and reply tokens in addresses
-(reply+<token>@...); Django logs request paths (runserver's request lines, "Not Found: ...",
-"Too Many Requests: ..."), so both are rewritten before any handler writes the record.
-Email addresses are personal data and rarely needed to debug.
+Answer-link tokens travel in URL paths (/respond/<token>/), reply and bounce tokens in
+addresses (reply+<token>@..., bounce+<token>@...); Django logs request paths (runserver's
+request lines, "Not Found: ...", "Too Many Requests: ..."), so all are rewritten before any
+handler writes the record. Email addresses are personal data and rarely needed to debug.
 """
 
 import logging
 import re
 
-_REPLY_TOKEN = (re.compile(r"reply\+[^@\s\"'<>]+@", re.IGNORECASE), "reply+[redacted]@")
+_REPLY_TOKEN = (
+    re.compile(r"(reply|bounce)\+[^@\s\"'<>]+@", re.IGNORECASE),
+    r"\1+[redacted]@",
+)
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Any segment after /respond/ except the token-free thanks page.
     (re.compile(r"/respond/(?!thanks/)[^/\s?#\"']+/?"), "/respond/[redacted]/"),
@@ -22,7 +25,7 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def redact_reply_tokens(text: str) -> str:
-    """Reply addresses without their token, for pages that show mail headers."""
+    """Reply and bounce addresses without their token, for pages that show mail headers."""
     pattern, replacement = _REPLY_TOKEN
     return pattern.sub(replacement, text)
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from core.text import header_text
 from mailflow.models import ConfirmationRequest
-from mailflow.tokens import page_token, reply_token
+from mailflow.tokens import bounce_token, page_token, reply_token
 from runbooks.actions import SUSPICIOUS
 
 SUSPICIOUS_LABEL = "This email looks suspicious to me"
@@ -19,6 +19,30 @@ def answer_link(request: ConfirmationRequest, key: str) -> str:
 
 def reply_address(request: ConfirmationRequest) -> str:
     return f"reply+{reply_token(request.token_nonce)}@{settings.REPLY_DOMAIN}"
+
+
+def bounce_address(request: ConfirmationRequest) -> str:
+    return f"bounce+{bounce_token(request.token_nonce)}@{settings.REPLY_DOMAIN}"
+
+
+# Backends that use the whole envelope_sender: our SMTP backend and the local mailbox as
+# MAIL FROM (Return-Path), SparkPost as its return_path, and Amazon SES as the address it
+# forwards the bounces it receives to. Mailgun uses only the domain, to choose the sending
+# domain, which would send through REPLY_DOMAIN and lose the token; it and the others
+# keep their own bounce address and report bounces through their tracking webhooks, so
+# nothing is set for them (anymail would raise on the feature they lack).
+BOUNCE_ADDRESS_BACKENDS = frozenset(
+    {
+        "mailflow.smtp_backend.EmailBackend",
+        "mailflow.localmail.EmailBackend",
+        "anymail.backends.amazon_ses.EmailBackend",
+        "anymail.backends.sparkpost.EmailBackend",
+    }
+)
+
+
+def uses_bounce_address() -> bool:
+    return settings.EMAIL_BOUNCE_ADDRESS and settings.EMAIL_BACKEND in BOUNCE_ADDRESS_BACKENDS
 
 
 def subject_tag(request: ConfirmationRequest) -> str:
@@ -80,6 +104,10 @@ def build_request_email(
         headers=headers,
     )
     message.attach_alternative(_template(request, "request", "html").render(context), "text/html")
+    if request.bounce_token_hash and uses_bounce_address():
+        # VERP: a bounce comes back to an address naming this request alone, even when it
+        # quotes nothing of our email (mailflow.inbound.process).
+        message.envelope_sender = bounce_address(request)
     # Tracking events carry this back to us; providers must not rewrite our links (their
     # click tracking would fetch them) or add pixels.
     message.metadata = {"request_id": str(request.pk)}

@@ -7,7 +7,8 @@ over again, with the same Message-ID (mailflow.sending). It may also be killed h
 through a hand-over, so every step can be done again: the file name an email gets is
 chosen once and kept in var/mail/.handed-over/<digest of the Message-ID>.name, and each file
 is written whole under a temporary name, then renamed into place. Each hand-over is a line
-in <digest>.log beside it, so the repeats stay countable (bench/drill_worker_kill.py)."""
+in <digest>.log beside it, so the repeats stay countable (bench/drill_worker_kill.py).
+An email's envelope sender is kept as its Return-Path header, as a mail server records it."""
 
 import email
 import email.policy
@@ -21,6 +22,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
+
+from mailflow.smtp_backend import envelope_sender
 
 BACKEND = "mailflow.localmail.EmailBackend"
 _NAME = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}\.eml$")
@@ -56,6 +59,10 @@ class EmailBackend(BaseEmailBackend):
         markers.mkdir(parents=True, exist_ok=True)
         for message in email_messages:
             mime = message.message()  # Django gives one without a Message-ID a fresh one
+            sender = envelope_sender(message)
+            if sender:
+                # As the receiving server would record the envelope sender (VERP at work).
+                mime["Return-Path"] = f"<{sender}>"
             digest = hashlib.sha256(str(mime["Message-ID"]).encode()).hexdigest()
             marker = markers / f"{digest}.name"
             if not marker.exists():

@@ -49,6 +49,12 @@ class ConfirmationRequest(models.Model):
     token_nonce = models.CharField(max_length=32, editable=False)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     reply_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The envelope sender's token (bounce+TOKEN@REPLY_DOMAIN). Null, not "", for a request
+    # without one (rows written before it existed, until the migration fills them): unique
+    # allows many NULLs. A request without one is sent with the provider's bounce address.
+    bounce_token_hash = models.CharField(  # noqa: DJ001
+        max_length=64, unique=True, null=True, editable=False
+    )
     message_id = models.CharField(max_length=250, unique=True, editable=False)
     provider_message_id = models.CharField(max_length=250, blank=True, db_index=True)
 

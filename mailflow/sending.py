@@ -38,7 +38,7 @@ from mailflow.send_errors import (
     error_text,
     send_failure_kind,
 )
-from mailflow.tokens import new_nonce, page_token, reply_token, token_digest
+from mailflow.tokens import bounce_token, new_nonce, page_token, reply_token, token_digest
 from runbooks.actions import Batch
 from runbooks.models import RunbookRun
 
@@ -115,6 +115,7 @@ def request_create(
             token_nonce=nonce,
             token_hash=token_digest(page_token(nonce)),
             reply_token_hash=token_digest(reply_token(nonce)),
+            bounce_token_hash=token_digest(bounce_token(nonce)),
             message_id=new_message_id(),
             deadline_at=now + deadline_after,
             remind_at=now + reminder_after if reminder_after else None,

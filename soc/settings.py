@@ -328,6 +328,11 @@ EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SOC <soc@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REPLY_DOMAIN = env_str("REPLY_DOMAIN", "reply.localhost")
+# Questions go out with the envelope sender bounce+TOKEN@REPLY_DOMAIN where the backend
+# honours it (mailflow.emails.BOUNCE_ADDRESS_BACKENDS), so bounces come home tied to their
+# question. Off: the provider's own bounce address, as for every other backend (Amazon SES
+# refuses a feedback address on a domain it has not verified).
+EMAIL_BOUNCE_ADDRESS = env_bool("EMAIL_BOUNCE_ADDRESS", True)
 # Emails per second handed to the provider, by all workers together (mailflow/pacing.py):
 # set it to the account's quota (Amazon SES starts at 14). Empty: as fast as the workers go.
 EMAIL_SEND_RATE = env_float("EMAIL_SEND_RATE")

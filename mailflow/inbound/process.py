@@ -37,6 +37,11 @@ Status = InboundEmail.Status
 # Correlations that prove the sender had our email: the reply token is a secret, and so
 # are our Message-IDs (random). Anyone can write "[SIR0001234]" in a subject.
 TIED_TO_OUR_EMAIL = ("reply address", "message id")
+# Our envelope sender, bounce+TOKEN@REPLY_DOMAIN: its token is a secret too, but only
+# delivery reports belong there, so it ties a bounce or a delay to its question and never
+# makes a message the answer.
+BOUNCE_ADDRESS = "bounce address"
+TIES_A_BOUNCE = (*TIED_TO_OUR_EMAIL, BOUNCE_ADDRESS)
 # Verdict headers providers add: Postmark's Received-SPF, Mailgun's X-Mailgun-*.
 _VERDICT_HEADERS = {
     "received-spf": "SPF",
@@ -100,15 +105,15 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage, inline: InlineAd
     if kind == parsing.LOOP:
         return _finish(inbound, Status.IGNORED, "Our own email came back.", **links)
     if kind == parsing.BOUNCE:
-        if request is None or how not in TIED_TO_OUR_EMAIL:
+        if request is None or how not in TIES_A_BOUNCE:
             # Anyone can write a bounce naming an incident: without our secret it only
             # tells an analyst, and the question stays open.
             _note(
                 incident,
                 kinds.BOUNCE_UNVERIFIED,
                 f"A bounce from {sender} names this incident but not our email: nothing changed",
-                f"Subject: {msg.subject}\n{classification.reason}. It carries neither a "
-                "reply address nor a Message-ID of ours, so it cannot end a question.",
+                f"Subject: {msg.subject}\n{classification.reason}. It carries no bounce "
+                "address, reply address or Message-ID of ours, so it cannot end a question.",
                 inbound=inbound,
             )
             return _finish(
@@ -140,12 +145,21 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage, inline: InlineAd
 
     if request is None or how not in TIED_TO_OUR_EMAIL:
         reading = parsing.read_answer(msg.text, request.options if request else [])
-        why = (
-            "it names the incident in its subject but carries neither our reply address nor "
-            "a Message-ID of ours"
-            if incident
-            else "it matches none of our questions (unknown or expired reply address)"
-        )
+        if how == BOUNCE_ADDRESS:
+            # Mail servers send delivery reports and automatic replies to the envelope
+            # sender; a person rarely sees it. What does not read as either may be a report
+            # in a form we do not know, or a reply: an analyst decides.
+            why = (
+                "it came to the question's bounce address, where only delivery reports "
+                "belong, and does not read as one"
+            )
+        elif incident:
+            why = (
+                "it names the incident in its subject but carries neither our reply "
+                "address nor a Message-ID of ours"
+            )
+        else:
+            why = "it matches none of our questions (unknown or expired reply address)"
         unverified_email_hold(inbound=inbound, incident=incident, sender=sender,
                               subject=msg.subject, text=reading.text, why=why)  # fmt: skip
         readable = (
@@ -217,12 +231,19 @@ def _correlate(
     inbound: InboundEmail, msg: parsing.ParsedMessage, kind: str
 ) -> tuple[ConfirmationRequest | None, SecurityIncident | None, str]:
     """The request (and incident) a message belongs to, and how we know: one of
-    TIED_TO_OUR_EMAIL, "subject tag" or "none"."""
+    TIES_A_BOUNCE, "subject tag" or "none". The bounce address comes first: it names the
+    one question whose email came back, whatever the report quotes. A token that is not
+    ours ties nothing, and the other routes are tried."""
     requests = ConfirmationRequest.objects.select_related("incident")
+    recipients = [inbound.envelope_recipient, *inbound.extra_addresses]
+    for token in parsing.bounce_tokens(
+        msg, reply_domain=settings.REPLY_DOMAIN, extra_addresses=recipients
+    ):
+        request = requests.filter(bounce_token_hash=token_digest(token)).first()
+        if request:
+            return request, request.incident, BOUNCE_ADDRESS
     tokens = parsing.reply_tokens(
-        msg,
-        reply_domain=settings.REPLY_DOMAIN,
-        extra_addresses=[inbound.envelope_recipient, *inbound.extra_addresses],
+        msg, reply_domain=settings.REPLY_DOMAIN, extra_addresses=recipients
     )
     message_ids = parsing.referenced_message_ids(msg)
     if kind in (parsing.BOUNCE, parsing.DELAY):
@@ -319,8 +340,8 @@ def _delay_noted(
 ) -> None:
     """A delay, a moderation hold or a retry notice: the email may still arrive, so the
     question stays open. Noted on the incident only when tied to our email by a secret
-    (the reply token or our Message-ID): a subject tag is guessable."""
-    if links["request"] is not None and links["correlation"] in TIED_TO_OUR_EMAIL:
+    (the bounce or reply token, or our Message-ID): a subject tag is guessable."""
+    if links["request"] is not None and links["correlation"] in TIES_A_BOUNCE:
         _note(
             links["incident"],
             kinds.REQUEST_DELAYED,

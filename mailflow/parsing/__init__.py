@@ -15,6 +15,7 @@ from mailflow.parsing.classify import (
     classify,
 )
 from mailflow.parsing.correlate import (
+    bounce_tokens,
     original_message_ids,
     original_reply_tokens,
     referenced_message_ids,
@@ -38,6 +39,7 @@ __all__ = [
     "Classification",
     "ParsedMessage",
     "address_matches",
+    "bounce_tokens",
     "classify",
     "html_to_text",
     "original_message_ids",

@@ -1,8 +1,9 @@
 """What an inbound message says about which question it belongs to.
 
 These only extract candidates; the caller looks them up, in the order the reliability
-brief gives: reply token first, then Message-IDs we sent, then the subject tag. Free
-subject text is never a correlation input."""
+brief gives: the bounce address (our envelope sender: only delivery reports belong
+there), the reply token, then Message-IDs we sent, then the subject tag. Free subject text
+is never a correlation input."""
 
 import email.parser
 import email.policy
@@ -16,7 +17,7 @@ from mailflow.parsing.headers import (
 )
 from mailflow.parsing.message import ParsedMessage
 
-# Our reply tokens: 160 bits as lower-case base32 (mailflow.tokens.reply_token).
+# Our reply and bounce tokens: 160 bits as lower-case base32 (mailflow.tokens).
 TOKEN_RE = re.compile(r"[a-z2-7]{32}")
 _INCIDENT_TAG = re.compile(r"\[(SIR\d{7})\]", re.IGNORECASE)
 _EMBEDDED_TYPES = (
@@ -40,17 +41,27 @@ def _address_candidates(value: str) -> list[str]:
     return [address for _, address in pairs or []]
 
 
-def _tokens_in(addresses: Iterable[str], reply_domain: str) -> list[str]:
+def _tokens_in(addresses: Iterable[str], reply_domain: str, prefix: str = "reply+") -> list[str]:
     domain = reply_domain.strip().lower()
     found = []
     for address in addresses:
         local, _, host = address.strip().lower().rpartition("@")
-        if host != domain or not local.startswith("reply+"):
+        if host != domain or not local.startswith(prefix):
             continue
-        token = local.removeprefix("reply+")
+        token = local.removeprefix(prefix)
         if TOKEN_RE.fullmatch(token):
             found.append(token)
     return _dedupe(found)
+
+
+def _recipients(msg: ParsedMessage, extra_addresses: Iterable[str]) -> list[str]:
+    addresses = [*msg.to, *msg.cc]
+    for name in ("delivered-to", "x-original-to"):
+        for value in msg.header_values(name):
+            addresses.extend(_address_candidates(value))
+    for value in extra_addresses:
+        addresses.extend(_address_candidates(str(value)))
+    return addresses
 
 
 def reply_tokens(
@@ -60,13 +71,16 @@ def reply_tokens(
 
     Looks at To, Cc, Delivered-To, X-Original-To and `extra_addresses` (the envelope
     recipient, provider fields). Only parsed addresses count, never display names."""
-    addresses = [*msg.to, *msg.cc]
-    for name in ("delivered-to", "x-original-to"):
-        for value in msg.header_values(name):
-            addresses.extend(_address_candidates(value))
-    for value in extra_addresses:
-        addresses.extend(_address_candidates(str(value)))
-    return _tokens_in(addresses, reply_domain)
+    return _tokens_in(_recipients(msg, extra_addresses), reply_domain)
+
+
+def bounce_tokens(
+    msg: ParsedMessage, *, reply_domain: str, extra_addresses: Iterable[str] = ()
+) -> list[str]:
+    """Tokens of `bounce+TOKEN@reply_domain` addresses (our envelope sender) the message
+    was sent to, read from the same fields as reply_tokens. Whether a token is ours is
+    for the caller to check: these are only its form."""
+    return _tokens_in(_recipients(msg, extra_addresses), reply_domain, prefix="bounce+")
 
 
 def referenced_message_ids(msg: ParsedMessage) -> list[str]:
