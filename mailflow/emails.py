@@ -41,6 +41,11 @@ BOUNCE_ADDRESS_BACKENDS = frozenset(
 )
 
 
+# Backends with no per-message click and open tracking: anymail refuses even turning it
+# off there (an unsupported feature), and there is nothing to turn off.
+NO_TRACKING_OPTIONS = frozenset({"anymail.backends.amazon_ses.EmailBackend"})
+
+
 def uses_bounce_address() -> bool:
     return settings.EMAIL_BOUNCE_ADDRESS and settings.EMAIL_BACKEND in BOUNCE_ADDRESS_BACKENDS
 
@@ -112,6 +117,7 @@ def build_request_email(
     # click tracking would fetch them) or add pixels.
     message.metadata = {"request_id": str(request.pk)}
     message.tags = ["confirmation-request"]
-    message.track_clicks = False
-    message.track_opens = False
+    if settings.EMAIL_BACKEND not in NO_TRACKING_OPTIONS:
+        message.track_clicks = False
+        message.track_opens = False
     return message

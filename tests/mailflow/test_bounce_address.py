@@ -92,9 +92,7 @@ def test_a_question_sent_through_sparkpost_has_the_bounce_address_as_return_path
 def test_amazon_ses_forwards_a_questions_bounces_to_its_bounce_address(asked, settings):
     request = asked("failed-login")
     settings.EMAIL_BACKEND = "anymail.backends.amazon_ses.EmailBackend"
-    # SES has no click or open tracking to turn off: anymail refuses track_clicks=False
-    # unless told to ignore what a provider lacks.
-    settings.ANYMAIL = {"IGNORE_UNSUPPORTED_FEATURES": True}
+    # No IGNORE_UNSUPPORTED_FEATURES: the email asks SES for nothing it lacks (tracking).
     backend = get_connection()
 
     payload = backend.build_message_payload(build_request_email(request), backend.send_defaults)
