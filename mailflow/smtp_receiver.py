@@ -110,11 +110,10 @@ def store_message(*, raw: bytes, recipients: list[str], sender: str) -> None:
     rather than failing the next one."""
     close_old_connections()
     try:
-        message = with_return_path(raw, sender)
         for recipient in dict.fromkeys(recipients):
             inbound_store_raw(
                 source=SOURCE,
-                raw=message,
+                raw=delivered(raw, sender=sender, recipient=recipient),
                 envelope_recipient=recipient,
                 envelope_sender=sender,
             )
@@ -122,12 +121,18 @@ def store_message(*, raw: bytes, recipients: list[str], sender: str) -> None:
         close_old_connections()
 
 
-def with_return_path(raw: bytes, sender: str) -> bytes:
-    """The message with the Return-Path the final delivery adds (RFC 5321, 4.4): an empty
-    one is how a bounce is known. No Received line: its time would make a retry of a
-    message without a Message-ID a different message."""
-    path = sender.encode("utf-8", "replace").translate(None, b"\r\n<>")
-    return b"Return-Path: <" + path + b">\r\n" + raw
+def delivered(raw: bytes, *, sender: str, recipient: str) -> bytes:
+    """The message with the lines a final delivery adds on top: Return-Path (RFC 5321,
+    4.4), whose emptiness is how a bounce is known, and Delivered-To, which tells one
+    recipient's copy from another's even without a Message-ID. No Received line: its
+    time would make the sender's retry of a message without a Message-ID a new one."""
+    return _header("Return-Path", f"<{sender}>") + _header("Delivered-To", recipient) + raw
+
+
+def _header(name: str, value: str) -> bytes:
+    # The addresses come parsed from the SMTP commands; a line break is refused anyway.
+    line = value.encode("utf-8", "replace").translate(None, b"\r\n")
+    return name.encode() + b": " + line + b"\r\n"
 
 
 def _log(error: Exception, what: str, answer: str) -> None:
