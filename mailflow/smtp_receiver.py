@@ -23,7 +23,7 @@ import traceback
 from functools import cache
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -99,7 +99,11 @@ class ReplyDomainHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         # Anything else a session raises: aiosmtpd's own answer would quote the error.
-        _log(error, "unexpected error in the SMTP session", TRY_AGAIN)
+        if isinstance(error, TLSSetupException):
+            # A client that gave up on the handshake (scanners do): aiosmtpd closes it.
+            logger.warning("SMTP client failed the TLS handshake: %s", type(error).__name__)
+        else:
+            _log(error, "unexpected error in the SMTP session", TRY_AGAIN)
         return TRY_AGAIN
 
 
