@@ -109,9 +109,10 @@ class ReplyDomainHandler:
 
 def store_message(*, raw: bytes, recipients: list[str], sender: str) -> None:
     """Store `raw` for each recipient (mailflow.inbound.inbound_store_raw). Runs in the
-    thread that owns the ORM's connection; the process runs for days, so a connection
-    the database dropped, or one past its age, is closed before and after each message
-    rather than failing the next one."""
+    thread that owns the ORM's connection. The process runs for days: a connection past
+    its age (CONN_MAX_AGE), or one an error left unusable, is closed before and after
+    each message, as Django does around a request; one the database dropped in between
+    is found by the health check (CONN_HEALTH_CHECKS) when the next message uses it."""
     close_old_connections()
     try:
         for recipient in dict.fromkeys(recipients):

@@ -2,6 +2,7 @@
 port, spoken to with smtplib as a sending mail server would. It stores in a thread of its
 own, with its own database connection: these tests commit for real."""
 
+import asyncio
 import errno
 import hashlib
 import os
@@ -11,8 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DataError, InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError, connection, connections
 
 from bench.common import ROOT, free_port
 from bench.payloads import png
@@ -47,6 +49,10 @@ def smtp_server():
 
     yield start
     for controller in started:
+        # The thread that stores keeps its connection when it is young enough; closed, it
+        # does not keep the test database from being dropped.
+        closing = sync_to_async(connections.close_all, thread_sensitive=True)()
+        asyncio.run_coroutine_threadsafe(closing, controller.loop).result(timeout=30)
         controller.stop()
 
 
@@ -284,6 +290,26 @@ def test_a_value_the_database_refuses_is_a_permanent_refusal_not_a_retry(port, m
 
     assert refused.value.smtp_code == 554
     assert stored_files() == files
+
+
+@pytest.mark.postgres
+def test_a_connection_the_database_dropped_between_messages_is_replaced(port, monkeypatch):
+    # In production a connection lives for CONN_MAX_AGE: the one the server kept may have
+    # been dropped since (a restart, a failover). The next message finds it unusable (the
+    # settings turn on Django's health checks) and opens another: no 451.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 60)
+    message = "From: x@example.com\r\nSubject: {0}\r\nMessage-ID: <{0}@x>\r\n\r\nhi\r\n"
+    assert send(port, message.format("before").encode(), ["reply+a@reply.localhost"]) == {}
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone() == (1,)  # the server's own
+
+    assert send(port, message.format("after").encode(), ["reply+a@reply.localhost"]) == {}
+    assert InboundEmail.objects.count() == 2
 
 
 # --- scenario 2: "Did you download this file?" ------------------------------------------
