@@ -346,6 +346,20 @@ ANYMAIL = {
 }
 ANYMAIL_WEBHOOK_SECRET = ANYMAIL.get("WEBHOOK_SECRET", "")
 
+# --- Inbound SMTP (`manage.py smtpd`, docs/inbound-smtp.md) -----------------------------
+
+# Where our own SMTP server listens for mail to REPLY_DOMAIN; the command's --host and
+# --port override these. Loopback by default: port 25 is forwarded to it, or a relay
+# delivers to it. 2525, not 25, so it runs without root.
+SMTPD_HOST = env_str("SMTPD_HOST", "127.0.0.1")
+SMTPD_PORT = env_int("SMTPD_PORT", 2525, minimum=1)
+# Largest message accepted, in bytes (announced as SIZE; larger is refused with 552): as
+# large as the webhooks take.
+SMTPD_MAX_BYTES = env_int("SMTPD_MAX_BYTES", INBOUND_MAX_BYTES, minimum=1)
+# A certificate chain and its key (PEM files): STARTTLS is offered when both are set.
+SMTPD_TLS_CERT = env_str("SMTPD_TLS_CERT")
+SMTPD_TLS_KEY = env_str("SMTPD_TLS_KEY")
+
 # --- Background tasks (django-q2) -------------------------------------------------------
 
 Q_BROKER = env_choice("Q_BROKER", "orm", ("orm", "redis"))
@@ -517,5 +531,8 @@ LOGGING = {
         # lines carry the answer links' tokens): everything goes through "console" instead.
         "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # aiosmtpd logs every sender and recipient at INFO and message lines at DEBUG; the
+        # SMTP receiver logs what went wrong itself, without them.
+        "mail.log": {"level": "WARNING"},
     },
 }
