@@ -55,13 +55,16 @@ def _tokens_in(addresses: Iterable[str], reply_domain: str, prefix: str = "reply
 
 
 def _recipients(msg: ParsedMessage, extra_addresses: Iterable[str]) -> list[str]:
-    addresses = [*msg.to, *msg.cc]
+    """Where this copy was delivered first (the envelope, then the delivery headers), and
+    only then the addresses the sender wrote: a message sent to two reply addresses
+    arrives as one copy per address, and each copy answers its own question."""
+    addresses: list[str] = []
+    for value in extra_addresses:
+        addresses.extend(_address_candidates(str(value)))
     for name in ("delivered-to", "x-original-to"):
         for value in msg.header_values(name):
             addresses.extend(_address_candidates(value))
-    for value in extra_addresses:
-        addresses.extend(_address_candidates(str(value)))
-    return addresses
+    return [*addresses, *msg.to, *msg.cc]
 
 
 def reply_tokens(
@@ -69,8 +72,9 @@ def reply_tokens(
 ) -> list[str]:
     """Tokens of `reply+TOKEN@reply_domain` addresses the message was sent to.
 
-    Looks at To, Cc, Delivered-To, X-Original-To and `extra_addresses` (the envelope
-    recipient, provider fields). Only parsed addresses count, never display names."""
+    Looks at `extra_addresses` (the envelope recipient, provider fields), Delivered-To,
+    X-Original-To, To and Cc, in that order. Only parsed addresses count, never display
+    names."""
     return _tokens_in(_recipients(msg, extra_addresses), reply_domain)
 
 

@@ -116,6 +116,7 @@ def test_a_message_to_two_reply_addresses_is_stored_for_each(asked, port):
         [reply_address(first), reply_address(second)]
     )
     assert Answer.objects.get(request=first).option_key == "no"
+    assert Answer.objects.get(request=second).option_key == "no"
 
 
 def test_a_message_without_a_message_id_to_two_addresses_is_one_copy_each(port):
