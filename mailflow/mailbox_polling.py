@@ -231,8 +231,17 @@ def _fetch(client: IMAPClient, uid: int) -> bytes | None:
 
 
 def _mark(client: IMAPClient, mailbox: Mailbox, uid: int) -> None:
-    if mailbox.processed_folder:
+    if mailbox.processed_folder and client.has_capability("MOVE"):
         client.move([uid], mailbox.processed_folder)
+    elif mailbox.processed_folder:
+        # Without MOVE (RFC 6851): copy, then delete. A crash in between leaves a copy in
+        # both folders; the next poll stores nothing new and copies it once more.
+        client.copy([uid], mailbox.processed_folder)
+        client.delete_messages([uid])
+        if client.has_capability("UIDPLUS"):
+            client.expunge([uid])
+        else:
+            client.expunge()
     else:
         client.add_flags([uid], [PROCESSED_FLAG, b"\\Seen"])
 
@@ -241,6 +250,14 @@ def _record_success(mailbox: Mailbox, progress: _Progress) -> PollResult:
     now = timezone.now()
     # A backlog left by the batch or the time budget: the next tick carries on at once.
     wait = 0 if progress.backlog else mailbox.poll_interval
+    if progress.marked:
+        logger.info(
+            "Mailbox %s: %s message(s) stored, %s marked, %s waiting",
+            mailbox.pk,
+            progress.stored,
+            progress.marked,
+            progress.backlog,
+        )
     Mailbox.objects.filter(pk=mailbox.pk).update(
         last_success_at=now,
         last_error="",
