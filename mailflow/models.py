@@ -305,7 +305,8 @@ class InboundEmail(models.Model):
         DUPLICATE = "duplicate", "Duplicate delivery"
         FAILED = "failed", "Failed"
 
-    provider = models.CharField(max_length=40)
+    # Where it came from: the webhook's provider, "IMAP <mailbox>" or "SMTP".
+    provider = models.CharField("source", max_length=40)
     provider_event_id = models.CharField(max_length=200, blank=True)
     # Normalised Message-ID plus envelope recipient, or the raw message's hash when there is
     # no Message-ID: the same message delivered twice (even with another event id) is one.

@@ -50,6 +50,11 @@ class Migration(migrations.Migration):
                 'ordering': ['name'],
             },
         ),
+        migrations.AlterField(
+            model_name='inboundemail',
+            name='provider',
+            field=models.CharField(max_length=40, verbose_name='source'),
+        ),
         add_schedule(
             name="Poll mailboxes", func="mailflow.tasks.poll_mailboxes", minutes=1
         ),
