@@ -332,5 +332,8 @@ def _describe(mailbox: Mailbox, error: Exception) -> str:
 
 
 def _said(error: Exception) -> str:
-    text = str(error).strip().strip(".")
+    said = error.args[0] if error.args else ""
+    if isinstance(said, bytes):  # IMAPClient passes on the server's answer as it came
+        said = said.decode(errors="replace")
+    text = str(said).strip().strip(".")
     return redact(text)[:300] or type(error).__name__
