@@ -35,6 +35,8 @@ ssl_key = <{root}/key.pem
 # Plain-text logins on the loopback test server only.
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# A refused login answers at once: the tests of wrong passwords need no wait.
+auth_failure_delay = 0
 default_internal_user = {internal}
 default_internal_group = {group}
 default_login_user = {login}
