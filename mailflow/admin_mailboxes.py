@@ -4,6 +4,7 @@ configuration is edited here; the secret never is: the page names its environmen
 variable and says whether it is set."""
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -40,6 +41,7 @@ class MailboxAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     actions = ["poll_now"]
     readonly_fields = ["secret", *_STATUS]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (
             None,

@@ -96,9 +96,12 @@ class Dovecot:
         client.login(USER, PASSWORD)
         return client
 
-    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+    def append(self, raw: bytes, folder: str = "INBOX") -> int:
+        """Deliver `raw` to `folder`; returns its UID (from the APPENDUID answer). UIDs
+        keep growing across tests: a folder emptied between them keeps its UIDNEXT."""
         with self.client() as client:
-            client.append(folder, raw)
+            answer = client.append(folder, raw)
+        return int(answer.split(b"APPENDUID ", 1)[1].split()[1].rstrip(b"]"))
 
     def log(self) -> str:
         path = self.root / "dovecot.log"
