@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from mailflow.inbound import inbound_store_raw
 from mailflow.models import InboundEmail, Mailbox
 from tests.builders.inbound import message
 
@@ -98,31 +99,50 @@ def test_saving_a_fixed_configuration_makes_the_mailbox_due_at_once(admin_client
     assert mailbox.consecutive_failures == 3  # the state is the polls' alone
 
 
-def test_an_xoauth2_mailbox_without_its_endpoint_is_refused_with_a_reason(admin_client):
-    response = admin_client.post(
-        reverse("admin:mailflow_mailbox_add"),
+def test_an_xoauth2_mailbox_needs_its_endpoint_and_client_id_then_is_added(admin_client):
+    form = {
+        "name": "m365",
+        "kind": "imap",
+        "enabled": "on",
+        "folder": "INBOX",
+        "processed_folder": "Processed",
+        "poll_interval": "60",
+        "host": "outlook.office365.com",
+        "port": "993",
+        "security": "tls",
+        "username": "replies@corp.example.com",
+        "auth": "xoauth2",
+        "secret_env": "M365_CLIENT_SECRET",
+        "oauth_grant": "client_credentials",
+    }
+    url = reverse("admin:mailflow_mailbox_add")
+
+    refused = admin_client.post(url, form).content.decode()
+    assert "XOAUTH2 needs the token endpoint" in refused
+    assert "XOAUTH2 needs the application" in refused
+    assert not Mailbox.objects.exists()
+
+    added = admin_client.post(
+        url,
         {
-            "name": "m365",
-            "kind": "imap",
-            "folder": "INBOX",
-            "poll_interval": "60",
-            "host": "outlook.office365.com",
-            "port": "993",
-            "security": "tls",
-            "username": "replies@corp.example.com",
-            "auth": "xoauth2",
-            "secret_env": "M365_CLIENT_SECRET",
-            "oauth_grant": "client_credentials",
+            **form,
+            "oauth_token_url": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
+            "oauth_client_id": "client-1",
+            "oauth_scope": "https://outlook.office365.com/.default",
         },
     )
 
-    assert "XOAUTH2 needs the token endpoint" in response.content.decode()
-    assert not Mailbox.objects.exists()
+    assert added.status_code == 302
+    mailbox = Mailbox.objects.get()
+    assert (mailbox.source, mailbox.auth, mailbox.secret_env) == (
+        "IMAP m365",
+        "xoauth2",
+        "M365_CLIENT_SECRET",
+    )
+    assert mailbox.next_poll_at <= timezone.now() and mailbox.last_uid == 0
 
 
 def test_inbound_emails_show_their_source(admin_client, committed):
-    from mailflow.inbound import inbound_store_raw
-
     committed(
         inbound_store_raw,
         source="IMAP replies",
