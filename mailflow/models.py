@@ -454,14 +454,17 @@ class Mailbox(models.Model):
         return self.name
 
     def clean(self) -> None:
+        errors = {}
+        if self.processed_folder and self.processed_folder == self.folder:
+            # Moving a message into the folder it is read from would read it for ever.
+            errors["processed_folder"] = "The processed folder must differ from the folder read."
         if self.auth == self.Auth.XOAUTH2:
-            errors = {}
             if not self.oauth_token_url.startswith("https://"):
                 errors["oauth_token_url"] = "XOAUTH2 needs the token endpoint's https:// URL."  # noqa: S105
             if not self.oauth_client_id:
                 errors["oauth_client_id"] = "XOAUTH2 needs the application's client id."
-            if errors:
-                raise ValidationError(errors)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def source(self) -> str:

@@ -99,13 +99,13 @@ def test_saving_a_fixed_configuration_makes_the_mailbox_due_at_once(admin_client
     assert mailbox.consecutive_failures == 3  # the state is the polls' alone
 
 
-def test_an_xoauth2_mailbox_needs_its_endpoint_and_client_id_then_is_added(admin_client):
+def test_a_mailbox_is_added_only_with_what_its_login_and_folders_need(admin_client):
     form = {
         "name": "m365",
         "kind": "imap",
         "enabled": "on",
         "folder": "INBOX",
-        "processed_folder": "Processed",
+        "processed_folder": "INBOX",
         "poll_interval": "60",
         "host": "outlook.office365.com",
         "port": "993",
@@ -120,12 +120,14 @@ def test_an_xoauth2_mailbox_needs_its_endpoint_and_client_id_then_is_added(admin
     refused = admin_client.post(url, form).content.decode()
     assert "XOAUTH2 needs the token endpoint" in refused
     assert "XOAUTH2 needs the application" in refused
+    assert "The processed folder must differ from the folder read." in refused
     assert not Mailbox.objects.exists()
 
     added = admin_client.post(
         url,
         {
             **form,
+            "processed_folder": "Processed",
             "oauth_token_url": "https://login.microsoftonline.com/t/oauth2/v2.0/token",
             "oauth_client_id": "client-1",
             "oauth_scope": "https://outlook.office365.com/.default",
