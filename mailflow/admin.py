@@ -15,6 +15,7 @@ from core.admin_helpers import ReadOnlyMixin, call_service, object_button_url
 from core.logging import redact_reply_tokens
 from mailflow import (
     admin_answers,  # noqa: F401 (registers the answers' admin)
+    admin_mailboxes,  # noqa: F401 (registers the mailboxes' admin)
     parsing,
 )
 from mailflow.admin_held_answers import accept_held_answer_view

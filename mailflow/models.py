@@ -5,6 +5,8 @@ import secrets
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -309,7 +311,8 @@ class InboundEmail(models.Model):
         DUPLICATE = "duplicate", "Duplicate delivery"
         FAILED = "failed", "Failed"
 
-    provider = models.CharField(max_length=40)
+    # Where it came from: the webhook's provider, "IMAP <mailbox>" or "SMTP".
+    provider = models.CharField("source", max_length=40)
     provider_event_id = models.CharField(max_length=200, blank=True)
     # Normalised Message-ID plus envelope recipient, or the raw message's hash when there is
     # no Message-ID: the same message delivered twice (even with another event id) is one.
@@ -362,3 +365,114 @@ class InboundEmail(models.Model):
 
     def __str__(self) -> str:
         return self.subject or f"Inbound email {self.pk}"
+
+
+# The environment variable that holds a mailbox's secret: a name, never the secret itself.
+_ENV_NAME = RegexValidator(
+    r"^[A-Z_][A-Z0-9_]*$", "An environment variable's name: capitals, digits and underscores."
+)
+
+
+class Mailbox(models.Model):
+    """A mailbox the app reads replies and bounces from (mailflow.mailbox_polling), with the
+    state of its polling. The configuration is edited in the admin; the secret (password,
+    OAuth client secret or refresh token) lives in the environment, named here.
+
+    The state is the same for every kind: `cursor` fields are the kind's own position
+    (IMAP: UIDVALIDITY and the last UID marked; Microsoft Graph would keep its delta link
+    in `cursor`), the rest says how polling goes."""
+
+    class Kind(models.TextChoices):
+        IMAP = "imap", "IMAP"
+
+    class Security(models.TextChoices):
+        TLS = "tls", "TLS (port 993)"
+        STARTTLS = "starttls", "STARTTLS (port 143)"
+
+    class Auth(models.TextChoices):
+        PASSWORD = "password", "Password (or app password)"
+        XOAUTH2 = "xoauth2", "OAuth2 (XOAUTH2)"
+
+    class Grant(models.TextChoices):
+        CLIENT_CREDENTIALS = "client_credentials", "Client credentials (secret in the env)"
+        REFRESH_TOKEN = "refresh_token", "Refresh token (token in the env)"
+
+    name = models.CharField(
+        max_length=34, unique=True, help_text="Shown as the source of its emails: IMAP <name>."
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAP)
+    enabled = models.BooleanField(default=True)
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField(default=993)
+    security = models.CharField(max_length=10, choices=Security.choices, default=Security.TLS)
+    username = models.CharField(max_length=254)
+    auth = models.CharField(max_length=10, choices=Auth.choices, default=Auth.PASSWORD)
+    secret_env = models.CharField(
+        "secret's environment variable",
+        max_length=100,
+        validators=[_ENV_NAME],
+        help_text="The NAME of the variable holding the password, OAuth client secret or "
+        "refresh token, e.g. MAILBOX_REPLIES_PASSWORD.",
+    )
+    oauth_token_url = models.URLField(
+        "OAuth token endpoint", blank=True, help_text="For XOAUTH2: an https:// URL."
+    )
+    oauth_client_id = models.CharField("OAuth client id", max_length=200, blank=True)
+    oauth_scope = models.CharField(
+        "OAuth scope",
+        max_length=300,
+        blank=True,
+        help_text="e.g. https://outlook.office365.com/.default or https://mail.google.com/",
+    )
+    oauth_grant = models.CharField(
+        "OAuth grant", max_length=20, choices=Grant.choices, default=Grant.CLIENT_CREDENTIALS
+    )
+    folder = models.CharField(max_length=200, default="INBOX")
+    processed_folder = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Stored messages are moved here; empty: they stay and are flagged "
+        "$SocProcessed (and \\Seen).",
+    )
+    poll_interval = models.PositiveIntegerField(
+        default=60, help_text="Seconds between polls (the schedule runs every minute)."
+    )
+
+    # State, written only by mailflow.mailbox_polling.
+    uid_validity = models.BigIntegerField(null=True, blank=True, editable=False)
+    last_uid = models.BigIntegerField(default=0, editable=False)
+    cursor = models.TextField(blank=True, editable=False)
+    last_poll_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    next_poll_at = models.DateTimeField(default=timezone.now, editable=False)
+    backlog = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Messages seen in the folder, not yet stored."
+    )
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "mailboxes"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if self.processed_folder and self.processed_folder == self.folder:
+            # Moving a message into the folder it is read from would read it for ever.
+            errors["processed_folder"] = "The processed folder must differ from the folder read."
+        if self.auth == self.Auth.XOAUTH2:
+            if not self.oauth_token_url.startswith("https://"):
+                errors["oauth_token_url"] = "XOAUTH2 needs the token endpoint's https:// URL."  # noqa: S105
+            if not self.oauth_client_id:
+                errors["oauth_client_id"] = "XOAUTH2 needs the application's client id."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def source(self) -> str:
+        """The `provider` of the emails read from it (40 characters at most)."""
+        return f"{self.get_kind_display()} {self.name}"

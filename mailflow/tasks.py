@@ -84,3 +84,17 @@ def sweep_tracking_events() -> int:
 def remind_campaign(entry_id: int, after: int = 0) -> int:
     """ "Remind now" on a campaign, a chunk at a time (mailflow.campaigns)."""
     return campaign_remind_send(entry_id, after)
+
+
+def poll_mailboxes() -> int:
+    """Scheduled every minute: a poll for each mailbox that is due."""
+    from mailflow.mailbox_polling import mailboxes_poll_due
+
+    return mailboxes_poll_due()
+
+
+def poll_mailbox(mailbox_id: int) -> None:
+    """One mailbox's poll; a second one at the same time finds it held and does nothing."""
+    from mailflow.mailbox_polling import mailbox_poll
+
+    mailbox_poll(mailbox_id=mailbox_id)

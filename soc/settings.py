@@ -336,6 +336,15 @@ EMAIL_BOUNCE_ADDRESS = env_bool("EMAIL_BOUNCE_ADDRESS", True)
 # Emails per second handed to the provider, by all workers together (mailflow/pacing.py):
 # set it to the account's quota (Amazon SES starts at 14). Empty: as fast as the workers go.
 EMAIL_SEND_RATE = env_float("EMAIL_SEND_RATE")
+# Mailboxes polled for replies (mailflow.mailbox_polling; configured in the admin): how
+# long one network step may take, the longest wait after repeated failures, and how many
+# messages one poll stores before it lets the next poll carry on.
+MAILBOX_TIMEOUT = env_int("MAILBOX_TIMEOUT", 30, minimum=1)
+MAILBOX_BACKOFF_MAX = env_int("MAILBOX_BACKOFF_MAX", 1800, minimum=60)
+MAILBOX_POLL_BATCH = env_int("MAILBOX_POLL_BATCH", 100, minimum=1)
+# A PEM bundle of certificate authorities trusted for mail servers besides the system's
+# (an on-premises server with an internal CA). Certificates are always verified.
+MAILBOX_CA_FILE = env_str("MAILBOX_CA_FILE")
 
 # Provider settings pass straight through: ANYMAIL_POSTMARK_SERVER_TOKEN becomes
 # ANYMAIL["POSTMARK_SERVER_TOKEN"], and so on for every provider anymail supports.

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from core.actors import Actor
 from core.api.services import token_create
+from mailflow.models import Mailbox
 from soc.demo import load_demo
 from tests.admin_history import admin_history
 from tests.rendered_forms import form_as_posted
@@ -35,6 +36,14 @@ def demo_world(db):
         name="Splunk ES",
         user=get_user_model().objects.get(username="analyst"),
         scope="write",
+    )
+    # The demo reads no mailbox (there is no IMAP server to read): one that is off.
+    Mailbox.objects.create(
+        name="replies",
+        enabled=False,
+        host="imap.example.com",
+        username="replies@example.com",
+        secret_env="MAILBOX_REPLIES_PASSWORD",
     )
 
 

@@ -10,6 +10,7 @@ SWEEPERS = {
     ("Process delivery events left unprocessed", "mailflow.tasks.sweep_tracking_events", 5),
     ("Make tasks of held answers nobody confirmed", "mailflow.tasks.sweep_held_answers", 5),
     ("Resume runbook runs left behind by a crash", "runbooks.tasks.sweep_runs", 1),
+    ("Poll mailboxes", "mailflow.tasks.poll_mailboxes", 1),
 }
 
 

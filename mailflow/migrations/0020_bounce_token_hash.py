@@ -38,7 +38,7 @@ def fill_bounce_token_hashes(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("mailflow", "0018_analysts_act_on_questions")]
+    dependencies = [("mailflow", "0019_mailbox")]
 
     operations = [
         migrations.AddField(

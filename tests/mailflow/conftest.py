@@ -1,5 +1,6 @@
 """What the mail tests share: a question asked by a shipped runbook, the inbound webhooks'
-secrets, a Postmark delivery of raw MIME, and the person's browser on the answer page."""
+secrets, a Postmark delivery of raw MIME, the person's browser on the answer page, and a
+real IMAP server (Dovecot) with a mailbox configured to read it."""
 
 import json
 from uuid import uuid4
@@ -9,8 +10,9 @@ from django.core import mail
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from mailflow.models import ConfirmationRequest, InboundEmail
+from mailflow.models import ConfirmationRequest, InboundEmail, Mailbox
 from tests.builders.answers import FIREFOX
+from tests.builders.dovecot import DOVECOT, PASSWORD, USER, Dovecot, empty_mailbox, start_dovecot
 from tests.builders.inbound import AUTH, SECRET, SIGNING_KEY
 from tests.factories import category, open_incident
 
@@ -82,3 +84,41 @@ def fresh_cache(settings):
 def browser() -> Client:
     """The person asked, in an ordinary desktop browser (a Django test client)."""
     return Client(HTTP_USER_AGENT=FIREFOX)
+
+
+@pytest.fixture(scope="module")
+def dovecot_server():
+    """A private Dovecot for a module's tests (tests.builders.dovecot)."""
+    if not DOVECOT:
+        pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd; CI has it)")
+    server = start_dovecot()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dovecot(dovecot_server, settings) -> Dovecot:
+    """The server with an empty INBOX, its certificate trusted like a private CA's."""
+    empty_mailbox(dovecot_server)
+    settings.MAILBOX_CA_FILE = dovecot_server.ca_file
+    return dovecot_server
+
+
+@pytest.fixture
+def imap_mailbox(dovecot, monkeypatch, db):
+    """A mailbox configured for the test server, its password in the environment."""
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", PASSWORD)
+
+    def configure(**changes) -> Mailbox:
+        fields = {
+            "name": "replies",
+            "host": "127.0.0.1",
+            "port": dovecot.imaps_port,
+            "username": USER,
+            "secret_env": "TEST_IMAP_PASSWORD",
+            "processed_folder": "Processed",
+            **changes,
+        }
+        return Mailbox.objects.create(**fields)
+
+    return configure

@@ -1,0 +1,94 @@
+"""The "Mailboxes" page: the mailboxes replies are read from, each with how its polling
+goes (last poll, last success, last error, backlog) and a "Poll now" action. The
+configuration is edited here; the secret never is: the page names its environment
+variable and says whether it is set."""
+
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from core.actors import Actor
+from mailflow.mailbox_polling import mailbox_poll_now, mailbox_save, mailbox_secret_is_set
+from mailflow.models import Mailbox
+
+_STATUS = [
+    "last_poll_at",
+    "last_success_at",
+    "last_error",
+    "consecutive_failures",
+    "next_poll_at",
+    "backlog",
+    "uid_validity",
+    "last_uid",
+]
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "enabled",
+        "last_poll_at",
+        "last_success_at",
+        "error",
+        "backlog",
+        "next_poll_at",
+    ]
+    list_filter = ["enabled", "kind"]
+    search_fields = ["name"]
+    actions = ["poll_now"]
+    readonly_fields = ["secret", *_STATUS]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    fieldsets = [
+        (
+            None,
+            {"fields": ["name", "kind", "enabled", "folder", "processed_folder", "poll_interval"]},
+        ),
+        ("Server", {"fields": ["host", "port", "security"]}),
+        (
+            "Login",
+            {
+                "fields": [
+                    "username",
+                    "auth",
+                    "secret_env",
+                    "secret",
+                    "oauth_token_url",
+                    "oauth_client_id",
+                    "oauth_scope",
+                    "oauth_grant",
+                ]
+            },
+        ),
+        ("Status", {"fields": _STATUS}),
+    ]
+
+    @admin.display(description="last error")
+    def error(self, obj: Mailbox) -> str:
+        return obj.last_error or self.get_empty_value_display()
+
+    @admin.display(description="secret")
+    def secret(self, obj: Mailbox) -> str:
+        if not obj.secret_env:
+            return self.get_empty_value_display()
+        state = "set" if mailbox_secret_is_set(obj) else "NOT SET in this process"
+        return format_html("<code>{}</code>: {}", obj.secret_env, state)
+
+    def save_model(self, request: HttpRequest, obj: Mailbox, form, change: bool) -> None:
+        mailbox_save(mailbox=obj, actor=Actor.analyst(request.user))
+
+    @admin.action(description="Poll the selected mailboxes now", permissions=["change"])
+    def poll_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        enabled = list(queryset.filter(enabled=True))
+        for mailbox in enabled:
+            mailbox_poll_now(mailbox=mailbox, actor=Actor.analyst(request.user))
+        skipped = queryset.count() - len(enabled)
+        self.message_user(
+            request,
+            f"{len(enabled)} mailbox(es) queued for a poll"
+            + (f"; {skipped} disabled, not polled." if skipped else "."),
+            messages.SUCCESS if enabled else messages.WARNING,
+        )
