@@ -1,85 +1,48 @@
-"""The local mailbox in a real browser (the system Chromium, driven by Playwright): a
-question email shown as the person sees it, its links working, its scripts not."""
+"""The Mailboxes page in a real browser, as the platform engineer who runs the app reads
+it: a mailbox that cannot sign in says why, and once its password is set, "Poll now"
+reads the reply waiting in it (a real Dovecot), which then shows among the inbound
+emails with the mailbox as its source."""
 
-import pytest
-from django.contrib.auth.models import Permission
-from django.core import mail
 from django.urls import reverse
+from playwright.sync_api import expect
 
-from mailflow.localmail import BACKEND, stored_emails
-from runbooks.files import import_shipped_runbooks
+from bench.replies import reply_mime
+from mailflow.models import InboundEmail
 from tests.browsing import BROWSER_MARKS, signed_in
-from tests.factories import AnalystFactory, PersonFactory, category, open_incident
+from tests.factories import UserFactory
 
 pytestmark = BROWSER_MARKS
 
 
-@pytest.fixture
-def mailbox_page(chromium, live_server, settings, tmp_path):
-    """A signed-in analyst who may read the local mailbox."""
-    settings.EMAIL_BACKEND, settings.EMAIL_FILE_PATH = BACKEND, tmp_path
-    settings.SITE_URL = live_server.url
-    analyst = AnalystFactory(username="alice")
-    analyst.user_permissions.add(Permission.objects.get(codename="view_local_mailbox"))
-    page = signed_in(chromium, live_server, "alice", viewport={"width": 1280, "height": 1000})
-    return page
-
-
-def test_an_analyst_reads_the_question_as_html_follows_a_link_and_switches_to_text(
-    mailbox_page, live_server, shots
+def test_an_administrator_reads_a_mailbox_status_and_polls_it_now(
+    chromium, live_server, shots, asked, dovecot, imap_mailbox, monkeypatch
 ):
-    page = mailbox_page
-    import_shipped_runbooks()
-    open_incident(
-        category=category("policy-violation"),
-        affected_user=PersonFactory(first_name="Bob", last_name="Builder"),
-    )
+    UserFactory(username="platform", is_staff=True, is_superuser=True)
+    request = asked("policy-violation")
+    dovecot.append(reply_mime(request, "Yes"))
+    mailbox = imap_mailbox(secret_env="TEST_WRONG_PASSWORD")
+    monkeypatch.setenv("TEST_WRONG_PASSWORD", "not the password")
+    page = signed_in(chromium, live_server, "platform", viewport={"width": 1366, "height": 768})
+    mailboxes = live_server.url + reverse("admin:mailflow_mailbox_changelist")
 
-    page.goto(f"{live_server.url}{reverse('mailbox')}")
-    page.get_by_role("link", name="Did you download this file?", exact=False).click()
-    email = page.frame_locator("iframe.soc-email-html")
-    yes = email.get_by_role("link", name="Yes", exact=False).first
-    yes.wait_for()
-    page.screenshot(path=str(shots / "mailbox-html.png"), full_page=True)
+    page.goto(mailboxes)
+    page.locator(f"input[name=_selected_action][value='{mailbox.pk}']").check()
+    page.select_option("select[name=action]", "poll_now")
+    page.locator("button[name=index]").click()
+    expect(page.locator("#result_list")).to_contain_text("refused the login")
+    page.screenshot(path=str(shots / "mailboxes-failing.png"), full_page=True)
 
-    assert email.locator("body").inner_text().startswith("Hello Bob")
-    with page.expect_popup() as popup:
-        yes.click()
-    answer_page = popup.value
-    answer_page.wait_for_load_state()
-    assert "/respond/" in answer_page.url
-    assert answer_page.get_by_role("button", name="Send answer").is_visible()
-    answer_page.close()
+    monkeypatch.setenv("TEST_WRONG_PASSWORD", "")
+    mailbox.secret_env = "TEST_IMAP_PASSWORD"
+    mailbox.save(update_fields=["secret_env"])
+    page.goto(mailboxes)
+    page.locator(f"input[name=_selected_action][value='{mailbox.pk}']").check()
+    page.select_option("select[name=action]", "poll_now")
+    page.locator("button[name=index]").click()
+    expect(page.locator(".messagelist")).to_contain_text("queued for a poll")
+    page.screenshot(path=str(shots / "mailboxes-polled.png"), full_page=True)
 
-    page.get_by_role("link", name="Text", exact=True).click()
-    text = page.inner_text("pre.soc-email-text")
-    page.screenshot(path=str(shots / "mailbox-text.png"), full_page=True)
-    assert "Hello Bob" in text and "/respond/" in text
-    assert page.locator("iframe").count() == 0
-
-
-def test_a_script_in_an_emails_html_runs_neither_in_the_frame_nor_in_the_admin(
-    mailbox_page, live_server, shots
-):
-    page = mailbox_page
-    message = mail.EmailMultiAlternatives("Hostile", "text", "a@b", ["c@d"])
-    message.attach_alternative(
-        "<p id=greeting>Hello</p>"
-        "<script>document.getElementById('greeting').textContent = 'script ran';"
-        "parent.document.title = 'taken';</script>"
-        "<img src=x onerror=\"document.body.append('handler ran')\">",
-        "text/html",
-    )
-    message.send()
-    [stored] = stored_emails()
-    blocked = []
-    page.on("console", lambda msg: blocked.append(msg.text))
-
-    page.goto(f"{live_server.url}{reverse('mailbox_email', args=[stored.name])}")
-    frame = page.frame_locator("iframe.soc-email-html")
-    frame.locator("#greeting").wait_for()
-    page.screenshot(path=str(shots / "mailbox-hostile.png"), full_page=True)
-
-    assert frame.locator("body").inner_text() == "Hello"
-    assert page.title() != "taken"
-    assert any("sandboxed" in line or "Content Security Policy" in line for line in blocked)
+    assert InboundEmail.objects.get().provider == "IMAP replies"
+    page.goto(live_server.url + reverse("admin:mailflow_inboundemail_changelist"))
+    expect(page.locator("#result_list")).to_contain_text("IMAP replies")
+    page.screenshot(path=str(shots / "inbound-from-mailbox.png"), full_page=True)
