@@ -6,6 +6,7 @@ Retry-After). Only Graph's and Entra ID's HTTP is replaced, at the transport
 
 Transactional: a Graph round refuses to run inside a transaction."""
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.actors import Actor
+from mailflow.graph_client import graph_client_for
 from mailflow.mailbox_polling import graph_config, mailbox_save
 from mailflow.models import Answer, InboundEmail, Mailbox
 from mailflow.tasks import poll_mailboxes
@@ -34,11 +36,12 @@ SECRET_ENV = "TEST_GRAPH_CLIENT_SECRET"
 
 
 @pytest.fixture
-def graph(monkeypatch) -> FakeGraph:
+def graph(monkeypatch) -> Iterator[FakeGraph]:
     fake = FakeGraph()
     fake.serve_every_client(monkeypatch)
     monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
-    return fake
+    yield fake
+    graph_client_for.cache_clear()  # its clients talk to this fake alone
 
 
 def graph_mailbox(**changes) -> Mailbox:
