@@ -42,25 +42,41 @@ class MailboxAdmin(admin.ModelAdmin):
     actions = ["poll_now"]
     readonly_fields = ["secret", *_STATUS]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    # Which fields each kind reads: a Microsoft 365 mailbox leaves the IMAP ones empty.
     fieldsets = [
         (
             None,
             {"fields": ["name", "kind", "enabled", "folder", "processed_folder", "poll_interval"]},
         ),
-        ("Server", {"fields": ["host", "port", "security"]}),
         (
-            "Login",
+            "Login (both kinds)",
+            {
+                "description": "Microsoft 365: the user name is the mailbox's address, the "
+                "variable holds the app's client secret or certificate (PEM), and the "
+                "client id is the app registration's.",
+                "fields": ["username", "secret_env", "secret", "oauth_client_id"],
+            },
+        ),
+        (
+            "IMAP only",
             {
                 "fields": [
-                    "username",
+                    "host",
+                    "port",
+                    "security",
                     "auth",
-                    "secret_env",
-                    "secret",
                     "oauth_token_url",
-                    "oauth_client_id",
                     "oauth_scope",
                     "oauth_grant",
                 ]
+            },
+        ),
+        (
+            "Microsoft 365 (Graph) only",
+            {
+                "description": "The app registration needs the Mail.ReadWrite application "
+                "permission, limited to this mailbox; see docs/inbound-graph.md.",
+                "fields": ["tenant_id"],
             },
         ),
         ("Status", {"fields": _STATUS}),

@@ -1,4 +1,6 @@
-"""Reading replies and bounces from mailboxes over IMAP: each message is kept as raw MIME
+"""Reading replies and bounces from mailboxes, over IMAP or Microsoft Graph (the round
+itself is mailflow.graph_mailbox; here it gets the same lease, status and backoff). Over
+IMAP, each message is kept as raw MIME
 through the webhooks' store (mailflow.inbound.inbound_store_raw), under the same
 de-duplication key, so a message seen by a webhook and by a poll is one message.
 
@@ -29,6 +31,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from core.actors import Actor
 from core.enqueue import enqueue_on_commit
 from core.logging import redact
+from mailflow.graph_mailbox import GraphConfig, poll_graph_mailbox
 from mailflow.inbound import inbound_store_raw
 from mailflow.mailbox_oauth import TokenError, access_token, forget_tokens
 from mailflow.models import Mailbox
@@ -42,6 +45,11 @@ LEASE = timedelta(minutes=5)
 # One poll stops taking new messages after this long and lets the next poll carry on:
 # a task that ran past Q_CLUSTER's timeout would be killed and handed out again.
 TIME_BUDGET = 60.0
+# A server's Retry-After is waited, up to this: a wrong or hostile header must not stop a
+# mailbox for good (nor overflow a date).
+RETRY_AFTER_MAX = 24 * 60 * 60
+# The configuration a Graph delta link belongs to: a change to one of these starts over.
+_GRAPH_POSITION = ("kind", "tenant_id", "username", "folder")
 
 
 class MailboxError(Exception):
@@ -74,6 +82,8 @@ def mailbox_poll(*, mailbox_id: int) -> PollResult | None:
     if not claimed:
         return None
     mailbox = Mailbox.objects.get(pk=mailbox_id)
+    if mailbox.kind == Mailbox.Kind.GRAPH:
+        return _poll_graph(mailbox)
     progress = _Progress()
     try:
         _read(mailbox, progress)
@@ -117,6 +127,12 @@ def mailbox_save(*, mailbox: Mailbox, actor: Actor) -> Mailbox:
     if mailbox._state.adding:
         mailbox.save()
     else:
+        before = Mailbox.objects.filter(pk=mailbox.pk).values(*_GRAPH_POSITION).first() or {}
+        if any(before.get(name) != getattr(mailbox, name) for name in _GRAPH_POSITION):
+            # A delta link names its folder: another folder or mailbox starts from its
+            # beginning (what was stored before is recognised by its key).
+            mailbox.cursor = ""
+            config.append("cursor")
         mailbox.save(update_fields=[*config, "next_poll_at"])
     logger.info("Mailbox %s: configuration saved by an %s", mailbox.pk, actor.kind)
     return mailbox
@@ -160,6 +176,51 @@ def _read(mailbox: Mailbox, progress: _Progress) -> None:
             Mailbox.objects.filter(pk=mailbox.pk).update(
                 last_uid=uid, backlog=progress.backlog, lease_until=timezone.now() + LEASE
             )
+
+
+def _poll_graph(mailbox: Mailbox) -> PollResult:
+    """One Graph round from the stored delta link. poll_graph_mailbox never raises and
+    hands back the link to keep: the new one after a finished round, the old one
+    otherwise; it is saved every time."""
+    try:
+        config = graph_config(mailbox)
+    except MailboxError as error:
+        return _record_failure(mailbox, _Progress(), str(error))
+    result = poll_graph_mailbox(config, mailbox.cursor)
+    # Only while the mailbox still reads the same folder: an admin may have pointed it
+    # elsewhere during the round (mailbox_save then emptied the cursor).
+    Mailbox.objects.filter(
+        pk=mailbox.pk,
+        kind=Mailbox.Kind.GRAPH,
+        tenant_id=mailbox.tenant_id,
+        username=mailbox.username,
+        folder=mailbox.folder,
+    ).update(cursor=result.delta_link, lease_until=timezone.now() + LEASE)
+    progress = _Progress(stored=result.new, marked=result.moved)
+    if result.error:
+        return _record_failure(mailbox, progress, result.error, retry_after=result.retry_after)
+    return _record_success(mailbox, progress)
+
+
+def graph_config(mailbox: Mailbox) -> GraphConfig:
+    """The mailbox as the Graph reader takes it. The one variable holds the client secret
+    or, when it is PEM text, the certificate (the unencrypted private key followed by the
+    certificate uploaded to the app registration)."""
+    credential = os.environ.get(mailbox.secret_env, "")
+    if not credential.strip():
+        raise MailboxError(f"The environment variable {mailbox.secret_env} is not set.")
+    is_pem = "-----BEGIN " in credential
+    return GraphConfig(
+        name=mailbox.name,
+        tenant_id=mailbox.tenant_id,
+        client_id=mailbox.oauth_client_id,
+        client_secret="" if is_pem else credential,
+        client_certificate=credential if is_pem else "",
+        mailbox=mailbox.username,
+        # IMAP's default folder name means Graph's well-known inbox.
+        folder="inbox" if mailbox.folder.upper() == "INBOX" else mailbox.folder,
+        processed_folder=mailbox.processed_folder,
+    )
 
 
 def _connect(mailbox: Mailbox) -> IMAPClient:
@@ -269,9 +330,15 @@ def _record_success(mailbox: Mailbox, progress: _Progress) -> PollResult:
     return PollResult(progress.stored, progress.marked, progress.backlog)
 
 
-def _record_failure(mailbox: Mailbox, progress: _Progress, sentence: str) -> PollResult:
+def _record_failure(
+    mailbox: Mailbox, progress: _Progress, sentence: str, *, retry_after: int | None = None
+) -> PollResult:
+    """Count the failure and back off; a server's Retry-After (seconds) is waited at least."""
     failures = mailbox.consecutive_failures + 1
-    next_at = backoff_until(now=timezone.now(), interval=mailbox.poll_interval, failures=failures)
+    now = timezone.now()
+    next_at = backoff_until(now=now, interval=mailbox.poll_interval, failures=failures)
+    if retry_after is not None:
+        next_at = max(next_at, now + timedelta(seconds=min(retry_after, RETRY_AFTER_MAX)))
     logger.warning(
         "Mailbox %s: poll failed (%s in a row, next at %s): %s",
         mailbox.pk,

@@ -1,6 +1,7 @@
 """Confirmation requests (the question emailed to a person), their answers, and the
 delivery events email providers report about them."""
 
+import re
 import secrets
 from datetime import UTC, datetime
 
@@ -371,6 +372,8 @@ class InboundEmail(models.Model):
 _ENV_NAME = RegexValidator(
     r"^[A-Z_][A-Z0-9_]*$", "An environment variable's name: capitals, digits and underscores."
 )
+# A tenant or client id as Entra ID takes it in a URL (mailflow.graph_client checks the same).
+_GRAPH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,253}")
 
 
 class Mailbox(models.Model):
@@ -378,12 +381,14 @@ class Mailbox(models.Model):
     state of its polling. The configuration is edited in the admin; the secret (password,
     OAuth client secret or refresh token) lives in the environment, named here.
 
-    The state is the same for every kind: `cursor` fields are the kind's own position
-    (IMAP: UIDVALIDITY and the last UID marked; Microsoft Graph would keep its delta link
-    in `cursor`), the rest says how polling goes."""
+    The state is the same for every kind: the cursor fields are the kind's own position
+    (IMAP: UIDVALIDITY and the last UID marked; Microsoft Graph: its delta link in
+    `cursor`), the rest says how polling goes. Host, port, security and the XOAUTH2
+    fields are IMAP's; the tenant id is Graph's; clean() checks each kind's own."""
 
     class Kind(models.TextChoices):
         IMAP = "imap", "IMAP"
+        GRAPH = "graph", "Microsoft 365 (Graph)"
 
     class Security(models.TextChoices):
         TLS = "tls", "TLS (port 993)"
@@ -398,26 +403,44 @@ class Mailbox(models.Model):
         REFRESH_TOKEN = "refresh_token", "Refresh token (token in the env)"
 
     name = models.CharField(
-        max_length=34, unique=True, help_text="Shown as the source of its emails: IMAP <name>."
+        max_length=34,
+        unique=True,
+        help_text="Shown as the source of its emails: IMAP <name> or Graph <name>.",
     )
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.IMAP)
     enabled = models.BooleanField(default=True)
-    host = models.CharField(max_length=253)
-    port = models.PositiveIntegerField(default=993)
+    host = models.CharField(max_length=253, blank=True, help_text="IMAP only.")
+    port = models.PositiveIntegerField(default=993, null=True, blank=True, help_text="IMAP only.")
     security = models.CharField(max_length=10, choices=Security.choices, default=Security.TLS)
-    username = models.CharField(max_length=254)
+    username = models.CharField(
+        max_length=254,
+        help_text="IMAP: the login. Microsoft 365: the mailbox's address (or its user id).",
+    )
     auth = models.CharField(max_length=10, choices=Auth.choices, default=Auth.PASSWORD)
     secret_env = models.CharField(
         "secret's environment variable",
         max_length=100,
         validators=[_ENV_NAME],
         help_text="The NAME of the variable holding the password, OAuth client secret or "
-        "refresh token, e.g. MAILBOX_REPLIES_PASSWORD.",
+        "refresh token, e.g. MAILBOX_REPLIES_PASSWORD. Microsoft 365: the app's client "
+        "secret, or its certificate as PEM (the unencrypted private key, then the "
+        "certificate).",
     )
     oauth_token_url = models.URLField(
         "OAuth token endpoint", blank=True, help_text="For XOAUTH2: an https:// URL."
     )
-    oauth_client_id = models.CharField("OAuth client id", max_length=200, blank=True)
+    oauth_client_id = models.CharField(
+        "OAuth client id",
+        max_length=200,
+        blank=True,
+        help_text="XOAUTH2 and Microsoft 365: the app registration's client (application) id.",
+    )
+    tenant_id = models.CharField(
+        "tenant id",
+        max_length=254,
+        blank=True,
+        help_text="Microsoft 365 only: the directory (tenant) id, or its domain name.",
+    )
     oauth_scope = models.CharField(
         "OAuth scope",
         max_length=300,
@@ -427,12 +450,18 @@ class Mailbox(models.Model):
     oauth_grant = models.CharField(
         "OAuth grant", max_length=20, choices=Grant.choices, default=Grant.CLIENT_CREDENTIALS
     )
-    folder = models.CharField(max_length=200, default="INBOX")
+    folder = models.CharField(
+        max_length=200,
+        default="INBOX",
+        help_text="Microsoft 365: INBOX reads the inbox; otherwise a folder id or a "
+        "well-known name.",
+    )
     processed_folder = models.CharField(
         max_length=200,
         blank=True,
         help_text="Stored messages are moved here; empty: they stay and are flagged "
-        "$SocProcessed (and \\Seen).",
+        "$SocProcessed (and \\Seen). Microsoft 365: required, a top-level folder by "
+        "name, made when missing.",
     )
     poll_interval = models.PositiveIntegerField(
         default=60, help_text="Seconds between polls (the schedule runs every minute)."
@@ -464,15 +493,42 @@ class Mailbox(models.Model):
         if self.processed_folder and self.processed_folder == self.folder:
             # Moving a message into the folder it is read from would read it for ever.
             errors["processed_folder"] = "The processed folder must differ from the folder read."
+        if self.kind == self.Kind.GRAPH:
+            errors.update(self._graph_errors())
+        else:
+            errors.update(self._imap_errors())
+        if errors:
+            raise ValidationError(errors)
+
+    def _imap_errors(self) -> dict[str, str]:
+        errors = {}
+        if not self.host:
+            errors["host"] = "IMAP needs the server's host name."
+        if not self.port:
+            errors["port"] = "IMAP needs the server's port (993 for TLS, 143 for STARTTLS)."
         if self.auth == self.Auth.XOAUTH2:
             if not self.oauth_token_url.startswith("https://"):
                 errors["oauth_token_url"] = "XOAUTH2 needs the token endpoint's https:// URL."  # noqa: S105
             if not self.oauth_client_id:
                 errors["oauth_client_id"] = "XOAUTH2 needs the application's client id."
-        if errors:
-            raise ValidationError(errors)
+        return errors
+
+    def _graph_errors(self) -> dict[str, str]:
+        errors = {}
+        if not _GRAPH_ID.fullmatch(self.tenant_id):
+            errors["tenant_id"] = "Microsoft 365 needs the tenant id (a GUID or a domain name)."
+        if not _GRAPH_ID.fullmatch(self.oauth_client_id):
+            errors["oauth_client_id"] = (
+                "Microsoft 365 needs the app registration's client id (a GUID)."
+            )
+        if not self.processed_folder:
+            # Graph has no keyword to flag a message in place: a stored one must move.
+            errors["processed_folder"] = "Microsoft 365 needs a folder to move stored messages to."
+        return errors
 
     @property
     def source(self) -> str:
-        """The `provider` of the emails read from it (40 characters at most)."""
-        return f"{self.get_kind_display()} {self.name}"
+        """The `provider` of the emails read from it (40 characters at most): the name
+        the webhooks' store and the Graph reader give it, "IMAP <name>", "Graph <name>"."""
+        prefix = "Graph" if self.kind == self.Kind.GRAPH else "IMAP"
+        return f"{prefix} {self.name}"

@@ -27,7 +27,13 @@ from cryptography.x509.oid import NameOID
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from mailflow.graph_client import GRAPH, GraphClient, GraphConfig, TimeoutSession
+from mailflow.graph_client import (
+    GRAPH,
+    GraphClient,
+    GraphConfig,
+    TimeoutSession,
+    graph_client_for,
+)
 
 RECORDED = Path(__file__).parent.parent / "mailflow" / "graph"
 TENANT = "0f3c9d1e-7a52-4c1e-9b8e-2d5f6a7b8c9d"
@@ -105,6 +111,20 @@ class FakeGraph(BaseAdapter):
         session.mount("https://", self)
         session.mount("http://", self)
         return GraphClient(config, session=session)
+
+    def serve_every_client(self, monkeypatch) -> None:
+        """Answer the clients production makes (graph_client_for, one per configuration):
+        their sessions' transport is this fake, everything above it is real."""
+        fake = self
+
+        class FakeTransportSession(TimeoutSession):
+            def __init__(self) -> None:
+                super().__init__()
+                self.mount("https://", fake)
+                self.mount("http://", fake)
+
+        monkeypatch.setattr("mailflow.graph_client.TimeoutSession", FakeTransportSession)
+        graph_client_for.cache_clear()  # no client kept from another test's transport
 
     def requests_to(self, method: str, url_part: str) -> list[Sent]:
         return [s for s in self.sent if s.method == method and url_part in s.url]
