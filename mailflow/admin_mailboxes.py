@@ -3,11 +3,15 @@ goes (last poll, last success, last error, backlog) and a "Poll now" action. The
 configuration is edited here; the secret never is: the page names its environment
 variable and says whether it is set."""
 
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
 
 from core.actors import Actor
 from mailflow.mailbox_polling import mailbox_poll_now, mailbox_save, mailbox_secret_is_set
@@ -31,11 +35,10 @@ class MailboxAdmin(admin.ModelAdmin):
         "name",
         "kind",
         "enabled",
-        "last_poll_at",
-        "last_success_at",
+        "last_success",
         "error",
         "backlog",
-        "next_poll_at",
+        "next_poll",
     ]
     list_filter = ["enabled", "kind"]
     search_fields = ["name"]
@@ -81,6 +84,26 @@ class MailboxAdmin(admin.ModelAdmin):
         ),
         ("Status", {"fields": _STATUS}),
     ]
+
+    # Relative times: the list is read to see whether polling is healthy right now, and
+    # they keep the list within the page beside its filters.
+    @admin.display(description="last success", ordering="last_success_at")
+    def last_success(self, obj: Mailbox) -> str:
+        if not obj.last_success_at:
+            return "never"
+        if timezone.now() - obj.last_success_at < timedelta(minutes=1):
+            return "just now"
+        return f"{timesince(obj.last_success_at)} ago"
+
+    @admin.display(description="next poll", ordering="next_poll_at")
+    def next_poll(self, obj: Mailbox) -> str:
+        if not obj.enabled:
+            return "disabled"
+        if not obj.next_poll_at or obj.next_poll_at <= timezone.now():
+            return "due now"
+        if obj.next_poll_at - timezone.now() < timedelta(minutes=1):
+            return "in under a minute"
+        return f"in {timeuntil(obj.next_poll_at)}"
 
     @admin.display(description="last error")
     def error(self, obj: Mailbox) -> str:

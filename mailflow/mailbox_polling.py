@@ -402,5 +402,8 @@ def _said(error: Exception) -> str:
     said = error.args[0] if error.args else ""
     if isinstance(said, bytes):  # IMAPClient passes on the server's answer as it came
         said = said.decode(errors="replace")
-    text = str(said).strip().strip(".")
+    text = str(said).strip()
+    if text[:2] in ("b'", 'b"') and text[-1:] == text[1]:
+        text = text[2:-1]  # the answer's bytes, already written out as Python shows them
+    text = text.strip().strip(".")
     return redact(text)[:300] or type(error).__name__

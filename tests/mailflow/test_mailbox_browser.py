@@ -40,6 +40,7 @@ def test_an_administrator_reads_a_mailbox_status_and_polls_it_now(
     page.select_option("select[name=action]", "poll_now")
     page.locator("button[name=index]").click()
     expect(page.locator(".messagelist")).to_contain_text("queued for a poll")
+    expect(page.locator("#result_list")).to_contain_text("just now")
     page.screenshot(path=str(shots / "mailboxes-polled.png"), full_page=True)
 
     assert InboundEmail.objects.get().provider == "IMAP replies"

@@ -113,6 +113,7 @@ def test_a_wrong_password_is_shown_on_the_mailbox_and_the_polls_back_off(
     second = poll(committed, mailbox)
 
     assert "refused the login" in first.error and "TEST_IMAP_PASSWORD" in first.error
+    assert "([AUTHENTICATIONFAILED] Authentication failed)" in first.error  # text, not b'…'
     assert mailbox.last_error == second.error and mailbox.consecutive_failures == 2
     assert after_first >= before + timedelta(seconds=120)  # 60 s doubled
     assert mailbox.next_poll_at >= before + timedelta(seconds=240)  # and doubled again
