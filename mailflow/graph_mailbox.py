@@ -26,6 +26,7 @@ raised, and no secret or address is written to a log."""
 
 import email.utils
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +68,11 @@ class GraphPollResult:
     delta_link: str = ""
     error: str = ""
     retry_after: int | None = None
+    more: bool = False  # the round stopped at its budget: the next one carries on
+
+
+class _BudgetSpent(Exception):
+    """The round took its share of messages or time; the rest wait for the next one."""
 
 
 def poll_graph_mailbox(
@@ -75,6 +81,8 @@ def poll_graph_mailbox(
     *,
     client: GraphClient | None = None,
     now: Callable[[], datetime] = timezone.now,
+    max_messages: int | None = None,
+    max_seconds: float | None = None,
 ) -> GraphPollResult:
     """One round over config's folder from `delta_link` ("" for the first round). Run it
     outside a transaction (a task): a message is moved only after its row has committed.
@@ -88,8 +96,13 @@ def poll_graph_mailbox(
         )
         return result
     client = client or graph_client_for(config)
+    deadline = time.monotonic() + max_seconds if max_seconds else None
     try:
-        finished_link = _round(client, config, delta_link, result)
+        finished_link = _round(client, config, delta_link, result, max_messages, deadline)
+    except _BudgetSpent:
+        # Unfinished: the old link is kept. Read from it again, what this round moved
+        # shows as removed and the rest comes next, so each round gets further.
+        result.more = True
     except Throttled as throttled:
         result.error = f"{throttled} The round stops; the next one resumes."
         result.retry_after = _seconds(throttled.retry_after, now())
@@ -116,7 +129,12 @@ def poll_graph_mailbox(
 
 
 def _round(
-    client: GraphClient, config: GraphConfig, delta_link: str, result: GraphPollResult
+    client: GraphClient,
+    config: GraphConfig,
+    delta_link: str,
+    result: GraphPollResult,
+    max_messages: int | None,
+    deadline: float | None,
 ) -> str:
     """Read, store and move each message of the delta; returns the new delta link. A
     message that could not be read or moved is noted in result.error and the round goes
@@ -164,6 +182,10 @@ def _round(
                 left.append(error)
             else:
                 result.moved += 1
+            if (max_messages and result.stored >= max_messages) or (
+                deadline and time.monotonic() > deadline
+            ):
+                raise _BudgetSpent
         if next_link:
             link = next_link
             continue

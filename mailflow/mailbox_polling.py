@@ -186,7 +186,14 @@ def _poll_graph(mailbox: Mailbox) -> PollResult:
         config = graph_config(mailbox)
     except MailboxError as error:
         return _record_failure(mailbox, _Progress(), str(error))
-    result = poll_graph_mailbox(config, mailbox.cursor)
+    # The IMAP poll's bounds: a round that outlived its lease could be taken up by a
+    # second worker.
+    result = poll_graph_mailbox(
+        config,
+        mailbox.cursor,
+        max_messages=settings.MAILBOX_POLL_BATCH,
+        max_seconds=TIME_BUDGET,
+    )
     # Only while the mailbox still reads the same folder: an admin may have pointed it
     # elsewhere during the round (mailbox_save then emptied the cursor).
     Mailbox.objects.filter(
@@ -196,7 +203,8 @@ def _poll_graph(mailbox: Mailbox) -> PollResult:
         username=mailbox.username,
         folder=mailbox.folder,
     ).update(cursor=result.delta_link, lease_until=timezone.now() + LEASE)
-    progress = _Progress(stored=result.new, marked=result.moved)
+    # A round stopped at its budget left messages behind: the next tick carries on.
+    progress = _Progress(stored=result.new, marked=result.moved, backlog=int(result.more))
     if result.error:
         return _record_failure(mailbox, progress, result.error, retry_after=result.retry_after)
     return _record_success(mailbox, progress)

@@ -107,6 +107,26 @@ def test_a_message_arriving_between_rounds_is_the_only_one_read(graph, poll):
     )
 
 
+def test_a_round_stops_at_its_budget_and_the_next_ones_carry_on(graph):
+    for number in range(3):
+        graph.deliver(plain(number))
+    client = graph.client()
+
+    rounds = []
+    link = ""
+    while not rounds or rounds[-1].more:
+        rounds.append(poll_graph_mailbox(CONFIG, link, client=client, max_messages=1))
+        link = rounds[-1].delta_link
+        assert len(rounds) <= 4
+
+    assert [(r.stored, r.moved, r.more) for r in rounds] == [
+        (1, 1, True), (1, 1, True), (1, 1, True), (0, 0, False)
+    ]  # fmt: skip
+    assert [r.delta_link for r in rounds[:3]] == ["", "", ""]  # unfinished: the old link
+    assert "$deltatoken=" in rounds[-1].delta_link
+    assert InboundEmail.objects.count() == 3 and graph.inbox == {}
+
+
 def test_a_crash_between_store_and_move_stores_nothing_again_and_moves_it(graph, poll, asked):
     request = asked("failed-login")
     graph.deliver(raw_reply(request, "No, that was not me."))
