@@ -155,3 +155,22 @@ def test_inbound_emails_show_their_source(admin_client, committed):
 
     assert "Source" in page and "IMAP replies" in page
     assert InboundEmail.objects.get().provider == "IMAP replies"
+
+
+def test_an_analyst_reads_the_mailboxes_status_but_cannot_change_or_poll_them(client, analyst):
+    mailbox = failing_mailbox()
+    client.force_login(analyst)
+
+    listing = client.get(reverse("admin:mailflow_mailbox_changelist"))
+    change = client.post(
+        reverse("admin:mailflow_mailbox_change", args=[mailbox.pk]), {"name": "renamed"}
+    )
+    client.post(
+        reverse("admin:mailflow_mailbox_changelist"),
+        {"action": "poll_now", "_selected_action": [mailbox.pk]},
+    )
+
+    assert "The server refused the login of the configured user." in listing.content.decode()
+    assert change.status_code == 403
+    mailbox.refresh_from_db()
+    assert mailbox.name == "replies" and mailbox.next_poll_at > timezone.now()
