@@ -23,7 +23,7 @@ task (its created_at), with follow-ups per second. Goal: the mailbox path's foll
 per second at least 0.5x the webhook path's. --memory: a 25 MB reply polled by
 `poll_mailbox` in a worker process of its own (warmed up by a poll of the empty
 mailbox): its peak RSS growth (VmHWM after minus VmRSS before), goal < 3x the message.
-Exit status 1 when a goal or a check fails.
+Exit status 1 when a goal or a check fails (with --quick, only a check).
 """
 
 import argparse
@@ -207,7 +207,8 @@ def throughput(args, server, env, var_dir: Path) -> bool:
     print(f"Goal follow-ups per s >= {GOAL_RATIO:g}x the webhook's: {'met' if met else 'NOT met'}")
     if not checks_ok:
         print("Checks FAILED: a reply was not stored, answered or moved exactly once")
-    return met and checks_ok
+    # A CI-sized run's figures are noise on a shared machine: only its checks fail it.
+    return checks_ok and (met or args.quick)
 
 
 # --- memory -----------------------------------------------------------------------------
