@@ -241,6 +241,11 @@ def _connect(mailbox: Mailbox) -> IMAPClient:
         ssl_context=context,
         timeout=settings.MAILBOX_TIMEOUT,
     )
+    # IMAPClient turns imaplib's debugging on and hands it to a logger, so imaplib writes
+    # out every server response as text, a fetched message's whole body included, even
+    # with DEBUG logging off: that copy cost more memory than the message itself, and a
+    # DEBUG log would hold what was sent and fetched.
+    client._imap.debug = 0
     if not tls:
         try:
             client.starttls(ssl_context=context)

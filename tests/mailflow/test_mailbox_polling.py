@@ -2,6 +2,7 @@
 message is stored once through the webhooks' store, then marked, and polling again or
 after a crash stores nothing twice. Failures are shown on the mailbox and back off."""
 
+import tracemalloc
 from datetime import timedelta
 
 import pytest
@@ -251,6 +252,27 @@ def test_a_25_mb_message_is_stored_whole(asked, committed, dovecot, imap_mailbox
     assert inbound.size == len(raw)
     with inbound.raw.open("rb") as stored:
         assert stored.read() == raw
+
+
+def test_polling_a_25_mb_message_costs_less_than_three_times_its_size(
+    asked, committed, dovecot, imap_mailbox, request
+):
+    capture = bytes(range(256)) * (19 * 1024 * 1024 // 256)
+    raw = reply_mime(asked(), "Yes", attachments=(("capture.bin", "application/x-pcap", capture),))
+    dovecot.append(raw)
+    # Once asked, the ORM broker, as in production: processing is a task of its own.
+    request.getfixturevalue("orm_broker")
+    mailbox = imap_mailbox()
+
+    tracemalloc.start()
+    try:
+        result = poll(committed, mailbox)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert (result.stored, result.error) == (1, "")
+    assert peak < 3 * len(raw), f"peak {peak / len(raw):.2f}x the message"
 
 
 def test_oauth2_asks_the_token_endpoint_and_a_refused_login_is_explained(
