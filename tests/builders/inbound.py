@@ -309,6 +309,24 @@ def message(*, to: str, body: str = "No", sender: str = "bob@corp.example.com",
     )
 
 
+def delivery_report(request, *, mid: str = "bounce1", to: str = "soc@example.com") -> str:
+    """A Postfix-style report that our question could not be delivered, quoting the
+    question's headers (its Message-ID among them)."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.corp.example.com>\r\n"
+        f"To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: <{mid}@mx.corp.example.com>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nThe mailbox does not exist.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.corp.example.com\r\n\r\n"
+        "Final-Recipient: rfc822; bob@corp.example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: {request.message_id}\r\nSubject: {request.subject}\r\n"
+        "--b--\r\n"
+    )
+
+
 def titles(request) -> list[str]:
     return list(request.incident.tasks.values_list("title", flat=True))
 

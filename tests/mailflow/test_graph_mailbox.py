@@ -22,7 +22,7 @@ from mailflow.graph_client import GRAPH, GraphConfig, graph_client_for
 from mailflow.graph_mailbox import poll_graph_mailbox
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from tests.builders.graph import CLIENT_SECRET, CONFIG, MAILBOX, FakeGraph, certificate_pem
-from tests.builders.inbound import message, raw_reply, tasks_of, titles
+from tests.builders.inbound import delivery_report, message, raw_reply, tasks_of, titles
 
 # serialized_rollback: the seeded data (categories, groups) comes back for the tests after.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -427,19 +427,7 @@ def test_a_reply_with_a_screenshot_answers_the_suspicious_download_question(grap
 
 def test_a_bounce_in_the_mailbox_takes_the_undeliverable_branch(graph, poll, asked):
     request = asked("failed-login")
-    graph.deliver(
-        "From: Mail Delivery System <MAILER-DAEMON@mx.corp.example.com>\r\n"
-        "To: soc@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <bounce1@mx.corp.example.com>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: text/plain\r\n\r\nThe mailbox does not exist.\r\n"
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.corp.example.com\r\n\r\n"
-        "Final-Recipient: rfc822; bob@corp.example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"Message-ID: {request.message_id}\r\nSubject: Please confirm\r\n"
-        "--b--\r\n"
-    )
+    graph.deliver(delivery_report(request))
 
     result = poll()
 

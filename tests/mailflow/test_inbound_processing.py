@@ -12,7 +12,7 @@ from mailflow.answers import answer_record
 from mailflow.emails import reply_address
 from mailflow.models import Answer, ConfirmationRequest
 from runbooks.models import StepResult
-from tests.builders.inbound import PNG_HEADER, message, titles
+from tests.builders.inbound import PNG_HEADER, delivery_report, message, titles
 
 pytestmark = pytest.mark.usefixtures("webhook_secret")
 
@@ -118,19 +118,7 @@ def test_an_out_of_office_reply_is_noted_and_never_an_answer(asked, deliver, out
 
 def test_a_bounce_makes_the_request_undeliverable_and_the_runbook_takes_that_branch(asked, deliver):
     request = asked("failed-login")
-    bounce = (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.corp.example.com>\r\n"
-        "To: soc@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <bounce1@mx.corp.example.com>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: text/plain\r\n\r\nThe mailbox does not exist.\r\n"
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.corp.example.com\r\n\r\n"
-        "Final-Recipient: rfc822; bob@corp.example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"Message-ID: {request.message_id}\r\nSubject: Please confirm\r\n"
-        "--b--\r\n"
-    )
+    bounce = delivery_report(request)
 
     inbound = deliver(bounce)
 

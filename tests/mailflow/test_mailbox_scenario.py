@@ -9,25 +9,9 @@ from bench.replies import reply_mime
 from incidents.models import Evidence
 from mailflow.mailbox_polling import mailbox_poll
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
+from tests.builders.inbound import delivery_report
 
 pytestmark = [pytest.mark.django_db]
-
-
-def bounce_of(request: ConfirmationRequest) -> bytes:
-    """A Postfix-style delivery status notification returning our question."""
-    return (
-        "From: Mail Delivery System <MAILER-DAEMON@mx.corp.example.com>\r\n"
-        "To: soc@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-        "Message-ID: <bounce-imap@mx.corp.example.com>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
-        "--b\r\nContent-Type: text/plain\r\n\r\nThe mailbox does not exist.\r\n"
-        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; mx.corp.example.com\r\n\r\n"
-        "Final-Recipient: rfc822; bob@corp.example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
-        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-        f"Message-ID: {request.message_id}\r\nSubject: Did you download this file?\r\n"
-        "--b--\r\n"
-    ).encode()
 
 
 def test_a_reply_with_a_screenshot_answers_and_a_bounce_takes_the_undeliverable_branch(
@@ -39,7 +23,7 @@ def test_a_reply_with_a_screenshot_answers_and_a_bounce_takes_the_undeliverable_
     dovecot.append(
         reply_mime(answered, "Yes", attachments=(("screenshot.png", "image/png", screenshot),))
     )
-    dovecot.append(bounce_of(bounced))
+    dovecot.append(delivery_report(bounced, mid="bounce-imap").encode())
     mailbox = imap_mailbox()
 
     result = committed(mailbox_poll, mailbox_id=mailbox.pk)
