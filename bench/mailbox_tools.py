@@ -1,5 +1,5 @@
 """What the mailbox benchmark and drill share: a private Dovecot (the tests' builder,
-tests/builders/dovecot.py), its INBOX filled over one connection, the Mailbox that reads
+bench/dovecot.py), its INBOX filled over one connection, the Mailbox that reads
 it, and polls triggered every second instead of by the one-minute schedule.
 
 Call the Django parts after qcluster_tools.use_env()."""
@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from tests.builders.dovecot import PASSWORD, USER, Dovecot, start_dovecot
+from bench.dovecot import PASSWORD, USER, Dovecot, start_dovecot
 
 # The environment variable the bench Mailbox names for its password.
 SECRET_ENV = "MAILBOX_BENCH_PASSWORD"  # noqa: S105 (a variable name, not a secret)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.builders.dovecot import DOVECOT
+from bench.dovecot import DOVECOT
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [

@@ -10,9 +10,9 @@ from django.core import mail
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from bench.dovecot import DOVECOT, PASSWORD, USER, Dovecot, empty_mailbox, start_dovecot
 from mailflow.models import ConfirmationRequest, InboundEmail, Mailbox
 from tests.builders.answers import FIREFOX
-from tests.builders.dovecot import DOVECOT, PASSWORD, USER, Dovecot, empty_mailbox, start_dovecot
 from tests.builders.inbound import AUTH, SECRET, SIGNING_KEY
 from tests.factories import category, open_incident
 
@@ -88,7 +88,7 @@ def browser() -> Client:
 
 @pytest.fixture(scope="module")
 def dovecot_server():
-    """A private Dovecot for a module's tests (tests.builders.dovecot)."""
+    """A private Dovecot for a module's tests (bench.dovecot)."""
     if not DOVECOT:
         pytest.skip("Dovecot is not installed (apt-get install dovecot-imapd; CI has it)")
     server = start_dovecot()

@@ -1,4 +1,4 @@
-"""Polling a mailbox over IMAP, against a real Dovecot (tests.builders.dovecot): each
+"""Polling a mailbox over IMAP, against a real Dovecot (bench.dovecot): each
 message is stored once through the webhooks' store, then marked, and polling again or
 after a crash stores nothing twice. Failures are shown on the mailbox and back off."""
 
@@ -9,12 +9,12 @@ import pytest
 from django.utils import timezone
 from imapclient import IMAPClient
 
+from bench.dovecot import PASSWORD, folder_flags
 from bench.replies import reply_mime
 from mailflow import mailbox_polling
 from mailflow.mailbox_polling import mailbox_poll
 from mailflow.models import Answer, InboundEmail, Mailbox
 from mailflow.tasks import poll_mailboxes
-from tests.builders.dovecot import PASSWORD, folder_flags
 from tests.builders.inbound import message, raw_reply, titles
 from tests.builders.oauth import token_endpoint
 

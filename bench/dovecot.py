@@ -1,6 +1,6 @@
-"""A private Dovecot IMAP server for the mailbox tests: its own configuration in a
-temporary folder, loopback ports, a passwd-file user and maildirs, a self-signed
-certificate the tests trust through MAILBOX_CA_FILE. Debian's `dovecot-imapd` provides
+"""A private Dovecot IMAP server for the mailbox tests and benchmarks: its own
+configuration in a temporary folder, loopback ports, a passwd-file user and maildirs, a
+self-signed certificate the tests trust through MAILBOX_CA_FILE. Debian's `dovecot-imapd` provides
 the binary (CI installs it in .ci/run); without it the tests are skipped."""
 
 import grp
@@ -21,7 +21,7 @@ from imapclient import IMAPClient
 DOVECOT = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin")
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 USER = "replies@corp.example.com"
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # noqa: S105 - a throwaway test server's
 
 _CONFIG = """\
 base_dir = {root}/run
