@@ -23,7 +23,6 @@ check fails.
 
 import argparse
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import mailbox_tools as mt
 from bench import qcluster_tools as qt
-from bench.common import conditions, create_database
+from bench.common import conditions
 
 DATABASE = "bench_mailbox_drill"
 
@@ -167,20 +166,8 @@ def check(
 def main() -> None:
     args = parse_args()
     print(f"Drill: kill the poller ({conditions()})")
-    var_dir = Path(tempfile.mkdtemp(prefix="drill-mailbox-"))
-    url = qt.database_url(DATABASE)
-    create_database(url, fresh=True)
-    server = mt.start_dovecot()
-    try:
-        env = {
-            **qt.app_env(database=url, var_dir=var_dir, port=8000),
-            **mt.mailbox_env(server, args.messages),
-        }
-        qt.manage(env, "migrate", "--noinput")
-        qt.use_env(env)
+    with mt.mailbox_run(DATABASE, "drill-mailbox-", args.messages) as (server, env, var_dir):
         failed = drill(args, server, env, var_dir)
-    finally:
-        server.stop()
     print("PASSED" if not failed else f"FAILED: {len(failed)} check(s)")
     sys.exit(1 if failed else 0)
 

@@ -30,7 +30,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,7 +40,6 @@ from bench import qcluster_tools as qt
 from bench.common import (
     ROOT,
     conditions,
-    create_database,
     free_port,
     mb,
     peak_rss,
@@ -292,20 +290,8 @@ def main() -> None:
         memory_child(args.memory_child)
         return
     print(f"Mailbox ingest: {conditions()}")
-    var_dir = Path(tempfile.mkdtemp(prefix="bench-mailbox-"))
-    url = qt.database_url(DATABASE)
-    create_database(url, fresh=True)
-    server = mt.start_dovecot()
-    try:
-        env = {
-            **qt.app_env(database=url, var_dir=var_dir, port=8000),
-            **mt.mailbox_env(server, args.batch),
-        }
-        qt.manage(env, "migrate", "--noinput")
-        qt.use_env(env)
+    with mt.mailbox_run(DATABASE, "bench-mailbox-", args.batch) as (server, env, var_dir):
         ok = memory(args, server, env) if args.memory else throughput(args, server, env, var_dir)
-    finally:
-        server.stop()
     sys.exit(0 if ok else 1)
 
 

@@ -4,10 +4,15 @@ it, and polls triggered every second instead of by the one-minute schedule.
 
 Call the Django parts after qcluster_tools.use_env()."""
 
+import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+from bench import qcluster_tools as qt
+from bench.common import create_database
 from bench.dovecot import PASSWORD, USER, Dovecot, start_dovecot
 
 # The environment variable the bench Mailbox names for its password.
@@ -25,6 +30,29 @@ def mailbox_env(server: Dovecot, batch: int) -> dict[str, str]:
         "MAILBOX_CA_FILE": server.ca_file,
         "MAILBOX_POLL_BATCH": str(batch),
     }
+
+
+@contextmanager
+def mailbox_run(
+    database: str, prefix: str, batch: int
+) -> Iterator[tuple[Dovecot, dict[str, str], Path]]:
+    """A run's world: a fresh database, migrated, a private Dovecot, and the environment
+    every process of the run shares, this one's Django set up on it. The server stops
+    when the run ends."""
+    var_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    url = qt.database_url(database)
+    create_database(url, fresh=True)
+    server = start_dovecot()
+    try:
+        env = {
+            **qt.app_env(database=url, var_dir=var_dir, port=8000),
+            **mailbox_env(server, batch),
+        }
+        qt.manage(env, "migrate", "--noinput")
+        qt.use_env(env)
+        yield server, env, var_dir
+    finally:
+        server.stop()
 
 
 def fill(server: Dovecot, messages: Iterable[bytes], folder: str = "INBOX") -> int:
