@@ -25,7 +25,7 @@ from mailflow.emails import SUSPICIOUS_LABEL
 from mailflow.held_answers import held_answers_of
 from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest
 from mailflow.request_lifecycle import recipient_name
-from runbooks.actions import SUSPICIOUS, UNRECOGNISED
+from runbooks.outcomes import SUSPICIOUS, UNRECOGNISED
 
 State = ConfirmationRequest.State
 

@@ -20,7 +20,7 @@ from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest
 from mailflow.request_lifecycle import State, lock_request, recipient_name
-from runbooks.actions import SUSPICIOUS, UNRECOGNISED
+from runbooks.outcomes import SUSPICIOUS, UNRECOGNISED
 from runbooks.services import InlineAdvances, run_resume
 
 # Default of ANSWER_HELD_TASK_MINUTES: how long an answer held as a possible mail scanner

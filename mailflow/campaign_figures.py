@@ -24,7 +24,7 @@ from django.db.models.functions import Coalesce, Concat
 
 from incidents.models import SecurityIncident
 from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest
-from runbooks.actions import SUSPICIOUS, UNRECOGNISED
+from runbooks.outcomes import SUSPICIOUS, UNRECOGNISED
 
 State = ConfirmationRequest.State
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from core.text import header_text
 from mailflow.models import ConfirmationRequest
 from mailflow.tokens import bounce_token, page_token, reply_token
-from runbooks.actions import SUSPICIOUS
+from runbooks.outcomes import SUSPICIOUS
 
 SUSPICIOUS_LABEL = "This email looks suspicious to me"
 

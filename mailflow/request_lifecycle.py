@@ -13,8 +13,8 @@ from incidents.models import SecurityIncident
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.models import OPEN_STATES, ConfirmationRequest
-from runbooks.actions import NO_ANSWER as NO_ANSWER_OUTCOME
-from runbooks.actions import UNDELIVERABLE
+from runbooks.outcomes import NO_ANSWER as NO_ANSWER_OUTCOME
+from runbooks.outcomes import UNDELIVERABLE
 from runbooks.services import InlineAdvances, run_resume
 
 State = ConfirmationRequest.State

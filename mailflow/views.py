@@ -39,7 +39,7 @@ from mailflow.answers import UploadedFile, answer_record
 from mailflow.emails import SUSPICIOUS_LABEL
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
-from runbooks.actions import SUSPICIOUS
+from runbooks.outcomes import SUSPICIOUS
 
 # Defaults; soc/settings.py reads each ANSWER_* from the environment.
 MAX_FILES = 5

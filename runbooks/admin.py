@@ -20,11 +20,12 @@ from django.utils.safestring import SafeString, mark_safe
 
 from core.actors import Actor
 from core.admin_helpers import ReadOnlyMixin, call_service, object_button_url
-from runbooks.actions import ACTIONS, PLACEHOLDERS
+from runbooks.actions import ACTIONS
 from runbooks.admin_files import RunbookFilesAdminMixin
 from runbooks.definitions import runbook_definition
 from runbooks.diagram import render_flow_svg
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
+from runbooks.params import PLACEHOLDERS
 from runbooks.run_path import run_path_html, run_step_text
 from runbooks.services import run_cancel, run_retry
 from runbooks.step_forms import (

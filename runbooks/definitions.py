@@ -6,8 +6,9 @@ The same dict shape is used by the admin, by runbook files and for the snapshot 
 
 from typing import Any
 
-from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, validate_params
+from runbooks.actions import ACTIONS, validate_params
 from runbooks.models import Guard, Runbook
+from runbooks.outcomes import SPECIAL_OUTCOMES
 
 GUARDS_WITH_OUTCOMES = (Guard.ANSWER_IN, Guard.ANSWER_NOT_IN)
 

@@ -46,6 +46,8 @@ BRANCH_LABELS = {
     Guard.UNRECOGNISED: "unrecognised",
     Guard.NO_ANSWER: "no answer by deadline",
     Guard.UNDELIVERABLE: "undeliverable",
+    Guard.NO_TARGET: "nobody to ask",
+    Guard.OUT_OF_OFFICE: "out of office",
 }
 
 

@@ -37,6 +37,8 @@ class Guard(models.TextChoices):
     UNRECOGNISED = "unrecognised", "Answer unrecognised"
     NO_ANSWER = "no_answer", "No answer by the deadline"
     UNDELIVERABLE = "undeliverable", "Email undeliverable"
+    NO_TARGET = "no_target", "Nobody to ask (e.g. no manager)"
+    OUT_OF_OFFICE = "out_of_office", "Away for longer than the step waits"
 
 
 class Runbook(models.Model):

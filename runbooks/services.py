@@ -24,9 +24,10 @@ from incidents.models import SecurityIncident
 from incidents.services import task_create
 from incidents.timeline import timeline_record
 from runbooks import timeline_kinds as kinds
-from runbooks.actions import ACTIONS, SPECIAL_OUTCOMES, Batch, StepContext
+from runbooks.actions import ACTIONS, Batch, StepContext
 from runbooks.definitions import guard_matches
 from runbooks.models import RunbookRun, StepResult
+from runbooks.outcomes import SPECIAL_OUTCOMES
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from runbooks.actions import ACTIONS, PLACEHOLDERS, SPECIAL_OUTCOMES, Action, Param
+from runbooks.actions import ACTIONS, Action
 from runbooks.definitions import (
     GUARDS_WITH_OUTCOMES,
     DefinitionError,
@@ -25,6 +25,8 @@ from runbooks.definitions import (
     validate_steps,
 )
 from runbooks.models import RunbookStep
+from runbooks.outcomes import SPECIAL_OUTCOMES
+from runbooks.params import PLACEHOLDERS, Param
 
 BASE_FIELDS = ["position", "action", "guard", "guard_outcomes"]
 # How many option rows the form offers at most for a new question: a question has a few
@@ -37,6 +39,8 @@ OUTCOME_LABELS = {
     "no_answer": "No answer by the deadline",
     "undeliverable": "Email undeliverable",
     "suspicious": "Reported the email as suspicious",
+    "no_target": "Nobody to ask (e.g. no manager)",
+    "out_of_office": "Away for longer than the step waits",
 }
 
 

@@ -30,7 +30,7 @@ from mailflow.parsing.headers import domain_of
 from mailflow.reply_files import evidence_files
 from mailflow.request_lifecycle import request_mark_undeliverable
 from mailflow.tokens import token_digest
-from runbooks.actions import SUSPICIOUS
+from runbooks.outcomes import SUSPICIOUS
 from runbooks.services import InlineAdvances, advance_inline
 
 Status = InboundEmail.Status

@@ -5,10 +5,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from runbooks.actions import PLACEHOLDERS
 from runbooks.admin_files import MAX_RUNBOOK_FILE_BYTES
 from runbooks.files import SHIPPED_RUNBOOKS_DIR, runbook_export
 from runbooks.models import Runbook, RunbookStep
+from runbooks.params import PLACEHOLDERS
 from tests.admin_history import admin_history
 from tests.factories import UserFactory
 

@@ -7,8 +7,8 @@ from django import forms
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from runbooks.actions import PLACEHOLDERS
 from runbooks.models import Runbook, RunbookStep
+from runbooks.params import PLACEHOLDERS
 from runbooks.step_forms import OptionsField, StepTextField, step_form_class
 from tests.builders.runbook_forms import change_url, existing, form_data, step_form_errors
 from tests.runbooks.conftest import NOTE_YES, TASK
@@ -91,7 +91,7 @@ def test_guards_offer_the_options_of_the_question_before_them(author_client, run
 
     before_question, _question, after_question, extra = formset.forms
     assert [k for k, _ in before_question.fields["guard_outcomes"].choices] == [
-        "unrecognised", "no_answer", "undeliverable", "suspicious",
+        "unrecognised", "no_answer", "undeliverable", "suspicious", "no_target", "out_of_office",
     ]  # fmt: skip
     assert after_question.fields["guard_outcomes"].choices[:2] == [
         ("yes", "Yes, that was me (yes)"),
