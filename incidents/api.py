@@ -160,7 +160,7 @@ class IncidentCreateSerializer(serializers.Serializer):
         "(200) instead of opening another, so retries are safe.",
     )  # fmt: skip
     details = serializers.JSONField(
-        required=False, default=dict,
+        required=False, default=dict, allow_null=True,
         help_text="What happened, as fields of the category's schema (docs/rest-api.md), "
         'e.g. {"source_ip": "203.0.113.7", "time": "2026-12-04T07:42:00Z"}.',
     )  # fmt: skip
