@@ -1,11 +1,14 @@
 """What happened, as a SIEM reports it: the `details` object of a new incident, checked
 against its category's schema, stored normalised, shown in the API and the admin."""
 
+from pathlib import Path
+
 import pytest
 from django.urls import reverse
 
 from core.actors import Actor
 from core.errors import DomainError
+from incidents.details import SCHEMAS
 from incidents.models import SecurityIncident
 from tests.factories import UserFactory, category, open_incident
 
@@ -151,3 +154,13 @@ def test_the_incident_page_shows_the_details_read_only_and_escaped(client, db):
     assert "&lt;b&gt;Parcel&lt;/b&gt; Service" in html
     assert "2026-12-04 08:01" in html
     assert 'name="details"' not in html  # not a form field: set by the tool, not edited
+
+
+def test_the_api_docs_list_every_schemas_fields():
+    docs = (Path(__file__).parents[2] / "docs" / "rest-api.md").read_text(encoding="utf-8")
+    section = docs.split("## Details: what happened", 1)[1].split("\n## ", 1)[0]
+
+    for slug, schema in SCHEMAS.items():
+        assert f"`{slug}`" in section
+        for name in schema:
+            assert f"`{name}`" in section, name
