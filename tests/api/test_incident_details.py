@@ -131,7 +131,7 @@ def test_a_file_hash_is_hexadecimal_and_stored_lower_case(siem, bob):
 
 
 def test_the_service_refuses_bad_details_too(db):
-    with pytest.raises(DomainError, match="details.source_ip"):
+    with pytest.raises(DomainError, match=r"details\.source_ip"):
         open_incident(
             actor=Actor.system(),
             category=category("failed-login"),

@@ -93,4 +93,4 @@ def test_an_option_may_say_what_happens_next_in_several_languages():
     cleaned, errors = validate_params("ask_user", {"question": "Q?", "options": options})
 
     assert errors == {}
-    assert cleaned["options"] == options[:2] + [{"key": "maybe", "label": "Maybe"}]
+    assert cleaned["options"] == [*options[:2], {"key": "maybe", "label": "Maybe"}]
