@@ -106,3 +106,12 @@ def defang_text(text: str) -> str:
     so no mail program makes a link of it; the rest of the text is unchanged."""
     text = _FTP.sub(r"fxp\4", _SCHEME.sub(r"hxx\3\4", text))
     return _WWW.sub("www[.]", text)
+
+
+def details_help() -> str:
+    """The `{details.<name>}` placeholders, for the authors' lists of placeholders."""
+    names = ", ".join("{details." + name + "}" for name in sorted(detail_names()))
+    return (
+        f"what happened, as the detection tool reported it: {names}; a line naming one "
+        "the incident lacks is left out"
+    )

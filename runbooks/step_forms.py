@@ -28,6 +28,7 @@ from runbooks.definitions import (
 from runbooks.models import RunbookStep
 from runbooks.outcomes import SPECIAL_OUTCOMES
 from runbooks.params import PLACEHOLDERS, Param
+from runbooks.placeholders import details_help
 
 BASE_FIELDS = ["position", "action", "guard", "guard_outcomes"]
 # How many option rows the form offers at most for a new question: a question has a few
@@ -327,7 +328,9 @@ def _action_description(spec: Action) -> SafeString:
     if not any(p.kind == "template" for p in spec.params.values()):
         return help_text
     listed = format_html_join(
-        "", "<li><code>{{{}}}</code> {}</li>", ((name, text) for name, text in PLACEHOLDERS.items())
+        "",
+        "<li><code>{{{}}}</code> {}</li>",
+        [*PLACEHOLDERS.items(), ("details.<name>", details_help())],
     )
     return format_html(
         '{}<details class="step-placeholders"><summary>Placeholders for the text fields'
