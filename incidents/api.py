@@ -21,6 +21,7 @@ from core.api.fields import SlugRelatedField
 from core.api.permissions import ModelPermissions, TokenScope
 from core.api.viewsets import ApiViewSet
 from incidents import directory
+from incidents.details import DetailsError, details_clean
 from incidents.evidence_download import evidence_download_response
 from incidents.filters import (
     ConfigurationItemFilter,
@@ -84,7 +85,7 @@ class IncidentSerializer(serializers.ModelSerializer):
             "number", "short_description", "description", "category", "category_name",
             "priority", "priority_label", "state", "affected_user", "affected_ci",
             "assigned_to", "assignment_group", "external_reference", "opened_at",
-            "updated_at", "closed_at",
+            "updated_at", "closed_at", "details",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -158,6 +159,21 @@ class IncidentCreateSerializer(serializers.Serializer):
         help_text="The tool's alert id. Sending an id already seen returns that incident "
         "(200) instead of opening another, so retries are safe.",
     )  # fmt: skip
+    details = serializers.JSONField(
+        required=False, default=dict, allow_null=True,
+        help_text="What happened, as fields of the category's schema (docs/rest-api.md), "
+        'e.g. {"source_ip": "203.0.113.7", "time": "2026-12-04T07:42:00Z"}.',
+    )  # fmt: skip
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            attrs["details"] = details_clean(attrs["category"].slug, attrs.get("details"))
+        except DetailsError as error:
+            name = error.field.removeprefix("details").lstrip(".")
+            raise serializers.ValidationError(
+                {"details": {name: [error.message]} if name else [error.message]}
+            ) from None
+        return attrs
 
     def validate_short_description(self, value: str) -> str:
         if not value.strip():

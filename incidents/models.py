@@ -156,6 +156,12 @@ class SecurityIncident(models.Model):
         help_text="The detecting tool's alert id; a second alert with the same id is the "
         "same incident.",
     )
+    details = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="What happened, in fields a detection tool set (incidents.details).",
+    )
     opened_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)

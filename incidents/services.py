@@ -14,6 +14,7 @@ from django.utils import timezone
 from core.actors import Actor
 from core.errors import DomainError, IllegalTransition
 from incidents import timeline_kinds as kinds
+from incidents.details import DetailsError, details_clean
 from incidents.filenames import display_filename
 from incidents.models import (
     Category,
@@ -162,8 +163,10 @@ def incident_open(
     affected_ci: ConfigurationItem | None = None,
     assigned_to: AbstractBaseUser | None = None,
     external_reference: str = "",
+    details: dict | None = None,
 ) -> tuple[SecurityIncident, bool]:
     """Open an incident in Draft and write `incident.opened`; returns it and True.
+    `details`: what happened, checked against the category's schema (incidents.details).
 
     `external_reference` is the idempotency key: with one already seen, returns that
     incident unchanged and False, so a detection tool that retries never opens a
@@ -177,6 +180,10 @@ def incident_open(
     if not short_description.strip():
         raise DomainError("An incident needs a short description.")
     try:
+        details = details_clean(category.slug, details)
+    except DetailsError as error:
+        raise DomainError(f"{error.field}: {error.message}") from None
+    try:
         with transaction.atomic():
             incident = SecurityIncident.objects.create(
                 number=number_next("SIR"),
@@ -188,18 +195,21 @@ def incident_open(
                 affected_ci=affected_ci,
                 assigned_to=assigned_to,
                 external_reference=external_reference,
+                details=details,
             )
-            details = [f"Category: {category.name}", f"Priority: {incident.get_priority_display()}"]
+            facts = [f"Category: {category.name}", f"Priority: {incident.get_priority_display()}"]
             if affected_user:
-                details.append(f"Affected user: {affected_user.full_name}")
+                facts.append(f"Affected user: {affected_user.full_name}")
             if affected_ci:
-                details.append(f"Affected CI: {affected_ci.name}")
+                facts.append(f"Affected CI: {affected_ci.name}")
+            if details:
+                facts.append("Details: " + ", ".join(details))
             timeline_record(
                 incident=incident,
                 kind=kinds.INCIDENT_OPENED,
                 actor=actor,
                 summary=f"Incident {incident.number} opened: {incident.short_description}",
-                body="\n".join(details),
+                body="\n".join(facts),
                 data={
                     "category": category.slug,
                     "priority": incident.priority,

@@ -4,6 +4,7 @@ carried out here. settings.RUNBOOK_ACTIONS lists these instead of the generic on
 from datetime import timedelta
 
 from mailflow.sending import request_create
+from mailflow.what_next import options_with_next
 from runbooks import actions as generic
 from runbooks.actions import StepContext, StepOutcome, wait_for_answer
 
@@ -12,6 +13,8 @@ def _ask_by_email(ctx: StepContext) -> StepOutcome:
     params = ctx.params
     reminder_hours = params.get("reminder_after_hours") or 0
     deadline_hours = params.get("deadline_hours") or 72
+    person = ctx.run.asked_person
+    language = (person.language if person else "") or "en"
     request = request_create(
         actor=ctx.actor,
         run=ctx.run,
@@ -19,7 +22,7 @@ def _ask_by_email(ctx: StepContext) -> StepOutcome:
         incident=ctx.incident,
         task=ctx.task if params.get("relate_to") == "task" else None,
         question=ctx.render(params["question"]),
-        options=params["options"],
+        options=options_with_next(params["options"], language),
         subject=ctx.render(params.get("subject") or params["question"]),
         body=ctx.render(params.get("body") or ""),
         evidence_requested=bool(params.get("request_evidence")),

@@ -11,6 +11,7 @@ from django.utils import timezone
 from core.enqueue import async_task
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
+from mailflow.acknowledgements import acknowledgements_lost
 from mailflow.emails import build_request_email
 from mailflow.models import OPEN_STATES, ConfirmationRequest
 from mailflow.pacing import send_slot_wait
@@ -88,3 +89,5 @@ def _enqueue_lost_sends(now: datetime) -> None:
         async_task("mailflow.tasks.send_request", request_id)
     for resent_id in resent_emails_lost(now):
         async_task("mailflow.tasks.send_again", resent_id)
+    for answer_id in acknowledgements_lost(now):
+        async_task("mailflow.tasks.acknowledge_answer", answer_id)

@@ -198,6 +198,13 @@ class Answer(models.Model):
     )
     ip_hash = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
+    # The email that tells the person their reply was recorded (mailflow.acknowledgements):
+    # due, then claimed by a conditional UPDATE (sending), so it goes out once.
+    acknowledgement = models.CharField(
+        max_length=8, blank=True, editable=False,
+        choices=[("due", "Due"), ("sending", "Sending"), ("sent", "Sent"), ("failed", "Failed")],
+    )  # fmt: skip
+    acknowledge_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["received_at", "id"]
@@ -207,7 +214,13 @@ class Answer(models.Model):
                 fields=["received_at"],
                 condition=Q(suspected_automated=True, counted=False, review_task__isnull=True),
                 name="answer_held_unreviewed_idx",
-            )
+            ),
+            # The sweep reads the few acknowledgements due whose task was lost.
+            models.Index(
+                fields=["acknowledge_at"],
+                condition=Q(acknowledgement="due"),
+                name="answer_ack_due_idx",
+            ),
         ]
         constraints = [
             # Only one answer per request ever moves its runbook on.

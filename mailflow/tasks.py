@@ -3,6 +3,7 @@
 from core.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
 from incidents.timeline_kinds import INCIDENT_STATE_CHANGED
+from mailflow.acknowledgements import answer_acknowledge
 from mailflow.campaigns import campaign_remind_send
 from mailflow.due_requests import requests_process_due
 from mailflow.held_answers import held_answer_escalate, held_answers_escalate_due
@@ -24,6 +25,11 @@ def send_requests(request_ids: list[int]) -> None:
 
 def send_again(resent_id: int) -> bool:
     return resent_email_send(resent_id)
+
+
+def acknowledge_answer(answer_id: int) -> bool:
+    """Tell the person their email reply was recorded, and what happens next; once."""
+    return answer_acknowledge(answer_id)
 
 
 def process_due_requests() -> tuple[int, int]:

@@ -24,6 +24,8 @@ ANSWER_REVISED = "answer.revised"
 ANSWER_LATE = "answer.late"
 ANSWER_ADDITIONAL = "answer.additional"
 ANSWER_HELD_UNCONFIRMED = "answer.held_unconfirmed"
+ANSWER_ACKNOWLEDGED = "answer.acknowledged"
+ANSWER_ACKNOWLEDGEMENT_FAILED = "answer.acknowledgement_failed"
 REPLY_UNVERIFIED = "reply.unverified"
 REPLY_AUTOMATIC = "reply.automatic"
 REPLY_ATTACHMENTS_SKIPPED = "reply.attachments_skipped"
@@ -73,6 +75,9 @@ KINDS = [
         "Answer held for confirmation",
         frozenset({"request", "answer", "task"}),
     ),
+    # The email that tells the person their reply was recorded, and what happens next.
+    Kind(ANSWER_ACKNOWLEDGED, "Reply acknowledged", frozenset({"request", "answer", "message_id"})),
+    Kind(ANSWER_ACKNOWLEDGEMENT_FAILED, "Reply not acknowledged", frozenset({"request", "answer"})),
     Kind(REPLY_UNVERIFIED, "Unverified reply", frozenset({"inbound_email", "count"})),
     Kind(REPLY_AUTOMATIC, "Automatic reply", _INBOUND),
     Kind(REPLY_ATTACHMENTS_SKIPPED, "Attachments not filed", _INBOUND),

@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.backends.django import Template
 from django.template.loader import select_template
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
@@ -39,6 +39,7 @@ from mailflow.answers import UploadedFile, answer_record
 from mailflow.emails import SUSPICIOUS_LABEL
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
+from mailflow.what_next import next_text
 from runbooks.outcomes import SUSPICIOUS
 
 # Defaults; soc/settings.py reads each ANSWER_* from the environment.
@@ -217,13 +218,17 @@ def thanks(http: HttpRequest) -> HttpResponse:
     held = answer.suspected_automated and not answer.counted
     # A held answer accepted since, or sent again, is no longer held: say what counted.
     settled = request.answers.filter(counted=True).first() if held else None
+    counted = settled or (answer if answer.counted else None)
     context = {
         "label": _label(request, (settled or answer).option_key),
         "held": held and settled is None,
         "comment": answer.comment,
         "files": files,
+        # Only for the answer the runbook acts on: a late or changed one waits for an analyst.
+        "next": next_text(request, counted.option_key) if counted else "",
     }
-    return _render(http, _localised("thanks", request), context)
+    with translation.override(_language(request)):
+        return _render(http, _localised("thanks", request), context)
 
 
 # --- checks -----------------------------------------------------------------------------

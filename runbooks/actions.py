@@ -31,6 +31,7 @@ from incidents.services import (
 from incidents.timeline import timeline_record
 from runbooks import timeline_kinds as kinds
 from runbooks.params import PLACEHOLDER, Param, clean_param
+from runbooks.placeholders import render_text
 
 
 @dataclass
@@ -67,9 +68,10 @@ class StepContext:
         return ResponseTask.objects.filter(pk=task_id).first() if task_id else None
 
     def render(self, template: str) -> str:
-        """Fill in placeholders as plain text (the timeline escapes it when shown)."""
+        """Fill in placeholders as plain text (the timeline escapes it when shown); a line
+        naming a detail the incident lacks is left out (runbooks.placeholders)."""
         values = placeholder_values(self.run, self.incident)
-        return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+        return render_text(template, PLACEHOLDER, values, self.incident.details)
 
 
 @dataclass

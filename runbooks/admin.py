@@ -26,6 +26,7 @@ from runbooks.definitions import runbook_definition
 from runbooks.diagram import render_flow_svg
 from runbooks.models import Runbook, RunbookRun, RunbookStep, StepResult
 from runbooks.params import PLACEHOLDERS
+from runbooks.placeholders import details_help
 from runbooks.run_path import run_path_html, run_step_text
 from runbooks.services import run_cancel, run_retry
 from runbooks.step_forms import (
@@ -179,7 +180,11 @@ def _reference_html() -> SafeString:
             for name, spec in ACTIONS.items()
         ),
     )
-    placeholders = format_html_join("", "<li><code>{{{}}}</code>: {}</li>", PLACEHOLDERS.items())
+    placeholders = format_html_join(
+        "",
+        "<li><code>{{{}}}</code>: {}</li>",
+        [*PLACEHOLDERS.items(), ("details.<name>", details_help())],
+    )
     return format_html(
         "<table><thead><tr><th>Action</th><th>Label</th><th>Parameters</th></tr></thead>"
         "<tbody>{}</tbody></table>"

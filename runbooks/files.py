@@ -143,7 +143,20 @@ def _dump(
         },
         "steps": [_step_document(step) for step in steps],
     }
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=WIDTH)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=WIDTH)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Text of several lines (an email body with a line per detail) as a literal block,
+    written as it reads; PyYAML quotes it instead where a block cannot hold it."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_text)
 
 
 def _step_document(step: dict) -> dict:

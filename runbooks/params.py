@@ -5,7 +5,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from incidents.details import detail_names
 from runbooks.outcomes import SPECIAL_OUTCOMES
+from runbooks.placeholders import placeholder_known
 
 PLACEHOLDERS = {
     "incident_number": "the incident's number, e.g. SIR0001001",
@@ -18,8 +20,12 @@ PLACEHOLDERS = {
     "task_number": "the run's current task number",
     "runbook_name": "the runbook's name",
 }
-PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# {first_name}, and {details.source_ip}: a field of what happened (runbooks.placeholders).
+PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[a-z_]+)?)\}")
 _OPTION_KEY = re.compile(r"[a-z0-9_-]{1,30}")
+DETAILS_HINT = "; and {details.<name>} for a field of what happened, e.g. {details.source_ip}"
+_OPTION_FIELDS = {"key", "label", "next"}
+MAX_NEXT = 500
 
 
 @dataclass(frozen=True)
@@ -52,11 +58,16 @@ def clean_param(param: Param, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("must be text")
         if param.kind == "template":
-            unknown = set(PLACEHOLDER.findall(value)) - PLACEHOLDERS.keys()
+            named = set(PLACEHOLDERS)
+            unknown = {p for p in PLACEHOLDER.findall(value) if not placeholder_known(p, named)}
+            first = sorted(unknown)[0] if unknown else ""
+            if first.startswith("details."):
+                details = ", ".join("{details." + n + "}" for n in sorted(detail_names()))
+                raise ValueError(f"unknown detail {{{first}}}; known: {details}")
             if unknown:
                 raise ValueError(
-                    f"unknown placeholder {{{sorted(unknown)[0]}}}; "
-                    f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
+                    f"unknown placeholder {{{first}}}; "
+                    f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}" + DETAILS_HINT
                 )
         return value
     if param.kind == "int":
@@ -81,8 +92,8 @@ def _clean_options(value: Any) -> list[dict[str, str]]:
         raise ValueError("must be a list of at least two options, each with key and label")
     seen = set()
     for option in value:
-        if not isinstance(option, dict) or set(option) != {"key", "label"}:
-            raise ValueError("each option needs exactly a key and a label")
+        if not isinstance(option, dict) or not {"key", "label"} <= set(option) <= _OPTION_FIELDS:
+            raise ValueError("each option needs a key and a label, and may have a next text")
         key, label = option["key"], option["label"]
         if isinstance(key, bool):
             raise ValueError('an option key read as true/false: quote it, e.g. key: "yes"')
@@ -94,5 +105,22 @@ def _clean_options(value: Any) -> list[dict[str, str]]:
             raise ValueError(f"option key {key!r} appears twice")
         if not isinstance(label, str) or not label.strip():
             raise ValueError(f"option {key!r} needs a label")
+        _clean_next(key, option.get("next"))
         seen.add(key)
-    return [{"key": o["key"], "label": o["label"]} for o in value]
+    return [
+        {"key": o["key"], "label": o["label"], **({"next": o["next"]} if o.get("next") else {})}
+        for o in value
+    ]
+
+
+def _clean_next(key: str, text: Any) -> None:
+    """An option's `next`: what happens after that answer, told to the person on the
+    answer page and in the reply's acknowledgement. Text, or text per language."""
+    if text is None or text == "":
+        return
+    texts = text.values() if isinstance(text, dict) else [text]
+    if not texts or not all(isinstance(t, str) and len(t) <= MAX_NEXT for t in texts):
+        raise ValueError(
+            f"option {key!r}: next must be text of at most {MAX_NEXT} characters, "
+            "or such texts by language"
+        )

@@ -9,6 +9,7 @@ before it. The formset runs the same validation as runbook files and the engine
 (validate_steps) and shows each problem beside the field of the step it concerns.
 """
 
+import json
 from typing import Any
 
 from django import forms
@@ -27,6 +28,7 @@ from runbooks.definitions import (
 from runbooks.models import RunbookStep
 from runbooks.outcomes import SPECIAL_OUTCOMES
 from runbooks.params import PLACEHOLDERS, Param
+from runbooks.placeholders import details_help
 
 BASE_FIELDS = ["position", "action", "guard", "guard_outcomes"]
 # How many option rows the form offers at most for a new question: a question has a few
@@ -52,7 +54,7 @@ def param_field_name(action: str, param: str) -> str:
 
 
 class OptionsWidget(forms.Widget):
-    """Rows of key and label inputs, a few of them blank for new options. (Rendered here:
+    """Rows of key, label and next inputs, a few of them blank for new options. (Rendered here:
     the default form renderer does not read the project's template folder.)"""
 
     def render(self, name: str, value: Any, attrs: dict | None = None, renderer=None) -> str:
@@ -64,11 +66,14 @@ class OptionsWidget(forms.Widget):
             '<tr><td><input type="text" name="{}-key-{}" id="{}-key-{}" value="{}" size="12" '
             'maxlength="30" aria-label="Option {} key"></td>'
             '<td><input type="text" name="{}-label-{}" id="{}-label-{}" value="{}" '
-            'class="step-option-label" aria-label="Option {} label"></td></tr>',
+            'class="step-option-label" aria-label="Option {} label"></td>'
+            '<td><input type="text" name="{}-next-{}" id="{}-next-{}" value="{}" '
+            'class="step-option-next" aria-label="Option {} what happens next"></td></tr>',
             (
                 (
                     name, index, base_id, index, option.get("key", ""), index + 1,
                     name, index, base_id, index, option.get("label", ""), index + 1,
+                    name, index, base_id, index, _next_shown(option.get("next")), index + 1,
                 )
                 for index, option in enumerate(
                     options + [{}] * (count - len(options))
@@ -77,7 +82,9 @@ class OptionsWidget(forms.Widget):
         )  # fmt: skip
         return format_html(
             '<table class="step-options"><thead><tr><th scope="col">Key</th>'
-            '<th scope="col">Label (what the person sees)</th></tr></thead>'
+            '<th scope="col">Label (what the person sees)</th>'
+            '<th scope="col">What happens next (told after that answer; optional)</th>'
+            "</tr></thead>"
             "<tbody>{}</tbody></table>",
             rows,
         )
@@ -93,8 +100,12 @@ class OptionsWidget(forms.Widget):
         for index in range(rows):
             key = (data.get(f"{name}-key-{index}") or "").strip()
             label = (data.get(f"{name}-label-{index}") or "").strip()
+            next_text = _next_posted((data.get(f"{name}-next-{index}") or "").strip())
             if key or label:
-                options.append({"key": key, "label": label})
+                option = {"key": key, "label": label}
+                if next_text:
+                    option["next"] = next_text
+                options.append(option)
         return options
 
     def value_omitted_from_data(self, data, files, name: str) -> bool:
@@ -102,6 +113,24 @@ class OptionsWidget(forms.Widget):
 
     def id_for_label(self, id_: str) -> str:
         return f"{id_}-key-0" if id_ else id_
+
+
+def _next_shown(text: Any) -> str:
+    """An option's next text in its input: text per language as its JSON object, so a
+    save keeps every language."""
+    if isinstance(text, dict):
+        return json.dumps(text, ensure_ascii=False)
+    return text or ""
+
+
+def _next_posted(text: str) -> Any:
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text  # validation says what is wrong if it is not text
+        return value if isinstance(value, dict) else text
+    return text
 
 
 class OptionsField(forms.Field):
@@ -299,7 +328,9 @@ def _action_description(spec: Action) -> SafeString:
     if not any(p.kind == "template" for p in spec.params.values()):
         return help_text
     listed = format_html_join(
-        "", "<li><code>{{{}}}</code> {}</li>", ((name, text) for name, text in PLACEHOLDERS.items())
+        "",
+        "<li><code>{{{}}}</code> {}</li>",
+        [*PLACEHOLDERS.items(), ("details.<name>", details_help())],
     )
     return format_html(
         '{}<details class="step-placeholders"><summary>Placeholders for the text fields'

@@ -11,10 +11,12 @@ import secrets
 import struct
 import zlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
+from django.utils import timezone
 
 from core.actors import Actor
 from incidents import groups
@@ -204,6 +206,13 @@ def _failed_login(reference: str, analyst) -> SecurityIncident:
         affected_user=_person("bob.builder@example.com"),
         affected_ci=ConfigurationItem.objects.get(name="LAPTOP-BOB"),
         external_reference=reference,
+        details={
+            "time": _hours_ago(1),
+            "source_ip": "203.0.113.7",
+            "location": "Lisbon, Portugal",
+            "device": "Firefox on Linux",
+            "attempts": 12,
+        },
     )
     return incident
 
@@ -218,6 +227,11 @@ def _download(reference: str, analyst) -> SecurityIncident:
         affected_user=_person("hanna.schmidt@example.com"),
         affected_ci=ConfigurationItem.objects.get(name="LAPTOP-HANNA"),
         external_reference=reference,
+        details={
+            "file_name": "invoice_2026.zip",
+            "site": "https://files.example.net/d/invoice_2026.zip",
+            "time": _hours_ago(2),
+        },
     )
     return incident
 
@@ -232,6 +246,11 @@ def _phishing(reference: str, analyst) -> SecurityIncident:
         affected_user=_person("pierre.martin@example.com"),
         affected_ci=ConfigurationItem.objects.get(name="WS-PIERRE"),
         external_reference=reference,
+        details={
+            "sender": "Parcel Service <noreply@parcel-tracking.example.net>",
+            "subject": "Your parcel is waiting",
+            "received_at": _hours_ago(5),
+        },
     )
     incident_assign(actor=me, incident=incident, analyst=analyst)
     incident_transition(actor=me, incident=incident, to_state="analysis")
@@ -282,6 +301,10 @@ def _malware(reference: str, analyst) -> SecurityIncident:
         reason="False positive: the EICAR file was part of an AV test by IT.",
     )
     return incident
+
+
+def _hours_ago(hours: int) -> str:
+    return (timezone.now() - timedelta(hours=hours)).replace(microsecond=0).isoformat()
 
 
 _INCIDENTS = {

@@ -451,6 +451,7 @@ TIMELINE_SUBSCRIBERS: dict[str, list[str]] = {
 # and the incident that returns incidents.admin.panels.Panel or None, so higher
 # layers show their part of the case without the incident admin importing them.
 INCIDENT_PAGE_PANELS: list[str] = [
+    "incidents.admin.details.incident_details_panel",
     "runbooks.admin_incident.incident_run_header_panel",
     "mailflow.admin_question.question_panel",
     "mailflow.admin_held_answers.held_answers_panel",

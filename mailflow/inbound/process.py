@@ -21,6 +21,7 @@ from incidents.services import task_create
 from incidents.timeline import timeline_record
 from mailflow import parsing, providers
 from mailflow import timeline_kinds as kinds
+from mailflow.acknowledgements import acknowledgement_plan
 from mailflow.answers import answer_record
 from mailflow.inbound.retry import attempt_count, attempt_failed
 from mailflow.inbound.stored_post import stored_post_unpack
@@ -221,6 +222,7 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage, inline: InlineAd
             inbound, Status.FLAGGED, f"Not taken as the answer: {why}.{unfiled}",
             answer=answer, reply_text=reading.text, **links,
         )  # fmt: skip
+    acknowledgement_plan(answer)
     return _finish(
         inbound, Status.ANSWERED, f"Read as {reading.key}: {reading.reason}{unfiled}",
         answer=answer, reply_text=reading.text, **links,

@@ -1,6 +1,8 @@
 """What the runbook page's form posts, built by hand: the runbook's fields and a row of
 typed parameter fields per step (tests posting the rendered page use rendered_forms)."""
 
+import json
+
 from django.urls import reverse
 
 from runbooks.actions import validate_params
@@ -54,6 +56,8 @@ def param_fields(prefix: str, action: str, params: dict) -> dict:
             for index, option in enumerate(value):
                 data[f"{field}-key-{index}"] = option["key"]
                 data[f"{field}-label-{index}"] = option["label"]
+                if option.get("next"):
+                    data[f"{field}-next-{index}"] = _next_posted(option["next"])
         else:
             data[field] = str(value)
     return data
@@ -81,3 +85,8 @@ def change_url(runbook: Runbook) -> str:
 def step_form_errors(response, index: int) -> dict:
     formset = response.context["inline_admin_formsets"][0].formset
     return formset.forms[index].errors
+
+
+def _next_posted(text) -> str:
+    """An option's next text as its box holds it: text per language as a JSON object."""
+    return json.dumps(text, ensure_ascii=False) if isinstance(text, dict) else text

@@ -8,7 +8,7 @@ from django.urls import reverse
 from runbooks.admin_files import MAX_RUNBOOK_FILE_BYTES
 from runbooks.files import SHIPPED_RUNBOOKS_DIR, runbook_export
 from runbooks.models import Runbook, RunbookStep
-from runbooks.params import PLACEHOLDERS
+from runbooks.params import DETAILS_HINT, PLACEHOLDERS
 from tests.admin_history import admin_history
 from tests.factories import UserFactory
 
@@ -83,7 +83,8 @@ def test_an_invalid_file_lists_problems_per_step_and_field_and_saves_nothing(
         "step 2, params.deadline_hours: must be a whole number, 0 or more",
         "step 3, if: 'maybe' is not an option of the question before it (options: no, yes)",
         "step 5, params.title: unknown placeholder {nope}; known: "
-        + ", ".join("{" + p + "}" for p in PLACEHOLDERS),
+        + ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+        + DETAILS_HINT,
     ]
     assert "Nothing was imported" in response.content.decode()
     assert database_state() == before

@@ -54,10 +54,13 @@ def test_an_author_edits_a_steps_parameters_through_the_form_and_saves(
     assert runbook.version == 2
     params = runbook.steps.get(action="ask_user").params
     assert params["deadline_hours"] == 48 and params["request_evidence"] is True
+    shipped_next = runbook.steps.get(action="ask_user").params["options"][1]["next"]
     assert params["options"][1:] == [
-        {"key": "no", "label": "No, not me"},
+        # The option's "what happens next" is kept through the form.
+        {"key": "no", "label": "No, not me", "next": shipped_next},
         {"key": "unsure", "label": "I am not sure"},
     ]
+    assert shipped_next.startswith("Your password will be reset")
     assert runbook.steps.get(position=6).guard_outcomes == ["yes", "no", "unsure"]
     action, user, message = admin_history(runbook)[-1]
     assert (action, user) == ("changed", "rune")

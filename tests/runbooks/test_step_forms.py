@@ -73,6 +73,33 @@ def test_the_options_field_reads_key_and_label_rows_and_skips_blank_ones(form):
     assert html.count('name="o-key-') == 4  # the option and blank rows for more
 
 
+def test_an_options_next_text_is_read_and_shown_per_row_in_every_language(form):
+    widget = form.fields["param__ask_user__options"].widget
+    posted = {
+        "o-key-0": "yes",
+        "o-label-0": "Yes",
+        "o-next-0": "Nothing to do.",
+        "o-key-1": "no",
+        "o-label-1": "No",
+        "o-next-1": '{"en": "Reset.", "de": "Zurückgesetzt."}',
+        "o-key-2": "maybe",
+        "o-label-2": "Maybe",
+        "o-next-2": "",
+    }
+
+    options = widget.value_from_datadict(posted, {}, "o")
+
+    assert options == [
+        {"key": "yes", "label": "Yes", "next": "Nothing to do."},
+        {"key": "no", "label": "No", "next": {"en": "Reset.", "de": "Zurückgesetzt."}},
+        {"key": "maybe", "label": "Maybe"},
+    ]
+    html = widget.render("o", options, {"id": "id_o"})
+    assert 'name="o-next-0" id="id_o-next-0" value="Nothing to do."' in html
+    shown = "{&quot;en&quot;: &quot;Reset.&quot;, &quot;de&quot;: &quot;Zurückgesetzt.&quot;}"
+    assert f'value="{shown}"' in html
+
+
 def test_the_page_lists_placeholders_and_each_actions_help(author_client, runbook):
     page = author_client.get(change_url(runbook)).content.decode()
 
