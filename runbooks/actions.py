@@ -288,8 +288,10 @@ def assign(ctx: StepContext) -> StepOutcome:
     ),
     request_evidence=Param("bool", "Ask for screenshots or files.", default=False,
                            label="Ask for evidence"),
-    reminder_after_hours=Param("int", "Send one reminder after this long (0: none).",
-                               default=24, label="Reminder after", unit="hours"),
+    reminders_after_hours=Param(
+        "hours", "Send a reminder after each of these times, e.g. 4, 24 (empty: none). "
+        "Those at or after the deadline are left out.",
+        default=[24], label="Reminders after", unit="hours"),
     deadline_hours=Param("int", "Give up waiting after this long.", default=72,
                          label="Deadline after", unit="hours"),
 )  # fmt: skip

@@ -24,7 +24,7 @@ from django.db import transaction
 
 from core.actors import Actor
 from incidents.models import Category
-from runbooks.actions import validate_params
+from runbooks.actions import ACTIONS, validate_params
 from runbooks.definitions import GUARDS_WITH_OUTCOMES, DefinitionError, validate_steps
 from runbooks.models import Guard, Runbook, Trigger
 from runbooks.versions import runbook_record_history, runbook_set_steps
@@ -143,7 +143,22 @@ def _dump(
         },
         "steps": [_step_document(step) for step in steps],
     }
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=WIDTH)
+    return yaml.dump(
+        document, Dumper=_RunbookDumper, sort_keys=False, allow_unicode=True, width=WIDTH
+    )
+
+
+class _Hours(list):
+    """A list of hours, written on one line as authors type it: [4, 24]."""
+
+
+class _RunbookDumper(yaml.SafeDumper):
+    pass
+
+
+_RunbookDumper.add_representer(
+    _Hours, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, True)
+)
 
 
 def _step_document(step: dict) -> dict:
@@ -166,7 +181,13 @@ def _canonical_params(action: str, params: dict) -> dict:
     cleaned, errors = validate_params(action, params)
     if errors:  # e.g. an action renamed since: show what is stored rather than fail
         cleaned = params
-    return {name: value for name, value in cleaned.items() if value != ""}
+    spec = ACTIONS.get(action)
+    kinds = {name: param.kind for name, param in spec.params.items()} if spec else {}
+    return {
+        name: _Hours(value) if kinds.get(name) == "hours" and isinstance(value, list) else value
+        for name, value in cleaned.items()
+        if value != ""
+    }
 
 
 # --- import -----------------------------------------------------------------------------
@@ -326,7 +347,7 @@ def _parse_steps(steps: Any) -> tuple[list[str], list[dict]]:
                 "action": step.get("action"),
                 "guard": guard,
                 "outcomes": outcomes,
-                "params": step.get("params"),
+                "params": _renamed_params(step.get("action"), step.get("params")),
             }
         )
     try:
@@ -348,6 +369,27 @@ def _parse_steps(steps: Any) -> tuple[list[str], list[dict]]:
         for field, message in errors.items()
     ]
     return problems, cleaned
+
+
+# Parameters renamed since files were written: (action, old name) -> (new name, convert).
+# A file exported before keeps importing, and its next export uses the new name.
+RENAMED_PARAMS = {
+    ("ask_user", "reminder_after_hours"): (
+        "reminders_after_hours",
+        # One reminder after N hours, or none for 0: the list form says the same.
+        lambda hours: ([hours] if hours else []) if isinstance(hours, int) else hours,
+    ),
+}
+
+
+def _renamed_params(action: Any, params: Any) -> Any:
+    if not isinstance(params, dict):
+        return params  # validate_steps reports it
+    renamed = dict(params)
+    for (for_action, old), (new, convert) in RENAMED_PARAMS.items():
+        if action == for_action and old in renamed and new not in renamed:
+            renamed[new] = convert(renamed.pop(old))
+    return renamed
 
 
 def _parse_if(value: Any) -> tuple[str, list[str], str]:
