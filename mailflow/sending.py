@@ -125,6 +125,7 @@ def request_create(
             reply_token_hash=token_digest(reply_token(nonce)),
             bounce_token_hash=token_digest(bounce_token(nonce)),
             message_id=new_message_id(),
+            created_at=now,  # the reminders and the deadline count from it
             deadline_at=now + deadline_after,
             remind_at=next_reminder(reminders, 0),
             reminders_planned=stored(reminders),
