@@ -140,9 +140,9 @@ def _reminders_follow(
 def _reminders_told(request: ConfirmationRequest, now: datetime) -> str:
     times = reminders_planned(request)[request.reminders_sent :]
     if not times:
-        return "No reminder is planned." if not request.reminders_sent else (
-            "The reminders were sent already."
-        )
+        if request.reminders_sent:
+            return "The reminders were sent already."
+        return "No reminder is planned."
     told = ", ".join(_local(max(at, now)) for at in times)
     return f"The reminder goes at {told}." if len(times) == 1 else f"Reminders go at {told}."
 

@@ -26,8 +26,9 @@ _OPTION_KEY = re.compile(r"[a-z0-9_-]{1,30}")
 class Param:
     """One parameter of an action. The admin builds the step's form from these: the kind
     picks the field (text, template: text with placeholders, int, bool, choice, options: the
-    question's key and label pairs, hours: a list of whole hours such as reminders), `label` names it (else its name, spelled out),
-    `unit` follows a number (hours), `choice_labels` name the choices in the same order."""
+    question's key and label pairs, hours: a list of whole hours such as reminders), `label`
+    names it (else its name, spelled out), `unit` follows a number (hours), `choice_labels`
+    name the choices in the same order."""
 
     kind: str  # text, template, int, bool, choice, options, hours
     help: str

@@ -297,9 +297,8 @@ class RunbookStepForm(forms.ModelForm):
         for name in spec.params if spec else ():
             value = self.cleaned_data.get(param_field_name(spec.name, name))
             # An empty list of hours means "none" (not the default); empty options do not.
-            if spec.params[name].kind == "hours" and value == []:
-                params[name] = value
-            elif value is not None and value != "" and value != []:
+            none_of_hours = spec.params[name].kind == "hours" and value == []
+            if none_of_hours or (value is not None and value != "" and value != []):
                 params[name] = value
         return params
 
