@@ -101,7 +101,11 @@ _RANGE = re.compile(
 _NUMERIC_PARTS = re.compile(r"(\d{1,2})[./-](\d{1,2})(?:[./-](\d{4}|\d{2}))?\.?")
 _YEAR = re.compile(r"\b\d{4}\b")
 _ORDINAL_AFTER_DAY = re.compile(r"(\d)(?:st|nd|rd|th|er|re|e|º|°)\b", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[^\W\d_][.!?])\s+|\n\s*\n|(?<=[.!?])\s*\n")
+# A sentence ends at a full stop followed by a capital (or at a blank line), but not the
+# stop of a day number: "bis 14. Dezember", "am 14.12. Danach".
+_SENTENCE_END = re.compile(
+    r"(?<!\b\d\.)(?<!\b\d\d\.)(?<=[.!?])\s+(?=[¿¡]|[^\W\d_])|\n\s*\n|(?<=[.!?])\s*\n"
+)
 _PREFERENCE = {"back": 0, "range": 1, "through": 2, "until": 2, "from": 0}
 
 
