@@ -44,8 +44,8 @@ MAX_SENTENCE = 300
 
 _UNTIL = (
     r"until|till|til|up\s+to|bis(?:\s+(?:zum|zur|am|einschließlich|einschl\.|inkl\.|inklusive))*"
-    r"|jusqu['’]\s*(?:au|à\s+la|à|a)|hasta(?:\s+el)?(?:\s+d[ií]a)?"
-    r"|tot(?:\s+en\s+met)?(?:\s+op)?|t/m|fino\s+(?:al|a|all['’]|il)|sino\s+al"
+    r"|jusqu['\u2019]\s*(?:au|à\s+la|à|a)|hasta(?:\s+el)?(?:\s+d[ií]a)?"
+    r"|tot(?:\s+en\s+met)?(?:\s+op)?|t/m|fino\s+(?:al|a|all['\u2019]|il)|sino\s+al"
 )
 _THROUGH = r"through|thru"
 _INCLUSIVE = re.compile(
@@ -72,7 +72,7 @@ _AGAIN = re.compile(
     re.IGNORECASE,
 )
 _RANGE_FROM = r"from|vom|von|du|del|dal|van|de"
-_RANGE_TO = r"to|until|till|bis|zum|au|al|tot|hasta|a|-|–|—"
+_RANGE_TO = r"to|until|till|bis|zum|au|al|tot|hasta|a|-|\u2013|\u2014"
 
 _ORDINAL = r"(?:st|nd|rd|th|er|re|e|º|°|\.)?"
 _DAY = rf"\d{{1,2}}{_ORDINAL}"
