@@ -51,6 +51,8 @@ def why_closed(request: ConfirmationRequest) -> str:
         State.NO_ANSWER: "This question already ended without an answer",
         State.UNDELIVERABLE: "The email could not be delivered, so this question is closed",
         State.CANCELLED: "This question was withdrawn",
+        State.OUT_OF_OFFICE: f"{recipient_name(request)} is away for longer than the step "
+        "waits, so this question is closed",
     }.get(request.state, f"This question is {request.get_state_display().lower()}")
 
 
