@@ -32,7 +32,10 @@ def request_remind(request_id: int) -> bool:
         return False
     sent = row["reminders_sent"]
     planned = [datetime.fromisoformat(at) for at in row["reminders_planned"] or []]
-    claimed = open_to_remind.filter(reminders_sent=sent).update(
+    # The count claims the reminder; the time read with it makes sure nobody moved the
+    # plan in between (an extended deadline, a return from leave).
+    as_read = {"remind_at": row["remind_at"]} if row["remind_at"] else {"remind_at__isnull": True}
+    claimed = open_to_remind.filter(reminders_sent=sent, **as_read).update(
         reminders_sent=sent + 1, remind_at=next_reminder(planned, sent + 1)
     )
     if not claimed:
