@@ -14,8 +14,10 @@ from mailflow.due_requests import requests_process_due
 from mailflow.emails import reply_address
 from mailflow.inbound.process import inbound_process
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
+from runbooks.actions import ACTIONS
 from runbooks.models import Runbook, RunbookRun
-from tests.builders.inbound import message
+from runbooks.services import runs_sweep
+from tests.builders.inbound import message, titles
 
 pytestmark = pytest.mark.usefixtures("webhook_secret")
 State = ConfirmationRequest.State
@@ -237,5 +239,42 @@ def test_a_worker_killed_while_resuming_leaves_the_run_to_resume_once(
 
     request.refresh_from_db()
     assert request.state == State.OUT_OF_OFFICE
+    assert kinds(request).count("runbook.resumed") == 1
+    assert kinds(request).count("request.out_of_office") == 1
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing catches it."""
+
+
+def test_a_worker_killed_after_the_out_of_office_resume_converges_once(
+    asked, deliver, waits, monkeypatch
+):
+    waits(1)
+    request = asked("failed-login")
+    spec = ACTIONS["create_task"]
+    original, calls = spec.executor, []
+
+    def dying(ctx):
+        calls.append(1)
+        if len(calls) == 1:
+            original(ctx)  # the task is made, then the worker dies before its commit
+            raise WorkerKilled
+        return original(ctx)
+
+    monkeypatch.setattr(spec, "executor", dying)
+    with pytest.raises(WorkerKilled):
+        deliver(away_for(request, today() + timedelta(days=14)))
+
+    request.refresh_from_db()
+    run = RunbookRun.objects.get()
+    assert (request.state, run.state) == (State.OUT_OF_OFFICE, RunbookRun.State.RUNNING)
+    assert titles(request) == []
+    RunbookRun.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    assert runs_sweep() == 1  # the sweeper finds it and (inline in tests) finishes it
+    deliver(away_for(request, today() + timedelta(days=14), mid="oof2"))  # it repeats
+
+    assert titles(request) == ["Contact Bob Builder directly"]
+    assert RunbookRun.objects.get().state == RunbookRun.State.COMPLETED
     assert kinds(request).count("runbook.resumed") == 1
     assert kinds(request).count("request.out_of_office") == 1
