@@ -94,7 +94,7 @@ def request_away(
             "sentence": reading.sentence,
             "previous_deadline": previous.isoformat(),
         }
-        said = f"Read “{reading.returns_on:%Y-%m-%d}” from: “{reading.sentence}”."
+        said = f"Back on {reading.returns_on:%a %Y-%m-%d}, as read from: “{reading.sentence}”."
         who = recipient_name(request)
         if answer_by <= previous:
             fields = ["away_until", *_reminders_after_return(request, returns)]
