@@ -2,6 +2,7 @@
 carried out here. settings.RUNBOOK_ACTIONS lists these instead of the generic ones."""
 
 from datetime import timedelta
+from typing import Any
 
 from mailflow.sending import request_create
 from mailflow.what_next import options_with_next
@@ -11,7 +12,6 @@ from runbooks.actions import StepContext, StepOutcome, wait_for_answer
 
 def _ask_by_email(ctx: StepContext) -> StepOutcome:
     params = ctx.params
-    reminder_hours = params.get("reminder_after_hours") or 0
     deadline_hours = params.get("deadline_hours") or 72
     person = ctx.run.asked_person
     language = (person.language if person else "") or "en"
@@ -26,15 +26,23 @@ def _ask_by_email(ctx: StepContext) -> StepOutcome:
         subject=ctx.render(params.get("subject") or params["question"]),
         body=ctx.render(params.get("body") or ""),
         evidence_requested=bool(params.get("request_evidence")),
-        reminder_after=timedelta(hours=reminder_hours)
-        if 0 < reminder_hours < deadline_hours
-        else None,
+        reminders_after=[timedelta(hours=hours) for hours in reminder_hours(params)],
         deadline_after=timedelta(hours=deadline_hours),
         batch=ctx.batch,
     )
     outcome = wait_for_answer(ctx, request_id=request.pk)
     outcome.detail = f"Question {request.pk} created"
     return outcome
+
+
+def reminder_hours(params: dict[str, Any]) -> list[int]:
+    """The step's reminders in hours. A run started before several reminders existed
+    keeps its snapshot's one `reminder_after_hours` (0: none): a one-item list."""
+    if "reminders_after_hours" in params:
+        hours = params["reminders_after_hours"] or []
+    else:
+        hours = [params.get("reminder_after_hours") or 0]
+    return [h for h in hours if isinstance(h, int) and not isinstance(h, bool) and h > 0]
 
 
 def _report_filed_evidence(ctx: StepContext) -> StepOutcome:

@@ -38,6 +38,7 @@ WAITING = "waiting"
 NO_ANSWER = State.NO_ANSWER.value
 UNDELIVERABLE = State.UNDELIVERABLE.value
 WITHDRAWN = State.CANCELLED.value
+AWAY = State.OUT_OF_OFFICE.value
 
 # After the options, in this order; those marked False only when someone is in them.
 OTHER_OUTCOMES: list[tuple[str, str, bool]] = [
@@ -48,6 +49,7 @@ OTHER_OUTCOMES: list[tuple[str, str, bool]] = [
     (NO_ANSWER, "No answer at the deadline", True),
     (UNDELIVERABLE, "Undeliverable", True),
     (WITHDRAWN, "Withdrawn", False),
+    (AWAY, "Out of office", False),
 ]
 OPTION_COLOURS = ["#417690", "#5b9b4b", "#8a6fb0", "#2a9d8f", "#6c8ebf", "#4f7f3f"]
 OTHER_COLOURS = {
@@ -58,6 +60,7 @@ OTHER_COLOURS = {
     NO_ANSWER: "#7f8a93",
     UNDELIVERABLE: "#4a4a4a",
     WITHDRAWN: "#a9a9a9",
+    AWAY: "#9c7a5b",
 }
 
 

@@ -1,5 +1,5 @@
 """The schedule's work on confirmation requests (mailflow.tasks.process_due_requests):
-send the one reminder when it is due, expire requests past their deadline, and send
+send each reminder when it is due, expire requests past their deadline, and send
 again what a lost enqueue left pending (a question, or an email to send again)."""
 
 import time
@@ -15,6 +15,7 @@ from mailflow.acknowledgements import acknowledgements_lost
 from mailflow.emails import build_request_email
 from mailflow.models import OPEN_STATES, ConfirmationRequest
 from mailflow.pacing import send_slot_wait
+from mailflow.reminder_schedule import next_reminder, reminders_total
 from mailflow.request_actions import resent_emails_lost
 from mailflow.request_lifecycle import State, recipient_name, request_expire
 from mailflow.send_errors import SendFailure, error_text, send_failure_kind
@@ -22,36 +23,51 @@ from mailflow.sending import MAILER, SEND_BATCH_SECONDS, SEND_LEASE, sendable
 
 
 def request_remind(request_id: int) -> bool:
-    """Send the one reminder. Claimed by a conditional update, so it goes out once."""
-    claimed = ConfirmationRequest.objects.filter(
-        pk=request_id, state__in=[State.SENT, State.DELIVERED], reminders_sent=0
-    ).update(reminders_sent=1)
+    """Send the next reminder. Claimed by a conditional update on the count sent, so each
+    goes out once however many workers try, and never once the question closed."""
+    open_to_remind = ConfirmationRequest.objects.filter(
+        pk=request_id, state__in=[State.SENT, State.DELIVERED]
+    )
+    row = open_to_remind.values("reminders_sent", "reminders_planned", "remind_at").first()
+    if row is None:
+        return False
+    sent = row["reminders_sent"]
+    planned = [datetime.fromisoformat(at) for at in row["reminders_planned"] or []]
+    # The count claims the reminder; the time read with it makes sure nobody moved the
+    # plan in between (an extended deadline, a return from leave).
+    as_read = {"remind_at": row["remind_at"]} if row["remind_at"] else {"remind_at__isnull": True}
+    claimed = open_to_remind.filter(reminders_sent=sent, **as_read).update(
+        reminders_sent=sent + 1, remind_at=next_reminder(planned, sent + 1)
+    )
     if not claimed:
         return False
     request = ConfirmationRequest.objects.select_related("incident", "person").get(pk=request_id)
-    unclaimed = ConfirmationRequest.objects.filter(pk=request_id, reminders_sent=1)
+    # Given back only if nobody moved the schedule on since.
+    unclaimed = ConfirmationRequest.objects.filter(pk=request_id, reminders_sent=sent + 1)
     if not send_slot_wait().taken:
-        unclaimed.update(reminders_sent=0)  # the schedule's next round sends it
+        unclaimed.update(reminders_sent=sent, remind_at=row["remind_at"])  # the next round
         return False
     try:
         build_request_email(request, reminder=True).send()
     except Exception as error:
         later = send_failure_kind(error) is SendFailure.LATER
         # Put off by the provider: the schedule's next round tries again. Otherwise the
-        # question itself went out, so the reminder is not worth more tries.
+        # question itself went out, so this reminder is not worth more tries.
+        fields = {"reminders_sent": sent, "remind_at": row["remind_at"]} if later else {}
         unclaimed.update(
-            reminders_sent=0 if later else 1,
-            last_error=f"Reminder: {type(error).__name__}: {error_text(error)}"[:2000],
+            **fields, last_error=f"Reminder: {type(error).__name__}: {error_text(error)}"[:2000]
         )
         return False
+    number, total = sent + 1, reminders_total(request)
+    which = f"Reminder {number} of {total}" if total > 1 else "Reminder"
     with transaction.atomic():
         timeline_record(
             incident=request.incident,
             task=request.task,
             kind=kinds.REQUEST_REMINDED,
             actor=MAILER,
-            summary=f"Reminder sent to {recipient_name(request)}",
-            data={"request": request.pk},
+            summary=f"{which} sent to {recipient_name(request)}",
+            data={"request": request.pk, "reminder": number, "of": total},
         )
     return True
 
@@ -65,7 +81,7 @@ def requests_process_due(now: datetime | None = None) -> tuple[int, int]:
     for request in open_requests.filter(deadline_at__lte=now):
         expired += request_expire(request=request)
     reminded = 0
-    due = open_requests.filter(remind_at__lte=now, reminders_sent=0, deadline_at__gt=now)
+    due = open_requests.filter(remind_at__lte=now, deadline_at__gt=now)
     began = time.monotonic()
     for request_id in due.values_list("pk", flat=True):
         # Paced by EMAIL_SEND_RATE, many reminders take long: the rest wait for the next

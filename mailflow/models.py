@@ -26,6 +26,8 @@ class ConfirmationRequest(models.Model):
         NO_ANSWER = "no_answer", "No answer"
         UNDELIVERABLE = "undeliverable", "Undeliverable"
         CANCELLED = "cancelled", "Cancelled"
+        # The person's automatic reply says they are back later than the step waits.
+        OUT_OF_OFFICE = "out_of_office", "Away (out of office)"
 
     run = models.ForeignKey(RunbookRun, on_delete=models.PROTECT, related_name="requests")
     step_position = models.PositiveIntegerField()
@@ -65,9 +67,14 @@ class ConfirmationRequest(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
+    # The next reminder due (the schedule reads this one), and all reminders as planned,
+    # as ISO times in order: the next is reminders_planned[reminders_sent].
     remind_at = models.DateTimeField(null=True, blank=True)
+    reminders_planned = models.JSONField(default=list, blank=True, editable=False)
     deadline_at = models.DateTimeField()
     reminders_sent = models.PositiveSmallIntegerField(default=0)
+    # When an automatic reply says the person is back (mailflow.away), once read.
+    away_until = models.DateTimeField(null=True, blank=True, editable=False)
     send_attempts = models.PositiveSmallIntegerField(default=0)
     # Sends the provider put off (throttling, an outage, a dropped connection): retried
     # later with backoff, never counted as failed attempts.

@@ -32,7 +32,9 @@ BOTH_LINKS_SECONDS = 10
 
 State = ConfirmationRequest.State
 # The links of these requests are dead: the neutral page, like an unknown token.
-_DEAD_STATES = frozenset({State.CANCELLED, State.NO_ANSWER, State.UNDELIVERABLE})
+_DEAD_STATES = frozenset(
+    {State.CANCELLED, State.NO_ANSWER, State.UNDELIVERABLE, State.OUT_OF_OFFICE}
+)
 
 
 # --- links ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from mailflow import timeline_kinds as kinds
 from mailflow.emails import build_request_email
 from mailflow.models import OPEN_STATES, ConfirmationRequest, ResentEmail
 from mailflow.pacing import send_slot_wait
+from mailflow.reminder_schedule import reminders_planned, reminders_replan
 from mailflow.request_lifecycle import (
     State,
     lock_request,
@@ -50,6 +51,8 @@ def why_closed(request: ConfirmationRequest) -> str:
         State.NO_ANSWER: "This question already ended without an answer",
         State.UNDELIVERABLE: "The email could not be delivered, so this question is closed",
         State.CANCELLED: "This question was withdrawn",
+        State.OUT_OF_OFFICE: f"{recipient_name(request)} is away for longer than the step "
+        "waits, so this question is closed",
     }.get(request.state, f"This question is {request.get_state_display().lower()}")
 
 
@@ -80,8 +83,9 @@ def request_end_as_no_answer(
 def request_extend_deadline(
     *, request: ConfirmationRequest, actor: Actor, deadline_at: datetime
 ) -> ConfirmationRequest:
-    """Move the deadline later. The reminder keeps its lead on the deadline: one not yet
-    sent moves with it, and one already sent is sent once more before the new deadline."""
+    """Move the deadline later. The reminders keep their lead on the deadline: those not
+    yet sent move with it; when all went, the last is sent once more before the new
+    deadline."""
     now = timezone.now()
     with transaction.atomic():
         request = lock_request(request.pk)
@@ -99,19 +103,8 @@ def request_extend_deadline(
             raise DomainError(
                 f"The new deadline can be at most {LONGEST_EXTENSION.days} days from now."
             )
-        fields = ["deadline_at"]
-        reminder = "No reminder is planned."
-        if request.remind_at is not None:
-            remind_at = deadline_at - (previous - request.remind_at)
-            if request.reminders_sent and remind_at > now:
-                request.reminders_sent = 0
-                fields.append("reminders_sent")
-            if not request.reminders_sent:
-                request.remind_at = remind_at
-                fields.append("remind_at")
-                reminder = f"The reminder goes at {_local(max(remind_at, now))}."
-            else:
-                reminder = "The reminder was sent already."
+        fields = ["deadline_at", *_reminders_follow(request, previous, deadline_at)]
+        reminder = _reminders_told(request, now)
         request.deadline_at = deadline_at
         request.save(update_fields=fields)
         timeline_record(
@@ -130,6 +123,30 @@ def request_extend_deadline(
             },
         )
     return request
+
+
+def _reminders_follow(
+    request: ConfirmationRequest, previous: datetime, deadline_at: datetime
+) -> list[str]:
+    planned = reminders_planned(request)
+    if not planned:
+        return []
+    shift = deadline_at - previous
+    pending = [at + shift for at in planned[request.reminders_sent :]]
+    if not pending and planned[-1] + shift > timezone.now():
+        # All went: the last one's lead on the new deadline gives one more.
+        pending = [planned[-1] + shift]
+    return reminders_replan(request, [at for at in pending if at < deadline_at])
+
+
+def _reminders_told(request: ConfirmationRequest, now: datetime) -> str:
+    times = reminders_planned(request)[request.reminders_sent :]
+    if not times:
+        if request.reminders_sent:
+            return "The reminders were sent already."
+        return "No reminder is planned."
+    told = ", ".join(_local(max(at, now)) for at in times)
+    return f"The reminder goes at {told}." if len(times) == 1 else f"Reminders go at {told}."
 
 
 def request_send_again(*, request: ConfirmationRequest, actor: Actor) -> ResentEmail:

@@ -7,6 +7,7 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from mailflow import timeline_kinds as kinds
 from mailflow.emails import build_request_email
 from mailflow.models import ConfirmationRequest
 from mailflow.pacing import send_slot_wait
+from mailflow.reminder_schedule import next_reminder, reminders_plan, stored
 from mailflow.request_lifecycle import (
     State,
     lock_request,
@@ -86,18 +88,24 @@ def request_create(
     body: str = "",
     evidence_requested: bool = False,
     reminder_after: timedelta | None = None,
+    reminders_after: Sequence[timedelta] = (),
     deadline_after: timedelta,
     batch: Batch | None = None,
 ) -> ConfirmationRequest:
     """Create the request for a run's ask_user step and send it after commit: in a task of
     its own, or, when the run advances in a batch, with the batch's other questions at its
-    end (see _send_batch). Asking the same step again returns the existing request."""
+    end (see _send_batch). Asking the same step again returns the existing request.
+    `reminders_after` (or the one `reminder_after`): a reminder after each of these times;
+    those at or after the deadline are left out."""
     existing = ConfirmationRequest.objects.filter(run=run, step_position=step_position).first()
     if existing:
         return existing
     now = timezone.now()
     person = run.asked_person
     nonce = new_nonce()
+    reminders = reminders_plan(
+        now, [*reminders_after, *([reminder_after] if reminder_after else [])], now + deadline_after
+    )
     with transaction.atomic():
         request = ConfirmationRequest.objects.create(
             run=run,
@@ -117,8 +125,10 @@ def request_create(
             reply_token_hash=token_digest(reply_token(nonce)),
             bounce_token_hash=token_digest(bounce_token(nonce)),
             message_id=new_message_id(),
+            created_at=now,  # the reminders and the deadline count from it
             deadline_at=now + deadline_after,
-            remind_at=now + reminder_after if reminder_after else None,
+            remind_at=next_reminder(reminders, 0),
+            reminders_planned=stored(reminders),
         )
         timeline_record(
             incident=incident,

@@ -31,12 +31,19 @@ REPLY_AUTOMATIC = "reply.automatic"
 REPLY_ATTACHMENTS_SKIPPED = "reply.attachments_skipped"
 BOUNCE_UNVERIFIED = "bounce.unverified"
 CAMPAIGN_REMINDED = "campaign.reminded"
+# An automatic reply said when the person is back (mailflow.away).
+REQUEST_AWAY_EXTENDED = "request.away_extended"
+REQUEST_AWAY_NOTED = "request.away_noted"
+REQUEST_OUT_OF_OFFICE = "request.out_of_office"
 
 _REQUEST = frozenset({"request"})
 _ANSWER = frozenset({"request", "answer", "option", "channel", "flags"})
 # A provider's tracking event, or an inbound email, tells of the request.
 _REQUEST_EVENT = frozenset({"request", "tracking_event", "inbound_email"})
 _INBOUND = frozenset({"inbound_email"})
+_AWAY = frozenset(
+    {"request", "inbound_email", "return_date", "sentence", "deadline", "previous_deadline"}
+)
 
 KINDS = [
     Kind(REQUEST_CREATED, "Question created", frozenset({"request", "deadline"})),
@@ -52,7 +59,7 @@ KINDS = [
     Kind(REQUEST_UNDELIVERABLE, "Email undeliverable", _REQUEST),
     Kind(REQUEST_COMPLAINED, "Email marked as spam", _REQUEST_EVENT),
     Kind(REQUEST_AUTORESPONDED, "Automatic reply reported", _REQUEST_EVENT),
-    Kind(REQUEST_REMINDED, "Reminder sent", _REQUEST),
+    Kind(REQUEST_REMINDED, "Reminder sent", frozenset({"request", "reminder", "of"})),
     Kind(REQUEST_EXPIRED, "No answer by the deadline", _REQUEST),
     Kind(REQUEST_CANCELLED, "Question withdrawn", _REQUEST),
     Kind(REQUEST_LINK_CHECKED, "Link checked by a mail scanner", _REQUEST),
@@ -85,4 +92,8 @@ KINDS = [
     # "Remind now" on the campaign page: how many were waiting, and the last request of
     # theirs, so the background task reminds exactly them.
     Kind(CAMPAIGN_REMINDED, "Reminder to everyone not answered", frozenset({"count", "up_to"})),
+    # The return date read, the sentence it came from, and what it changed.
+    Kind(REQUEST_AWAY_EXTENDED, "Deadline moved: person away", _AWAY),
+    Kind(REQUEST_AWAY_NOTED, "Person away, back before the deadline", _AWAY),
+    Kind(REQUEST_OUT_OF_OFFICE, "Person away past the deadline", _AWAY),
 ]

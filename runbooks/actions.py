@@ -290,10 +290,17 @@ def assign(ctx: StepContext) -> StepOutcome:
     ),
     request_evidence=Param("bool", "Ask for screenshots or files.", default=False,
                            label="Ask for evidence"),
-    reminder_after_hours=Param("int", "Send one reminder after this long (0: none).",
-                               default=24, label="Reminder after", unit="hours"),
+    reminders_after_hours=Param(
+        "hours", "Send a reminder after each of these times, e.g. 4, 24 (empty: none). "
+        "Those at or after the deadline are left out.",
+        default=[24], label="Reminders after", unit="hours"),
     deadline_hours=Param("int", "Give up waiting after this long.", default=72,
                          label="Deadline after", unit="hours"),
+    away_max_days=Param(
+        "int", "An out-of-office reply moves the deadline to the person's return, but by "
+        "at most this many days past the deadline; a later return takes the "
+        "'out_of_office' outcome at once (0: at once for any return after the deadline).",
+        default=3, label="Wait for someone away at most", unit="days"),
 )  # fmt: skip
 def ask_user(ctx: StepContext) -> StepOutcome:
     """Suspend the run until run_resume. Mailflow offers the version that emails the

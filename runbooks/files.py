@@ -24,7 +24,7 @@ from django.db import transaction
 
 from core.actors import Actor
 from incidents.models import Category
-from runbooks.actions import validate_params
+from runbooks.actions import ACTIONS, validate_params
 from runbooks.definitions import GUARDS_WITH_OUTCOMES, DefinitionError, validate_steps
 from runbooks.models import Guard, Runbook, Trigger
 from runbooks.versions import runbook_record_history, runbook_set_steps
@@ -143,12 +143,19 @@ def _dump(
         },
         "steps": [_step_document(step) for step in steps],
     }
-    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=WIDTH)
+    return yaml.dump(
+        document, Dumper=_RunbookDumper, sort_keys=False, allow_unicode=True, width=WIDTH
+    )
 
 
-class _Dumper(yaml.SafeDumper):
+class _Hours(list):
+    """A list of hours, written on one line as authors type it: [4, 24]."""
+
+
+class _RunbookDumper(yaml.SafeDumper):
     """Text of several lines (an email body with a line per detail) as a literal block,
-    written as it reads; PyYAML quotes it instead where a block cannot hold it."""
+    written as it reads; PyYAML quotes it instead where a block cannot hold it. Hours on
+    one line."""
 
 
 def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -156,7 +163,10 @@ def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-_Dumper.add_representer(str, _represent_text)
+_RunbookDumper.add_representer(str, _represent_text)
+_RunbookDumper.add_representer(
+    _Hours, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, True)
+)
 
 
 def _step_document(step: dict) -> dict:
@@ -179,7 +189,13 @@ def _canonical_params(action: str, params: dict) -> dict:
     cleaned, errors = validate_params(action, params)
     if errors:  # e.g. an action renamed since: show what is stored rather than fail
         cleaned = params
-    return {name: value for name, value in cleaned.items() if value != ""}
+    spec = ACTIONS.get(action)
+    kinds = {name: param.kind for name, param in spec.params.items()} if spec else {}
+    return {
+        name: _Hours(value) if kinds.get(name) == "hours" and isinstance(value, list) else value
+        for name, value in cleaned.items()
+        if value != ""
+    }
 
 
 # --- import -----------------------------------------------------------------------------
@@ -339,7 +355,7 @@ def _parse_steps(steps: Any) -> tuple[list[str], list[dict]]:
                 "action": step.get("action"),
                 "guard": guard,
                 "outcomes": outcomes,
-                "params": step.get("params"),
+                "params": _renamed_params(step.get("action"), step.get("params")),
             }
         )
     try:
@@ -361,6 +377,27 @@ def _parse_steps(steps: Any) -> tuple[list[str], list[dict]]:
         for field, message in errors.items()
     ]
     return problems, cleaned
+
+
+# Parameters renamed since files were written: (action, old name) -> (new name, convert).
+# A file exported before keeps importing, and its next export uses the new name.
+RENAMED_PARAMS = {
+    ("ask_user", "reminder_after_hours"): (
+        "reminders_after_hours",
+        # One reminder after N hours, or none for 0: the list form says the same.
+        lambda hours: ([hours] if hours else []) if isinstance(hours, int) else hours,
+    ),
+}
+
+
+def _renamed_params(action: Any, params: Any) -> Any:
+    if not isinstance(params, dict):
+        return params  # validate_steps reports it
+    renamed = dict(params)
+    for (for_action, old), (new, convert) in RENAMED_PARAMS.items():
+        if action == for_action and old in renamed and new not in renamed:
+            renamed[new] = convert(renamed.pop(old))
+    return renamed
 
 
 def _parse_if(value: Any) -> tuple[str, list[str], str]:

@@ -32,10 +32,11 @@ MAX_NEXT = 500
 class Param:
     """One parameter of an action. The admin builds the step's form from these: the kind
     picks the field (text, template: text with placeholders, int, bool, choice, options: the
-    question's key and label pairs), `label` names it (else its name, spelled out),
-    `unit` follows a number (hours), `choice_labels` name the choices in the same order."""
+    question's key and label pairs, hours: a list of whole hours such as reminders), `label`
+    names it (else its name, spelled out), `unit` follows a number (hours), `choice_labels`
+    name the choices in the same order."""
 
-    kind: str  # text, template, int, bool, choice, options
+    kind: str  # text, template, int, bool, choice, options, hours
     help: str
     required: bool = False
     default: Any = None
@@ -84,7 +85,28 @@ def clean_param(param: Param, value: Any) -> Any:
         return value
     if param.kind == "options":
         return _clean_options(value)
+    if param.kind == "hours":
+        return clean_hours(value)
     raise AssertionError(f"unknown parameter kind {param.kind}")
+
+
+# A step waits at most a few weeks; a list this long is a typo, not a schedule.
+MAX_HOURS_LISTED = 10
+
+
+def clean_hours(value: Any) -> list[int]:
+    """A list of whole hours, each 1 or more, in order without repeats ([] for none). A
+    single number reads as a one-item list (0 as none): the form of the older
+    `reminder_after_hours`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value] if value else []
+    if not isinstance(value, list):
+        raise ValueError("must be a list of whole hours, e.g. [4, 24]")
+    if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in value):
+        raise ValueError("each must be a whole number of hours, 1 or more")
+    if len(value) > MAX_HOURS_LISTED:
+        raise ValueError(f"at most {MAX_HOURS_LISTED}")
+    return sorted(set(value))
 
 
 def _clean_options(value: Any) -> list[dict[str, str]]:

@@ -27,7 +27,7 @@ from runbooks.definitions import (
 )
 from runbooks.models import RunbookStep
 from runbooks.outcomes import SPECIAL_OUTCOMES
-from runbooks.params import PLACEHOLDERS, Param
+from runbooks.params import PLACEHOLDERS, Param, clean_hours
 from runbooks.placeholders import details_help
 
 BASE_FIELDS = ["position", "action", "guard", "guard_outcomes"]
@@ -153,6 +153,13 @@ def param_field(param: Param, name: str) -> forms.Field:
     if param.kind == "options":
         return OptionsField(label=label, initial=[], **common)
     initial = param.default
+    if param.kind == "hours":
+        return HoursField(
+            label=f"{label} ({param.unit})" if param.unit else label,
+            initial=initial,
+            widget=forms.TextInput(attrs={"class": "vTextField", "placeholder": "e.g. 4, 24"}),
+            **common,
+        )
     if param.kind == "int":
         return forms.IntegerField(
             label=f"{label} ({param.unit})" if param.unit else label,
@@ -183,6 +190,38 @@ def param_field(param: Param, name: str) -> forms.Field:
         widget=forms.TextInput(attrs={"class": "vTextField"}),
         **common,
     )
+
+
+class HoursField(forms.Field):
+    """Whole hours typed as "4, 24"; empty for none. Checked as runbook files are
+    (runbooks.params.clean_hours)."""
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, list):
+            return ", ".join(str(hours) for hours in value)
+        return "" if value is None else str(value)
+
+    def to_python(self, value: Any) -> list[int]:
+        if isinstance(value, list):
+            return value
+        hours = []
+        for part in str(value or "").replace(";", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.isdigit() or len(part) > 6:
+                raise ValidationError(f"“{part[:20]}” is not a whole number of hours.")
+            hours.append(int(part))
+        try:
+            return clean_hours(hours)
+        except ValueError as error:
+            raise ValidationError(str(error).capitalize() + ".") from error
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_python(initial or []) != self.to_python(data)
+        except ValidationError:
+            return True
 
 
 class StepTextField(forms.CharField):
@@ -286,7 +325,9 @@ class RunbookStepForm(forms.ModelForm):
         params: dict[str, Any] = {}
         for name in spec.params if spec else ():
             value = self.cleaned_data.get(param_field_name(spec.name, name))
-            if value is not None and value != "" and value != []:
+            # An empty list of hours means "none" (not the default); empty options do not.
+            none_of_hours = spec.params[name].kind == "hours" and value == []
+            if none_of_hours or (value is not None and value != "" and value != []):
                 params[name] = value
         return params
 
@@ -355,6 +396,8 @@ def params_html(action: str, params: dict[str, Any]) -> SafeString:
             return "yes" if value else "no"
         if param.kind == "choice":
             return dict(param.choice_pairs()).get(value, str(value))
+        if param.kind == "hours" and isinstance(value, list):
+            return ", ".join(str(hours) for hours in value) or "none"
         return "" if value is None else str(value)
 
     rows = (

@@ -336,6 +336,10 @@ EMAIL_BOUNCE_ADDRESS = env_bool("EMAIL_BOUNCE_ADDRESS", True)
 # Emails per second handed to the provider, by all workers together (mailflow/pacing.py):
 # set it to the account's quota (Amazon SES starts at 14). Empty: as fast as the workers go.
 EMAIL_SEND_RATE = env_float("EMAIL_SEND_RATE")
+# An out-of-office reply with a return date moves the question's deadline to that day plus
+# this many working hours (Monday to Friday, 09:00-17:00 in TIME_ZONE; mailflow.away), as
+# far as the step's away_max_days allows.
+AWAY_GRACE_WORKING_HOURS = env_int("AWAY_GRACE_WORKING_HOURS", 8)
 # Mailboxes polled for replies (mailflow.mailbox_polling; configured in the admin): how
 # long one network step may take, the longest wait after repeated failures, and how many
 # messages one poll stores before it lets the next poll carry on.

@@ -23,10 +23,12 @@ from mailflow import parsing, providers
 from mailflow import timeline_kinds as kinds
 from mailflow.acknowledgements import acknowledgement_plan
 from mailflow.answers import answer_record
+from mailflow.away import request_away
 from mailflow.inbound.retry import attempt_count, attempt_failed
 from mailflow.inbound.stored_post import stored_post_unpack
 from mailflow.inbound_review import unverified_email_hold
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
+from mailflow.parsing.away import read_return_date
 from mailflow.parsing.headers import domain_of
 from mailflow.reply_files import evidence_files
 from mailflow.request_lifecycle import request_mark_undeliverable
@@ -133,6 +135,10 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage, inline: InlineAd
         return _finish(inbound, Status.IGNORED, f"Bounce: {classification.reason}", **links)
     if kind == parsing.DELAY:
         return _delay_noted(inbound, msg, classification, links)
+    if kind == parsing.AUTO_REPLY and request is not None and how in TIED_TO_OUR_EMAIL:
+        done = _away_read(inbound, msg, request, inline)
+        if done:
+            return _finish(inbound, Status.FLAGGED, f"Automatic reply: {done}", **links)
     if kind in (parsing.AUTO_REPLY, parsing.READ_RECEIPT):
         what = "Read receipt" if kind == parsing.READ_RECEIPT else "Automatic reply"
         _note(
@@ -227,6 +233,31 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage, inline: InlineAd
         inbound, Status.ANSWERED, f"Read as {reading.key}: {reading.reason}{unfiled}",
         answer=answer, reply_text=reading.text, **links,
     )  # fmt: skip
+
+
+def _away_read(
+    inbound: InboundEmail,
+    msg: parsing.ParsedMessage,
+    request: ConfirmationRequest,
+    inline: InlineAdvances,
+) -> str:
+    """An out-of-office reply from the person asked, tied to our email by a secret, that
+    says when they are back: mailflow.away decides what that changes. "" when it says no
+    date (or came from someone else): it is noted as any automatic reply."""
+    if not request.is_open or not parsing.address_matches(
+        msg.from_address, request.recipient_email
+    ):
+        return ""
+    reading = read_return_date(msg.text, subject=msg.subject, received=inbound.received_at)
+    if reading is None:
+        return ""
+    return request_away(
+        request=request,
+        reading=reading,
+        inbound_id=inbound.pk,
+        actor=Actor.email_provider("Inbound email"),
+        inline=inline,
+    )
 
 
 def _correlate(

@@ -52,6 +52,8 @@ def param_fields(prefix: str, action: str, params: dict) -> dict:
         if isinstance(value, bool):
             if value:
                 data[field] = "on"
+        elif isinstance(value, list) and all(isinstance(v, int) for v in value):
+            data[field] = ", ".join(str(hours) for hours in value)  # a list of hours
         elif isinstance(value, list):
             for index, option in enumerate(value):
                 data[f"{field}-key-{index}"] = option["key"]

@@ -16,6 +16,7 @@ from django.utils import timezone
 from core.actors import Actor
 from incidents import groups
 from mailflow.answers import answer_record
+from mailflow.due_requests import requests_process_due
 from mailflow.models import Answer, ConfirmationRequest, ResentEmail
 from mailflow.request_actions import request_send_again
 from runbooks.models import RunbookRun
@@ -74,6 +75,19 @@ def test_the_header_shows_the_open_question_and_its_email(asked, committed, sign
     for name in ("send_again", "extend", "end_now", "withdraw"):
         assert f'action="{action(request, name)}"' in section
     assert 'name="back" value="incident"' in section
+
+
+def test_the_header_counts_the_reminders_sent_and_names_the_next(asked, committed, signed_in):
+    request = asked("failed-login")  # reminders after 4 h and 12 h
+    committed(requests_process_due, request.created_at + timedelta(hours=5))
+
+    section = header(signed_in.get(incident_page(request.incident)))
+
+    assert re.search(r"Reminder</dt><dd>sent \d{4}-\d\d-\d\d", section)
+    assert "next due" in section
+    committed(requests_process_due, request.created_at + timedelta(hours=13))
+    section = header(signed_in.get(incident_page(request.incident)))
+    assert "2 sent, the last" in section and "next due" not in section
 
 
 def test_the_header_shows_the_answer_with_its_label_channel_and_comment(

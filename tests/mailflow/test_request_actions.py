@@ -140,12 +140,13 @@ def test_extending_moves_the_deadline_and_the_reminder_with_it(asked, committed,
     assert request.state == State.NO_ANSWER
 
 
-def test_extending_after_the_reminder_went_sends_one_more_before_the_new_deadline(
+def test_extending_after_the_reminders_went_sends_one_more_before_the_new_deadline(
     asked, committed, as_analyst, outbox
 ):
-    request = asked("failed-login")
+    request = asked("failed-login")  # reminders after 4 h and 12 h, deadline after 24 h
     now = timezone.now()
     assert committed(requests_process_due, now + timedelta(hours=5)) == (1, 0)
+    assert committed(requests_process_due, now + timedelta(hours=13)) == (1, 0)
     request.refresh_from_db()
 
     committed(
@@ -156,9 +157,18 @@ def test_extending_after_the_reminder_went_sends_one_more_before_the_new_deadlin
     )
 
     request.refresh_from_db()
-    assert request.reminders_sent == 0
-    assert committed(requests_process_due, now + timedelta(hours=29)) == (1, 0)
-    assert [m.subject.split("] ")[1][:9] for m in outbox] == ["Please co", "Reminder:", "Reminder:"]
+    assert request.reminders_sent == 2
+    # The last one's lead on the deadline (12 h) gives one more, 12 h before the new one.
+    assert request.remind_at == request.deadline_at - timedelta(hours=12)
+    assert committed(requests_process_due, now + timedelta(hours=35)) == (0, 0)
+    assert committed(requests_process_due, now + timedelta(hours=37)) == (1, 0)
+    assert [m.subject.split("] ")[1][:9] for m in outbox] == [
+        "Please co", "Reminder:", "Reminder:", "Reminder:"
+    ]  # fmt: skip
+    reminded = entries(request, "request.reminded")
+    assert sorted(e.summary for e in reminded) == [
+        f"Reminder {n} of {of} sent to Bob Builder" for n, of in ((1, 2), (2, 2), (3, 3))
+    ]
 
 
 @pytest.mark.parametrize(

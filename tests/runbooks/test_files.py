@@ -223,7 +223,7 @@ def test_reimporting_changed_content_updates_the_runbook_and_keeps_run_snapshots
         runbook=runbook, version=runbook.version, definition=snapshot, incident=open_incident()
     )
     text = FAILED_SIGN_INS.read_text(encoding="utf-8")
-    text = edited(text, "reminder_after_hours: 4", "reminder_after_hours: 2")
+    text = edited(text, "reminders_after_hours: [4, 12]", "reminders_after_hours: [2]")
     text = edited(text, "active: true", "active: false")
     text = edited(text, "  - failed-login\n  min_priority: null", "  - phishing\n  min_priority: 2")
 
@@ -232,12 +232,12 @@ def test_reimporting_changed_content_updates_the_runbook_and_keeps_run_snapshots
     assert updated.pk == runbook.pk
     assert updated.version == 2
     assert runbook_export(updated) == text
-    assert updated.steps.get(position=2).params["reminder_after_hours"] == 2
+    assert updated.steps.get(position=2).params["reminders_after_hours"] == [2]
     assert (updated.active, updated.min_priority) == (False, 2)
     assert [c.slug for c in updated.categories.all()] == ["phishing"]
     run.refresh_from_db()
     assert (run.version, run.definition) == (1, snapshot)
-    assert run.steps[1]["params"]["reminder_after_hours"] == 4
+    assert run.steps[1]["params"]["reminders_after_hours"] == [4, 12]
 
 
 def test_reimporting_an_unchanged_file_keeps_the_version(shipped):
@@ -400,8 +400,8 @@ def test_the_shipped_library_is_installed_when_absent_and_recorded(db):
 def test_installing_the_shipped_library_again_never_replaces_an_existing_runbook(shipped):
     text = edited(
         FAILED_SIGN_INS.read_text(encoding="utf-8"),
-        "reminder_after_hours: 4",
-        "reminder_after_hours: 2",
+        "reminders_after_hours: [4, 12]",
+        "reminders_after_hours: [2]",
     )
     runbook_import(text, actor=AUTHOR, source="mine.yaml")
     before = database_state()
@@ -419,8 +419,8 @@ def upgradable(shipped) -> str:
     returns the edited text."""
     text = edited(
         FAILED_SIGN_INS.read_text(encoding="utf-8"),
-        "reminder_after_hours: 4",
-        "reminder_after_hours: 2",
+        "reminders_after_hours: [4, 12]",
+        "reminders_after_hours: [2]",
     )
     runbook_import(text, actor=AUTHOR, source="mine.yaml")
     shipped["Phishing recipients"].delete()
@@ -445,7 +445,7 @@ def test_upgrade_shows_each_shipped_runbook_with_a_diff_and_changes_nothing(upgr
         "--- installed: Failed sign-ins (version 2)\n"
         "+++ shipped: runbooks/library/failed-sign-ins.yaml\n"
     ) in shown
-    assert "\n-    reminder_after_hours: 2\n+    reminder_after_hours: 4\n" in shown
+    assert "\n-    reminders_after_hours: [2]\n+    reminders_after_hours: [4, 12]\n" in shown
     assert "Phishing recipients (runbooks/library/phishing-recipients.yaml): absent" in shown
     assert (
         "Suspicious file download (runbooks/library/suspicious-download.yaml): identical to "
@@ -526,3 +526,42 @@ def test_the_command_refuses_aliases_deep_nesting_and_odd_types_as_problems(db, 
 
     assert problem in str(refused.value)
     assert not Runbook.objects.exists()
+
+
+def test_a_file_with_the_older_single_reminder_imports_as_a_list_of_hours(db):
+    text = FAILED_SIGN_INS.read_text(encoding="utf-8")
+    text = edited(text, "reminders_after_hours: [4, 12]", "reminder_after_hours: 4")
+
+    runbook = runbook_import(text, actor=AUTHOR, source="old.yaml")
+
+    assert runbook.steps.get(position=2).params["reminders_after_hours"] == [4]
+    assert "reminders_after_hours: [4]\n" in runbook_export(runbook)
+    assert "reminder_after_hours" not in runbook_export(runbook)
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [("reminder_after_hours: 0", []), ("reminders_after_hours: []", []),
+     ("reminders_after_hours: [24, 4, 4]", [4, 24])],
+)  # fmt: skip
+def test_reminder_hours_are_read_in_order_and_none_stays_none(db, written, stored):
+    text = FAILED_SIGN_INS.read_text(encoding="utf-8")
+    text = edited(text, "reminders_after_hours: [4, 12]", written)
+
+    runbook = runbook_import(text, actor=AUTHOR, source="old.yaml")
+
+    assert runbook.steps.get(position=2).params["reminders_after_hours"] == stored
+
+
+@pytest.mark.parametrize(
+    "written", ["reminders_after_hours: [0]", "reminders_after_hours: [yes]",
+                "reminders_after_hours: four", "reminders_after_hours: [1.5]"],
+)  # fmt: skip
+def test_reminder_hours_that_are_not_whole_hours_are_refused(db, written):
+    text = FAILED_SIGN_INS.read_text(encoding="utf-8")
+    text = edited(text, "reminders_after_hours: [4, 12]", written)
+
+    with pytest.raises(RunbookFileError) as refused:
+        runbook_import(text, actor=AUTHOR, source="bad.yaml")
+
+    assert "step 2, params.reminders_after_hours:" in str(refused.value)

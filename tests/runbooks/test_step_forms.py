@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from runbooks.models import Runbook, RunbookStep
 from runbooks.params import PLACEHOLDERS
-from runbooks.step_forms import OptionsField, StepTextField, step_form_class
+from runbooks.step_forms import HoursField, OptionsField, StepTextField, step_form_class
 from tests.builders.runbook_forms import change_url, existing, form_data, step_form_errors
 from tests.runbooks.conftest import NOTE_YES, TASK
 
@@ -28,6 +28,7 @@ def form(db):
         ("param__ask_user__request_evidence", forms.BooleanField, "Ask for evidence"),
         ("param__set_incident_state__state", forms.ChoiceField, "State"),
         ("param__ask_user__options", OptionsField, "Options"),
+        ("param__ask_user__reminders_after_hours", HoursField, "Reminders after (hours)"),
     ],
 )
 def test_each_parameter_kind_becomes_its_own_typed_field(form, field, kind, label):
@@ -207,6 +208,33 @@ def test_changing_a_steps_action_saves_the_new_actions_parameters(author_client,
     assert (step.action, step.params) == ("set_incident_state", {"state": "analysis"})
     runbook.refresh_from_db()
     assert runbook.version == 2
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"), [("4, 24", [4, 24]), ("24,4", [4, 24]), ("", []), (" 12 ", [12])]
+)
+def test_reminders_are_typed_as_hours_separated_by_commas(author_client, runbook, typed, stored):
+    steps = existing(runbook)
+    data = form_data(steps, runbook)
+    data["steps-1-param__ask_user__reminders_after_hours"] = typed
+
+    response = author_client.post(change_url(runbook), data)
+
+    assert response.status_code == 302, step_form_errors(response, 1)
+    assert runbook.steps.get(position=1).params["reminders_after_hours"] == stored
+
+
+@pytest.mark.parametrize("typed", ["4 h", "0", "-4", "1.5", "soon"])
+def test_reminders_that_are_not_whole_hours_show_beside_the_field(author_client, runbook, typed):
+    data = form_data(existing(runbook), runbook)
+    data["steps-1-param__ask_user__reminders_after_hours"] = typed
+
+    response = author_client.post(change_url(runbook), data)
+
+    assert response.status_code == 200
+    assert step_form_errors(response, 1)["param__ask_user__reminders_after_hours"]
+    runbook.refresh_from_db()
+    assert runbook.version == 1
 
 
 def test_an_analyst_reads_the_parameters_by_their_labels(analyst_client, runbook):
