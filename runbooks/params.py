@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from runbooks.approvers import clean_approvers
 from runbooks.outcomes import SPECIAL_OUTCOMES
 
 PLACEHOLDERS = {
@@ -26,10 +27,11 @@ _OPTION_KEY = re.compile(r"[a-z0-9_-]{1,30}")
 class Param:
     """One parameter of an action. The admin builds the step's form from these: the kind
     picks the field (text, template: text with placeholders, int, bool, choice, options: the
-    question's key and label pairs), `label` names it (else its name, spelled out),
-    `unit` follows a number (hours), `choice_labels` name the choices in the same order."""
+    question's key and label pairs, approvers: ask_approval's list), `label` names it (else
+    its name, spelled out), `unit` follows a number (hours), `choice_labels` name the
+    choices in the same order."""
 
-    kind: str  # text, template, int, bool, choice, options
+    kind: str  # text, template, int, bool, choice, options, approvers
     help: str
     required: bool = False
     default: Any = None
@@ -73,6 +75,8 @@ def clean_param(param: Param, value: Any) -> Any:
         return value
     if param.kind == "options":
         return _clean_options(value)
+    if param.kind == "approvers":
+        return clean_approvers(value)
     raise AssertionError(f"unknown parameter kind {param.kind}")
 
 
