@@ -85,11 +85,14 @@ def answer_record(
     if option_key not in valid:
         raise DomainError("That is not one of the options of this question.")
     channel = Answer.Channel(channel)
+    # A reply an approver wrote that reads as neither approve nor deny is kept, not
+    # counted: their seat stays open for the vote (an unclear reply ends a question).
+    unclear_vote = request.kind == ConfirmationRequest.Kind.APPROVAL and option_key == UNRECOGNISED
     with transaction.atomic():
         lock_run_of(request)
         request = lock_request(request.pk)
         counted = request.answers.filter(counted=True).first()
-        flagged = suspected_automated or sender_mismatch
+        flagged = suspected_automated or sender_mismatch or unclear_vote
         if counted and counted.option_key == option_key and not flagged:
             _record_additional_information(request, counted, comment, files or [], provenance)
             return counted
@@ -177,8 +180,19 @@ def _record_answer_on_timeline(
         )
         if line
     )
-    if answer.counted and request.kind == ConfirmationRequest.Kind.APPROVAL:
-        return  # a vote: the tally writes it with the count (mailflow.approval_tally)
+    if request.kind == ConfirmationRequest.Kind.APPROVAL:
+        if answer.counted:
+            return  # a vote: the tally writes it with the count (mailflow.approval_tally)
+        if answer.option_key == UNRECOGNISED and not answer.held:
+            timeline_record(
+                kind=kinds.ANSWER_FLAGGED,
+                summary=f"Reply from {who} not taken as a vote: it reads as neither "
+                "approve nor deny",
+                body=details,
+                data=data,
+                **common,
+            )
+            return
     if answer.counted:
         accepted = f" (accepted by {accepted_by.name})" if accepted_by else ""
         timeline_record(

@@ -137,7 +137,7 @@ def _record_vote(
     """The vote on the timeline, "Ana approved (2 of 3 needed) by answer page". One that
     arrives after the decision (a seat the decision could not close at that moment)
     stays, not counted: late."""
-    who = vote.sender or seat_name(request)
+    who = seat_name(request)
     via = CHANNEL_WORDS.get(vote.channel, vote.channel)
     what = VOTED.get(vote.option_key, f"answered “{request.label_of(vote.option_key)}”")
     if late:

@@ -289,7 +289,8 @@ def read_answer(
 
     head = _NEUTRAL.sub(" ", head)
     # An approval's options (approve / deny): its vote words count, and yes means approve.
-    votes = {str(o.get("key", "")).lower() for o in options} == _VOTE_KEYS
+    # (The reply reader adds "suspicious", which every email offers.)
+    votes = {str(o.get("key", "")).lower() for o in options} - {"suspicious"} == _VOTE_KEYS
     if votes and _NEGATED_VOTE.search(head):
         return unrecognised("a negated approve or deny word, or no objection")
     yes_words, no_words = (_YES_VOTE, _NO_VOTE) if votes else (_YES_WORDS, _NO_WORDS)
