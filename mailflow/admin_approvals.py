@@ -18,7 +18,7 @@ from core.admin_helpers import call_service
 from incidents.admin.panels import Panel
 from incidents.models import SecurityIncident
 from mailflow.answers import CHANNEL_LABELS
-from mailflow.approval_tally import VOTE_OPTIONS, VOTED, seat_name
+from mailflow.approval_tally import VOTE_OPTIONS, VOTED, seat_name, step_quorum
 from mailflow.approvals import approval_vote_in_admin, may_vote, open_approvals
 from mailflow.models import ConfirmationRequest
 
@@ -35,6 +35,7 @@ class OpenApproval:
     question: str
     body: str
     deadline: datetime
+    needed: str  # "1 of 2 approvals needed"
     seats: list[Seat]
 
 
@@ -79,6 +80,8 @@ def approvals_panel(request: HttpRequest, incident: SecurityIncident) -> Panel |
             question=group[0].question,
             body=group[0].body,
             deadline=group[0].deadline_at,
+            needed=f"{step_quorum(group[0].run, group[0].step_position, len(group))} of "
+            f"{len(group)} approvals needed",
             seats=[_seat(request.user, s, answers) for s in group],
         )
         for group in steps

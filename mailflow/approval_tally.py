@@ -49,7 +49,8 @@ def seat_name(request: ConfirmationRequest) -> str:
     return "an approver"
 
 
-def _quorum(run: RunbookRun, position: int, seats: int) -> int:
+def step_quorum(run: RunbookRun, position: int, seats: int) -> int:
+    """How many approvals the step needs: its quorum, or (0) every one of its seats."""
     wanted = (run.steps[position]["params"].get("quorum") or 0) if position < len(run.steps) else 0
     return min(wanted or seats, seats)
 
@@ -92,7 +93,7 @@ def approval_tally(
             request__in=seats, counted=True, option_key__in=(APPROVE, DENY)
         ).values_list("request_id", "option_key")
     )
-    quorum = _quorum(run, position, len(seats))
+    quorum = step_quorum(run, position, len(seats))
     counts = {
         "approvals": sum(1 for v in votes.values() if v == APPROVE),
         "denials": sum(1 for v in votes.values() if v == DENY),

@@ -105,7 +105,7 @@ def open_approvals(incident: SecurityIncident) -> QuerySet[ConfirmationRequest]:
         ConfirmationRequest.objects.filter(
             incident=incident, kind=ConfirmationRequest.Kind.APPROVAL
         )
-        .select_related("person", "approver_user")
+        .select_related("person", "approver_user", "run")
         .prefetch_related("answers")
         .order_by("run_id", "step_position", "seat")
     )
