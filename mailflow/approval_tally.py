@@ -24,7 +24,7 @@ from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest
 from runbooks.approval_action import APPROVED, DENIED
 from runbooks.models import RunbookRun
 from runbooks.outcomes import NO_ANSWER, UNDELIVERABLE
-from runbooks.services import InlineAdvances, run_resume
+from runbooks.services import InlineAdvances, enqueue_advance, run_resume
 
 APPROVE, DENY = "approve", "deny"
 # What each approver is asked; the run's outcomes are runbooks.approval_action's.
@@ -36,9 +36,22 @@ VOTED = {APPROVE: "approved", DENY: "denied"}
 
 def lock_run_of(request: ConfirmationRequest) -> None:
     """Take the run's lock before the request's, for an approval (the order every
-    approval path takes; a question needs no more than its own row)."""
-    if request.kind == Kind.APPROVAL:
-        RunbookRun.objects.select_for_update(of=("self",)).filter(pk=request.run_id).first()
+    approval path takes; a question needs no more than its own row). Call inside a
+    transaction.
+
+    An advance that finds a running run locked leaves it to the lock's holder
+    (runbooks.services): holding it, this transaction advances it once it commits, or a
+    vote arriving just after the decision would leave the decided run standing."""
+    if request.kind != Kind.APPROVAL:
+        return
+    run = (
+        RunbookRun.objects.select_for_update(of=("self",))
+        .filter(pk=request.run_id)
+        .only("state")
+        .first()
+    )
+    if run is not None and run.state == RunbookRun.State.RUNNING:
+        enqueue_advance(run.pk)
 
 
 def seat_name(request: ConfirmationRequest) -> str:
