@@ -7,7 +7,7 @@ from mailflow.answers import answer_record
 from mailflow.models import Answer
 from runbooks.models import RunbookRun
 from tests.builders.approvals import BOARD, DISABLE, approval_world, ask_for_approval, seats, tasks
-from tests.runbooks.test_concurrency import together
+from tests.builders.threads import together
 
 pytestmark = [
     pytest.mark.postgres,
