@@ -140,6 +140,7 @@ _GROUP_OF_NAMESPACE = {
     "incident": "people",
     "note": "people",
     "answer": "people",
+    "approval": "people",  # approvers asked, their votes and the decision
     "task": "tasks",
     "runbook": "runbook",
     # The question's emails going out, and the mail coming back that is not an answer.

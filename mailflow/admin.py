@@ -18,6 +18,7 @@ from mailflow import (
     admin_mailboxes,  # noqa: F401 (registers the mailboxes' admin)
     parsing,
 )
+from mailflow.admin_approvals import approval_vote_view
 from mailflow.admin_held_answers import accept_held_answer_view
 from mailflow.admin_list_filters import InboundReviewFilter, WaitingFilter
 from mailflow.admin_question import held_section, question_summary
@@ -156,6 +157,11 @@ class ConfirmationRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 "held-answers/<int:answer_id>/accept/",
                 self.admin_site.admin_view(accept_held_answer_view),
                 name="mailflow_held_answer_accept",
+            ),
+            path(
+                "approvals/<int:request_id>/vote/",
+                self.admin_site.admin_view(approval_vote_view),
+                name="mailflow_approval_vote",
             ),
             *request_action_urls(self),
             *super().get_urls(),

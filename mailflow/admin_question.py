@@ -130,7 +130,10 @@ def question_panel(request: HttpRequest, incident: SecurityIncident) -> Panel | 
         if not held["rows"] and not held["more"]:
             return None
         return Panel("admin/mailflow/question_header.html", {"held": held}, place="header")
-    asked = ConfirmationRequest.objects.filter(incident=incident)
+    # Approvers' seats have their own panel (mailflow.admin_approvals).
+    asked = ConfirmationRequest.objects.filter(
+        incident=incident, kind=ConfirmationRequest.Kind.QUESTION
+    )
     totals = asked.aggregate(questions=Count("id"), people=Count("recipient_email", distinct=True))
     if not totals["questions"]:
         return None

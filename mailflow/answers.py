@@ -18,6 +18,7 @@ from incidents.models import Evidence
 from incidents.services import evidence_add, task_create
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
+from mailflow.approval_tally import approval_tally, lock_run_of
 from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest
 from mailflow.request_lifecycle import State, lock_request, recipient_name
 from runbooks.outcomes import SUSPICIOUS, UNRECOGNISED
@@ -27,7 +28,11 @@ from runbooks.services import InlineAdvances, run_resume
 # waits for an analyst, or the person answering again, before it becomes a task.
 HELD_TASK_MINUTES = 60
 
-CHANNEL_LABELS = {Answer.Channel.PAGE: "answer page", Answer.Channel.EMAIL_REPLY: "email reply"}
+CHANNEL_LABELS = {
+    Answer.Channel.PAGE: "answer page",
+    Answer.Channel.EMAIL_REPLY: "email reply",
+    Answer.Channel.ADMIN: "incident page",
+}
 
 
 @dataclass
@@ -54,6 +59,7 @@ def answer_record(
     files: list[UploadedFile] | None = None,
     provenance: dict | None = None,
     accepted_by: Actor | None = None,
+    voter: Actor | None = None,
     inline: InlineAdvances | None = None,
 ) -> Answer:
     """Record an answer, from the page or an email reply, and decide what it means:
@@ -68,17 +74,25 @@ def answer_record(
     Files are filed as evidence in every case but the first.
 
     `accepted_by` is the analyst who verified a reply the app could not tie to our email
-    and took it as the answer: they are the actor of what it records. `inline`: advance
-    the resumed run in this process (see runbooks.services.InlineAdvances).
+    and took it as the answer: they are the actor of what it records. `voter`: who
+    answered, when they are known by their login (a staff approver on the incident page).
+    `inline`: advance the resumed run in this process (see runbooks.services.InlineAdvances).
+
+    A counted answer to an approval request is a vote: the tally decides whether the
+    approval is settled and resumes the run then (mailflow.approval_tally).
     """
     valid = {o["key"] for o in request.options} | {SUSPICIOUS, UNRECOGNISED}
     if option_key not in valid:
         raise DomainError("That is not one of the options of this question.")
     channel = Answer.Channel(channel)
+    # A reply an approver wrote that reads as neither approve nor deny is kept, not
+    # counted: their seat stays open for the vote (an unclear reply ends a question).
+    unclear_vote = request.kind == ConfirmationRequest.Kind.APPROVAL and option_key == UNRECOGNISED
     with transaction.atomic():
+        lock_run_of(request)
         request = lock_request(request.pk)
         counted = request.answers.filter(counted=True).first()
-        flagged = suspected_automated or sender_mismatch
+        flagged = suspected_automated or sender_mismatch or unclear_vote
         if counted and counted.option_key == option_key and not flagged:
             _record_additional_information(request, counted, comment, files or [], provenance)
             return counted
@@ -98,20 +112,24 @@ def answer_record(
             user_agent=user_agent[:400],
             accepted_by=accepted_by.user if accepted_by else None,
         )
-        _record_answer_on_timeline(request, answer, counted, accepted_by)
+        _record_answer_on_timeline(request, answer, counted, accepted_by, voter)
         if answer.suspected_automated and request.state in OPEN_STATES:
             _schedule_held_check(answer)
         for file in files or []:
             _file_evidence(request, answer, file, provenance or {})
+        actor = accepted_by or voter or Actor.end_user(sender or recipient_name(request))
         if answer.counted:
             request.state, request.answered_at = State.ANSWERED, answer.received_at
             request.save(update_fields=["state", "answered_at"])
+            if request.kind == ConfirmationRequest.Kind.APPROVAL:
+                approval_tally(request=request, actor=actor, vote=answer, inline=inline)
+                return answer
             run_resume(
                 run=request.run,
                 outcome=option_key,
                 answer_label=request.label_of(option_key),
                 channel=CHANNEL_LABELS[channel],
-                actor=accepted_by or Actor.end_user(sender or recipient_name(request)),
+                actor=actor,
                 inline=inline,
             )
     return answer
@@ -137,12 +155,13 @@ def _record_answer_on_timeline(
     answer: Answer,
     counted: Answer | None,
     accepted_by: Actor | None = None,
+    voter: Actor | None = None,
 ) -> None:
     who = answer.sender or recipient_name(request)
     label = request.label_of(answer.option_key)
     via = CHANNEL_LABELS[answer.channel]
     at = f"{timezone.localtime(answer.received_at):%Y-%m-%d %H:%M:%S %Z}"
-    actor = accepted_by or Actor.end_user(who)
+    actor = accepted_by or voter or Actor.end_user(who)
     common = {"incident": request.incident, "task": request.task, "actor": actor}
     data = {
         "request": request.pk,
@@ -161,6 +180,19 @@ def _record_answer_on_timeline(
         )
         if line
     )
+    if request.kind == ConfirmationRequest.Kind.APPROVAL:
+        if answer.counted:
+            return  # a vote: the tally writes it with the count (mailflow.approval_tally)
+        if answer.option_key == UNRECOGNISED and not answer.held:
+            timeline_record(
+                kind=kinds.ANSWER_FLAGGED,
+                summary=f"Reply from {who} not taken as a vote: it reads as neither "
+                "approve nor deny",
+                body=details,
+                data=data,
+                **common,
+            )
+            return
     if answer.counted:
         accepted = f" (accepted by {accepted_by.name})" if accepted_by else ""
         timeline_record(

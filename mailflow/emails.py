@@ -3,7 +3,7 @@
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.template.loader import select_template
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from core.text import header_text
 from mailflow.models import ConfirmationRequest
@@ -62,6 +62,29 @@ def _template(request: ConfirmationRequest, name: str, extension: str):
     )
 
 
+def _bodies(request: ConfirmationRequest, context: dict) -> tuple[str, str]:
+    """The email's text and HTML. An approver's (mailflow.approvals) says what is to be
+    approved, in which incident, about whom and who asks, in their language."""
+    if request.kind != ConfirmationRequest.Kind.APPROVAL:
+        text = _template(request, "request", "txt").render(context)
+        return text, _template(request, "request", "html").render(context)
+    incident = request.incident
+    affected = request.run.asked_person
+    user = request.approver_user
+    context |= {
+        "first_name": context["first_name"] or (user.first_name if user else ""),
+        "incident_description": incident.short_description,
+        "runbook_name": request.run.definition.get("name", ""),
+        "about": affected.full_name if affected else "",
+        "language": request.language,
+    }
+    with translation.override(request.language):
+        return (
+            select_template(["mailflow/email/approval.txt"]).render(context),
+            select_template(["mailflow/email/approval.html"]).render(context),
+        )
+
+
 def build_request_email(
     request: ConfirmationRequest, *, reminder: bool = False, message_id: str = ""
 ) -> AnymailMessage:
@@ -100,15 +123,16 @@ def build_request_email(
         headers["In-Reply-To"] = headers["References"] = request.message_id
     else:
         headers["Message-ID"] = message_id or request.message_id
+    text, html = _bodies(request, context)
     message = AnymailMessage(
         subject=subject[:300],
-        body=_template(request, "request", "txt").render(context),
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[request.recipient_email],
         reply_to=[reply_address(request)],
         headers=headers,
     )
-    message.attach_alternative(_template(request, "request", "html").render(context), "text/html")
+    message.attach_alternative(html, "text/html")
     if request.bounce_token_hash and uses_bounce_address():
         # VERP: a bounce comes back to an address naming this request alone, even when it
         # quotes nothing of our email (mailflow.inbound.process).

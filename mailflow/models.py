@@ -18,6 +18,11 @@ from runbooks.models import RunbookRun
 
 
 class ConfirmationRequest(models.Model):
+    class Kind(models.TextChoices):
+        QUESTION = "question", "Question"
+        # One approver's seat of an ask_approval step (mailflow.approvals).
+        APPROVAL = "approval", "Approval"
+
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
         SENT = "sent", "Sent"
@@ -31,6 +36,9 @@ class ConfirmationRequest(models.Model):
 
     run = models.ForeignKey(RunbookRun, on_delete=models.PROTECT, related_name="requests")
     step_position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.QUESTION)
+    # 0 for a question; an approval step's approvers sit at 0..n-1, one request each.
+    seat = models.PositiveSmallIntegerField(default=0)
     incident = models.ForeignKey(
         SecurityIncident, on_delete=models.PROTECT, related_name="confirmation_requests"
     )
@@ -39,6 +47,11 @@ class ConfirmationRequest(models.Model):
     )
     person = models.ForeignKey(
         Person, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # An approver who is a staff user (who may also vote on the incident page); one
+    # without a directory entry has no `person`, and is named after this user.
+    approver_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     recipient_email = models.EmailField(blank=True, help_text="The address the email went to.")
     language = models.CharField(max_length=10, default="en")
@@ -91,8 +104,11 @@ class ConfirmationRequest(models.Model):
         # Not staff alone: the local mailbox shows every question with its live answer links.
         permissions = [("view_local_mailbox", "Can read the local mailbox (/dev/mailbox/)")]
         constraints = [
-            # One question per run step: re-running the ask_user step asks nothing new.
-            models.UniqueConstraint(fields=["run", "step_position"], name="request_per_step")
+            # One question per run step and seat: re-running an ask_user or ask_approval
+            # step asks nobody again.
+            models.UniqueConstraint(
+                fields=["run", "step_position", "seat"], name="request_per_step_seat"
+            )
         ]
         indexes = [
             # The reminder and deadline schedule reads open requests by due time.
@@ -166,6 +182,8 @@ class Answer(models.Model):
     class Channel(models.TextChoices):
         PAGE = "page", "Answer page"
         EMAIL_REPLY = "email_reply", "Email reply"
+        # A staff approver's vote on the incident's admin page (mailflow.approvals).
+        ADMIN = "admin", "Incident page"
 
     request = models.ForeignKey(
         ConfirmationRequest, on_delete=models.PROTECT, related_name="answers"

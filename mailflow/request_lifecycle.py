@@ -12,6 +12,7 @@ from core.actors import Actor
 from incidents.models import SecurityIncident
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
+from mailflow.approval_tally import approval_tally, lock_run_of
 from mailflow.models import OPEN_STATES, ConfirmationRequest
 from runbooks.outcomes import NO_ANSWER as NO_ANSWER_OUTCOME
 from runbooks.outcomes import UNDELIVERABLE
@@ -29,7 +30,11 @@ def lock_request(request_id: int) -> ConfirmationRequest:
 
 
 def recipient_name(request: ConfirmationRequest) -> str:
-    return request.person.full_name if request.person else "the affected user"
+    if request.person:
+        return request.person.full_name
+    if request.approver_user:  # an approver with an account but no directory entry
+        return request.approver_user.get_full_name() or request.approver_user.get_username()
+    return "the affected user"
 
 
 def request_mark_delivered(
@@ -56,8 +61,10 @@ def _close_and_resume(
     request: ConfirmationRequest, *, state: str, outcome: str, kind: str, actor: Actor,
     summary: str, reason: str, inline: InlineAdvances | None = None,
 ) -> bool:  # fmt: skip
-    """Close an open request without an answer and move its run on that branch."""
+    """Close an open request without an answer and move its run on that branch; an
+    approver's seat instead has the tally see whether the approval can still pass."""
     with transaction.atomic():
+        lock_run_of(request)
         request = lock_request(request.pk)
         if request.state not in OPEN_STATES:
             return False
@@ -72,7 +79,9 @@ def _close_and_resume(
             body=reason,
             data={"request": request.pk},
         )
-        if outcome:
+        if outcome and request.kind == ConfirmationRequest.Kind.APPROVAL:
+            approval_tally(request=request, actor=actor, inline=inline)
+        elif outcome:
             run_resume(run=request.run, outcome=outcome, actor=actor, inline=inline)
     return True
 

@@ -24,6 +24,7 @@ from core.enqueue import enqueue_on_commit, run_once_at
 from incidents.models import ResponseTask, SecurityIncident
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
+from mailflow.approvers import Approver
 from mailflow.emails import build_request_email
 from mailflow.models import ConfirmationRequest
 from mailflow.pacing import send_slot_wait
@@ -91,17 +92,25 @@ def request_create(
     reminders_after: Sequence[timedelta] = (),
     deadline_after: timedelta,
     batch: Batch | None = None,
+    approver: Approver | None = None,
+    seat: int = 0,
 ) -> ConfirmationRequest:
     """Create the request for a run's ask_user step and send it after commit: in a task of
     its own, or, when the run advances in a batch, with the batch's other questions at its
-    end (see _send_batch). Asking the same step again returns the existing request.
-    `reminders_after` (or the one `reminder_after`): a reminder after each of these times;
-    those at or after the deadline are left out."""
-    existing = ConfirmationRequest.objects.filter(run=run, step_position=step_position).first()
+    end (see _send_batch). Asking the same step (and seat) again returns the existing
+    request. `reminders_after` (or the one `reminder_after`): a reminder after each of these
+    times; those at or after the deadline are left out. `approver`: one seat of an
+    ask_approval step (mailflow.approvals), asked instead of the run's person; they may have
+    no directory entry, only an account."""
+    existing = ConfirmationRequest.objects.filter(
+        run=run, step_position=step_position, seat=seat
+    ).first()
     if existing:
         return existing
     now = timezone.now()
-    person = run.asked_person
+    person = approver.person if approver else run.asked_person
+    email = approver.email if approver else (person.email if person else "")
+    language = approver.language if approver else (person.language if person else "") or "en"
     nonce = new_nonce()
     reminders = reminders_plan(
         now, [*reminders_after, *([reminder_after] if reminder_after else [])], now + deadline_after
@@ -110,11 +119,16 @@ def request_create(
         request = ConfirmationRequest.objects.create(
             run=run,
             step_position=step_position,
+            seat=seat,
+            kind=ConfirmationRequest.Kind.APPROVAL
+            if approver
+            else ConfirmationRequest.Kind.QUESTION,
+            approver_user=approver.user if approver else None,
             incident=incident,
             task=task,
             person=person,
-            recipient_email=person.email if person else "",
-            language=(person.language if person else "en") or "en",
+            recipient_email=email,
+            language=language,
             question=question,
             options=options,
             subject=subject or question,
@@ -135,7 +149,8 @@ def request_create(
             task=task,
             kind=kinds.REQUEST_CREATED,
             actor=actor,
-            summary=f"Question for {recipient_name(request)}: {question}",
+            summary=f"{'Approval request' if approver else 'Question'} for "
+            f"{recipient_name(request)}: {question}",
             body="Options: " + ", ".join(o["label"] for o in options),
             data={"request": request.pk, "deadline": request.deadline_at.isoformat()},
         )

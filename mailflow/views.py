@@ -337,7 +337,18 @@ def _question(
         "max_files": _setting("ANSWER_MAX_FILES", MAX_FILES),
         "max_file_mb": _mb(_setting("ANSWER_MAX_FILE_BYTES", MAX_FILE_BYTES)),
     }
-    response = _render(http, _localised("question", request), context, status)
+    if request.kind == ConfirmationRequest.Kind.APPROVAL:
+        # An approver's page: the same form, saying what is asked (mailflow.approvals).
+        context |= {
+            "language": request.language,
+            "incident_number": request.incident.number,
+            "body": request.body,
+        }
+        with translation.override(request.language):
+            template = select_template(["mailflow/respond/approval.html"])
+            response = _render(http, template, context, status)
+    else:
+        response = _render(http, _localised("question", request), context, status)
     # This page holds the form. Under "no-referrer" browsers send "Origin: null" with its
     # POST (and no Referer), which Django's CSRF check refuses. "same-origin" tells only
     # this site this page's address, which carries no token (the landing redirect and

@@ -7,6 +7,7 @@ The same dict shape is used by the admin, by runbook files and for the snapshot 
 from typing import Any
 
 from runbooks.actions import ACTIONS, validate_params
+from runbooks.approval_action import APPROVAL_OUTCOMES
 from runbooks.models import Guard, Runbook
 from runbooks.outcomes import SPECIAL_OUTCOMES
 
@@ -31,6 +32,21 @@ def step_label(position: int) -> str:
     return f"step {position + 1}"
 
 
+# The steps that ask and wait: the guards after them branch on their outcome.
+ASKING_ACTIONS = ("ask_user", "ask_approval")
+
+
+def asked_options(action: str, params: dict) -> list[dict] | None:
+    """The outcomes the guards after an asking step may name besides the special ones:
+    a question's options, an approval's approved / denied; None for a step that asks
+    nothing (or a question whose options are missing)."""
+    if action == "ask_approval":
+        return APPROVAL_OUTCOMES
+    if action == "ask_user":
+        return params.get("options") or None
+    return None
+
+
 def guard_matches(guard: str, outcomes: list[str], outcome: str | None) -> bool:
     """Whether a step runs, given the outcome of the last question (None: not asked yet)."""
     if guard == Guard.ALWAYS:
@@ -49,9 +65,10 @@ def guard_matches(guard: str, outcomes: list[str], outcome: str | None) -> bool:
 def validate_step(
     step: Any, *, asked: bool, option_keys: set[str] | None
 ) -> tuple[dict, dict[str, str]]:
-    """Check one step. `asked`: an ask_user step comes before it (else only 'always' makes
-    sense); `option_keys`: that question's keys, or None when its options are themselves
-    invalid (reported there, so its guards are not checked against them)."""
+    """Check one step. `asked`: an asking step (ask_user, ask_approval) comes before it
+    (else only 'always' makes sense); `option_keys`: that question's keys, or None when
+    its options are themselves invalid (reported there, so its guards are not checked
+    against them)."""
     if not isinstance(step, dict):
         return {}, {"step": "must be a mapping with action, params and optionally if"}
     errors: dict[str, str] = {}
@@ -68,7 +85,7 @@ def validate_step(
     if guard not in Guard.values:
         errors["if"] = f"unknown guard {guard!r}; known: {', '.join(Guard.values)}"
     elif guard != Guard.ALWAYS and not asked:
-        errors["if"] = f"guard {guard!r} needs an ask_user step before it"
+        errors["if"] = f"guard {guard!r} needs an ask_user or ask_approval step before it"
     elif guard in GUARDS_WITH_OUTCOMES:
         if not outcomes or not isinstance(outcomes, list):
             errors["if"] = f"{guard} needs a list of option keys"
@@ -102,9 +119,9 @@ def validate_steps(steps: Any) -> list[dict]:
         if step_errors:
             errors[step_label(position)] = step_errors
         cleaned_steps.append(cleaned)
-        if cleaned.get("action") == "ask_user":
+        if cleaned.get("action") in ASKING_ACTIONS:
             asked = True
-            options = cleaned["params"].get("options")
+            options = asked_options(cleaned["action"], cleaned["params"])
             option_keys = {o["key"] for o in options} if options else None
     if errors:
         raise DefinitionError(errors)

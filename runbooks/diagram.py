@@ -18,6 +18,7 @@ from itertools import pairwise
 from django.utils.html import escape
 
 from runbooks.actions import ACTIONS
+from runbooks.definitions import ASKING_ACTIONS
 from runbooks.models import Guard
 
 BOX_W, BOX_H = 270, 46
@@ -209,7 +210,7 @@ def _edge(source: _Box, target: _Box, path: dict[int, str], merge_at: float | No
 
 
 def _box(box: _Box, status: str = "") -> str:
-    ask = box.step.get("action") == "ask_user"
+    ask = box.step.get("action") in ASKING_ACTIONS
     fill, stroke = (ASK_FILL, ASK_STROKE) if ask else (ACTION_FILL, ACTION_STROKE)
     width = 2 if ask else 1
     left = box.x - BOX_W / 2

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from incidents.details import detail_names
+from runbooks.approvers import clean_approvers
 from runbooks.outcomes import SPECIAL_OUTCOMES
 from runbooks.placeholders import placeholder_known
 
@@ -32,11 +33,11 @@ MAX_NEXT = 500
 class Param:
     """One parameter of an action. The admin builds the step's form from these: the kind
     picks the field (text, template: text with placeholders, int, bool, choice, options: the
-    question's key and label pairs, hours: a list of whole hours such as reminders), `label`
-    names it (else its name, spelled out), `unit` follows a number (hours), `choice_labels`
-    name the choices in the same order."""
+    question's key and label pairs, hours: a list of whole hours such as reminders,
+    approvers: ask_approval's list), `label` names it (else its name, spelled out), `unit`
+    follows a number (hours), `choice_labels` name the choices in the same order."""
 
-    kind: str  # text, template, int, bool, choice, options, hours
+    kind: str  # text, template, int, bool, choice, options, hours, approvers
     help: str
     required: bool = False
     default: Any = None
@@ -87,6 +88,8 @@ def clean_param(param: Param, value: Any) -> Any:
         return _clean_options(value)
     if param.kind == "hours":
         return clean_hours(value)
+    if param.kind == "approvers":
+        return clean_approvers(value)
     raise AssertionError(f"unknown parameter kind {param.kind}")
 
 

@@ -25,7 +25,7 @@ from incidents.services import task_create
 from incidents.timeline import timeline_record
 from runbooks import timeline_kinds as kinds
 from runbooks.actions import ACTIONS, Batch, StepContext
-from runbooks.definitions import guard_matches
+from runbooks.definitions import ASKING_ACTIONS, asked_options, guard_matches
 from runbooks.models import RunbookRun, StepResult
 from runbooks.outcomes import SPECIAL_OUTCOMES
 
@@ -255,8 +255,8 @@ def _count_failure(run: RunbookRun, error: Exception) -> bool:
 
 def _options_of_pending_question(run: RunbookRun) -> list[dict]:
     for step in reversed(run.steps[: run.position]):
-        if step["action"] == "ask_user":
-            return step["params"].get("options", [])
+        if step["action"] in ASKING_ACTIONS:
+            return asked_options(step["action"], step["params"]) or []
     return []
 
 
@@ -269,9 +269,10 @@ def run_resume(
     channel: str = "",
     inline: InlineAdvances | None = None,
 ) -> bool:
-    """Continue a waiting run with the outcome of its question: an option key,
-    "unrecognised", "no_answer" or "undeliverable". Steps whose guard matches then run, in
-    a queued task, or in this process when `inline` is given (see InlineAdvances).
+    """Continue a waiting run with the outcome of its question: an option key (approved
+    or denied after an approval), "unrecognised", "no_answer" or "undeliverable". Steps
+    whose guard matches then run, in a queued task, or in this process when `inline` is
+    given (see InlineAdvances).
 
     Exactly once: returns False (and changes nothing) if the run is not waiting.
     """

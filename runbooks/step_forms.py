@@ -19,10 +19,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from runbooks.actions import ACTIONS, Action
+from runbooks.approvers import clean_approvers
 from runbooks.definitions import (
+    ASKING_ACTIONS,
     GUARDS_WITH_OUTCOMES,
     DefinitionError,
     action_choices,
+    asked_options,
     validate_steps,
 )
 from runbooks.models import RunbookStep
@@ -143,6 +146,28 @@ class OptionsField(forms.Field):
         return (initial or []) != self.to_python(data)
 
 
+class ApproversField(forms.CharField):
+    """ask_approval's approvers, one per line (manager, person:<email>, group:<name>);
+    stored as a list. What is wrong with an entry is said by the runbook's validation."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3, "class": "step-text"}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        return "\n".join(str(v) for v in value) if isinstance(value, list) else value
+
+    def to_python(self, value: Any) -> list[str] | str:
+        text = super().to_python(value)
+        try:
+            return clean_approvers(text) if text.strip() else []
+        except ValueError:
+            return text  # kept as typed; validate_steps explains the problem
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return self.prepare_value(initial or []) != self.prepare_value(self.to_python(data))
+
+
 # --- one field per parameter ------------------------------------------------------------
 
 
@@ -152,6 +177,8 @@ def param_field(param: Param, name: str) -> forms.Field:
     common: dict[str, Any] = {"required": param.required, "help_text": param.help}
     if param.kind == "options":
         return OptionsField(label=label, initial=[], **common)
+    if param.kind == "approvers":
+        return ApproversField(label=label, initial=[], strip=False, **common)
     initial = param.default
     if param.kind == "hours":
         return HoursField(
@@ -392,6 +419,8 @@ def params_html(action: str, params: dict[str, Any]) -> SafeString:
             return "; ".join(
                 f"{o.get('label')} ({o.get('key')})" for o in value if isinstance(o, dict)
             )
+        if param.kind == "approvers" and isinstance(value, list):
+            return ", ".join(str(v) for v in value)
         if param.kind == "bool":
             return "yes" if value else "no"
         if param.kind == "choice":
@@ -438,8 +467,8 @@ class RunbookStepFormSet(forms.BaseInlineFormSet):
         last_options: list[dict] | None = None
         for _position, form, action, options in rows:
             form.offer_outcomes(last_options)
-            if action == "ask_user":
-                last_options = options
+            if action in ASKING_ACTIONS:
+                last_options = asked_options(action, {"options": options})
 
     def _as_shown(self, form: RunbookStepForm) -> tuple[str | None, int | None, list]:
         options_field = param_field_name("ask_user", "options")
@@ -464,8 +493,12 @@ class RunbookStepFormSet(forms.BaseInlineFormSet):
     @property
     def empty_form(self) -> RunbookStepForm:
         form = super().empty_form
-        questions = [f for f in self.forms if f.instance.action == "ask_user"]
-        last = questions[-1].instance.params.get("options") if questions else None
+        questions = [f for f in self.forms if f.instance.action in ASKING_ACTIONS]
+        last = (
+            asked_options(questions[-1].instance.action, questions[-1].instance.params)
+            if questions
+            else None
+        )
         form.offer_outcomes(last)
         return form
 
@@ -518,7 +551,7 @@ class RunbookStepFormSet(forms.BaseInlineFormSet):
                 raise ValidationError(list(fields.values()))
             index = int(where.removeprefix("step ")) - 1
             form = ordered[index]
-            asked = any(f.cleaned_data["action"] == "ask_user" for f in ordered[:index])
+            asked = any(f.cleaned_data["action"] in ASKING_ACTIONS for f in ordered[:index])
             for field, message in fields.items():
                 target = self._field_for(form, field, asked)
                 form.add_error(target, message if target else f"{field}: {message}")

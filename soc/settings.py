@@ -425,6 +425,7 @@ TIMELINE_KINDS: list[str] = [
     "incidents.timeline_kinds.KINDS",
     "runbooks.timeline_kinds.KINDS",
     "mailflow.timeline_kinds.KINDS",
+    "mailflow.approval_kinds.KINDS",
 ]
 
 # The actions a runbook step can take (dotted paths to runbooks.actions.Action). Mailflow's
@@ -435,6 +436,7 @@ RUNBOOK_ACTIONS: list[str] = [
     "runbooks.actions.add_note",
     "runbooks.actions.assign",
     "mailflow.actions.ask_user",
+    "mailflow.approvals.ask_approval",
     "runbooks.actions.complete_task",
     "runbooks.actions.mark_task_incomplete",
     "runbooks.actions.cancel_task",
@@ -458,6 +460,7 @@ INCIDENT_PAGE_PANELS: list[str] = [
     "incidents.admin.details.incident_details_panel",
     "runbooks.admin_incident.incident_run_header_panel",
     "mailflow.admin_question.question_panel",
+    "mailflow.admin_approvals.approvals_panel",
     "mailflow.admin_held_answers.held_answers_panel",
     "runbooks.admin_incident.incident_runbooks_panel",
 ]

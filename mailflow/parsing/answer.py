@@ -191,6 +191,32 @@ _YES_WORDS = {
     "ouais", "sí", "si", "sì",
 }  # fmt: skip
 _NO_WORDS = {"no", "nope", "n", "nah", "nein", "nö", "non", "nee", "neen"}
+# An approval's votes (keys approve / deny) in the six languages, besides yes / no.
+_APPROVE_WORDS = {
+    "approve", "approved", "approves", "genehmigt", "genehmige", "genehmigen", "freigegeben",
+    "einverstanden", "approuvé", "approuvée", "approuve", "approuver", "aprobado",
+    "aprobada", "apruebo", "aprobar", "goedgekeurd", "goedkeuren", "akkoord", "approvato",
+    "approvata", "approvo", "approvare",
+}  # fmt: skip
+_DENY_WORDS = {
+    "deny", "denied", "denies", "reject", "rejected", "abgelehnt", "ablehnen", "lehne",
+    "refusé", "refusée", "refuse", "refuser", "rechazado", "rechazada", "rechazo",
+    "denegado", "afgewezen", "afwijzen", "geweigerd", "weiger", "respinto", "respinta",
+    "rifiutato", "rifiuto", "negato",
+}  # fmt: skip
+_VOTE_KEYS = {"approve", "deny"}
+_YES_VOTE = frozenset(_YES_WORDS | {"approve"})
+_NO_VOTE = frozenset(_NO_WORDS | {"deny"})
+# "not approved", "nicht genehmigt", "pas approuvé", "no aprobado", "niet goedgekeurd",
+# "non approvato": a negated vote word reads as neither.
+_NEGATED_VOTE = re.compile(
+    r"(?<!\w)(?:not|don'?t|do not|nicht|kein|pas|ne|no|niet|non)\s+(?:\w+\s+)?"
+    r"(?:approv|genehm|freigeg|einverst|approuv|aprob|apruebo|goedgek|akkoord|deny|denied"
+    r"|reject|abgelehnt|refus|rechaz|deneg|afgewez|geweig|respint|rifiut|negat)"
+    # "No objection" holds a no that means yes.
+    r"|(?<!\w)(?:no objections?|keine einw[äa]nde|pas d'objection|sin objeci[oó]n"
+    r"|geen bezwaar|nessuna obiezione)"
+)
 _NUMBER_LINE = re.compile(r"^\(?\s*(\d{1,2})\s*[.)]?\s*$")
 
 
@@ -216,7 +242,7 @@ def _head_lines(text: str) -> list[str]:
     return lines[:HEAD_LINES]
 
 
-def _polarity_key(options: list[dict], words: set[str]) -> str | None:
+def _polarity_key(options: list[dict], words: set[str] | frozenset[str]) -> str | None:
     """The one option a yes-ish (or no-ish) word means: key "yes", or a label starting
     with Yes; None when no option, or more than one, fits."""
     fitting = []
@@ -262,17 +288,27 @@ def read_answer(
             found.setdefault(str(options[int(number.group(1)) - 1]["key"]), []).append("its number")
 
     head = _NEUTRAL.sub(" ", head)
-    polarities: list[tuple[set[str], str]] = []
+    # An approval's options (approve / deny): its vote words count, and yes means approve.
+    # (The reply reader adds "suspicious", which every email offers.)
+    votes = {str(o.get("key", "")).lower() for o in options} - {"suspicious"} == _VOTE_KEYS
+    if votes and _NEGATED_VOTE.search(head):
+        return unrecognised("a negated approve or deny word, or no objection")
+    yes_words, no_words = (_YES_VOTE, _NO_VOTE) if votes else (_YES_WORDS, _NO_WORDS)
+    polarities: list[tuple[set[str] | frozenset[str], str]] = []
     if _NO_PHRASES.search(head):
-        polarities.append((_NO_WORDS, "a no phrase"))
+        polarities.append((no_words, "a no phrase"))
         head = _NO_PHRASES.sub(" ", head)
     if _YES_PHRASES.search(head):
-        polarities.append((_YES_WORDS, "a yes phrase"))
+        polarities.append((yes_words, "a yes phrase"))
     words = set(re.findall(r"[\w']+", head))
     if words & _NO_WORDS:
-        polarities.append((_NO_WORDS, "a no word"))
+        polarities.append((no_words, "a no word"))
     if words & _YES_WORDS:
-        polarities.append((_YES_WORDS, "a yes word"))
+        polarities.append((yes_words, "a yes word"))
+    if votes and words & _APPROVE_WORDS:
+        polarities.append((yes_words, "an approve word"))
+    if votes and words & _DENY_WORDS:
+        polarities.append((no_words, "a deny word"))
     for option in options:
         key = str(option.get("key", "")).lower()
         if key and re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", head):

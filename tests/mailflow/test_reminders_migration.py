@@ -17,13 +17,18 @@ BEFORE = [
     ("runbooks", "0005_guards_for_targets_and_away"),
     ("mailflow", "0023_answer_acknowledgement"),
 ]
-AFTER = [("runbooks", "0006_reminders_after_hours"), ("mailflow", "0024_reminders_and_away")]
 
 
 def migrate(targets) -> None:
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(targets)
+
+
+def migrate_to_latest() -> None:
+    """Through the reminder migrations (runbooks 0006, mailflow 0024) and every later one."""
+    executor = MigrationExecutor(connection)
+    migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -48,7 +53,7 @@ def test_steps_and_open_questions_keep_their_reminders_across_the_migration(aske
                 [remind_at],
             )
     finally:
-        migrate(AFTER)
+        migrate_to_latest()
 
     step.refresh_from_db()
     other.refresh_from_db()
@@ -73,7 +78,7 @@ def test_a_question_whose_one_reminder_went_has_none_due_after_the_migration(ask
                 [remind_at],
             )
     finally:
-        migrate(AFTER)
+        migrate_to_latest()
 
     request = ConfirmationRequest.objects.get(pk=request.pk)
     assert (request.reminders_sent, request.remind_at) == (1, None)

@@ -26,7 +26,9 @@ def open_with_runbooks(committed, bob):
 
 
 GENERIC_ACTIONS = [
-    path.replace("mailflow.actions.", "runbooks.actions.")
+    path.replace("mailflow.actions.", "runbooks.actions.").replace(
+        "mailflow.approvals.", "runbooks.approval_action."
+    )
     for path in django_settings.RUNBOOK_ACTIONS
 ]
 

@@ -171,7 +171,9 @@ def test_a_guard_without_a_question_before_it_is_shown_on_the_guard(author_clien
     response = author_client.post(reverse("admin:runbooks_runbook_add"), form_data([NOTE_YES, ASK]))
 
     assert response.status_code == 200
-    assert "needs an ask_user step before it" in " ".join(step_form_errors(response, 0)["guard"])
+    assert "needs an ask_user or ask_approval step before it" in " ".join(
+        step_form_errors(response, 0)["guard"]
+    )
 
 
 def test_two_steps_at_the_same_position_are_refused(author_client):
