@@ -3,9 +3,10 @@
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.template.loader import select_template
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from core.text import header_text
+from mailflow.asked_about import about_context
 from mailflow.models import ConfirmationRequest
 from mailflow.tokens import bounce_token, page_token, reply_token
 from runbooks.outcomes import SUSPICIOUS
@@ -62,6 +63,15 @@ def _template(request: ConfirmationRequest, name: str, extension: str):
     )
 
 
+def _render(request: ConfirmationRequest, name: str, extension: str, context: dict) -> str:
+    """Render in the template's language, so wording in translate tags and dates match
+    the template chosen (English where the person's language has none yet)."""
+    template = _template(request, name, extension)
+    language = template.template.name.rsplit(".", 2)[-2]
+    with translation.override(language):
+        return template.render(context)
+
+
 def build_request_email(
     request: ConfirmationRequest, *, reminder: bool = False, message_id: str = ""
 ) -> AnymailMessage:
@@ -69,7 +79,8 @@ def build_request_email(
     request's own; its links and reply address are the same."""
     context = {
         "request": request,
-        "first_name": request.person.first_name if request.person else "",
+        # A group mailbox is greeted without a name.
+        "first_name": request.person.greeting_name if request.person else "",
         "incident_number": request.incident.number,
         "options": [
             {
@@ -84,6 +95,8 @@ def build_request_email(
         "reply_keys": [option["key"] for option in request.options],
         "deadline": timezone.localtime(request.deadline_at),
         "reminder": reminder,
+        # Whom the question is about when it goes to someone else (their manager...).
+        **about_context(request),
     }
     # The subject carries titles and names outsiders wrote: one clean line, or a VT makes
     # a header line of its own and a CR or FF makes every send fail.
@@ -100,15 +113,17 @@ def build_request_email(
         headers["In-Reply-To"] = headers["References"] = request.message_id
     else:
         headers["Message-ID"] = message_id or request.message_id
+    text = _render(request, "request", "txt", context)
+    html = _render(request, "request", "html", context)
     message = AnymailMessage(
         subject=subject[:300],
-        body=_template(request, "request", "txt").render(context),
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[request.recipient_email],
         reply_to=[reply_address(request)],
         headers=headers,
     )
-    message.attach_alternative(_template(request, "request", "html").render(context), "text/html")
+    message.attach_alternative(html, "text/html")
     if request.bounce_token_hash and uses_bounce_address():
         # VERP: a bounce comes back to an address naming this request alone, even when it
         # quotes nothing of our email (mailflow.inbound.process).

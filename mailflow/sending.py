@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.enqueue import enqueue_on_commit, run_once_at
-from incidents.models import ResponseTask, SecurityIncident
+from incidents.models import Person, ResponseTask, SecurityIncident
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.emails import build_request_email
@@ -78,6 +78,7 @@ def request_create(
     actor: Actor,
     run: RunbookRun,
     step_position: int,
+    person: Person | None,
     incident: SecurityIncident,
     task: ResponseTask | None,
     question: str,
@@ -88,15 +89,17 @@ def request_create(
     reminder_after: timedelta | None = None,
     deadline_after: timedelta,
     batch: Batch | None = None,
+    asked_as: str = "",
 ) -> ConfirmationRequest:
-    """Create the request for a run's ask_user step and send it after commit: in a task of
-    its own, or, when the run advances in a batch, with the batch's other questions at its
-    end (see _send_batch). Asking the same step again returns the existing request."""
+    """Create the request for a run's ask_user step to `person` and send it after commit:
+    in a task of its own, or, when the run advances in a batch, with the batch's other
+    questions at its end (see _send_batch). Asking the same step again returns the
+    existing request. `asked_as` says on the timeline how someone other than the affected
+    person stands to them ("manager of Bob Builder")."""
     existing = ConfirmationRequest.objects.filter(run=run, step_position=step_position).first()
     if existing:
         return existing
     now = timezone.now()
-    person = run.asked_person
     nonce = new_nonce()
     with transaction.atomic():
         request = ConfirmationRequest.objects.create(
@@ -125,7 +128,8 @@ def request_create(
             task=task,
             kind=kinds.REQUEST_CREATED,
             actor=actor,
-            summary=f"Question for {recipient_name(request)}: {question}",
+            summary=f"Question for {recipient_name(request)}"
+            f"{f' ({asked_as})' if asked_as else ''}: {question}",
             body="Options: " + ", ".join(o["label"] for o in options),
             data={"request": request.pk, "deadline": request.deadline_at.isoformat()},
         )
