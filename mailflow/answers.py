@@ -113,6 +113,7 @@ def answer_record(
                 channel=CHANNEL_LABELS[channel],
                 actor=accepted_by or Actor.end_user(sender or recipient_name(request)),
                 inline=inline,
+                step_position=request.step_position,
             )
     return answer
 

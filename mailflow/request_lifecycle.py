@@ -73,7 +73,13 @@ def _close_and_resume(
             data={"request": request.pk},
         )
         if outcome:
-            run_resume(run=request.run, outcome=outcome, actor=actor, inline=inline)
+            run_resume(
+                run=request.run,
+                outcome=outcome,
+                actor=actor,
+                inline=inline,
+                step_position=request.step_position,
+            )
     return True
 
 

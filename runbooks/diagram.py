@@ -174,9 +174,7 @@ def render_flow_svg(definition: dict, path: dict[int, str] | None = None) -> str
             number, step = block
             box = _Box(number, step, centre, y)
             edges += [_edge(p, box, path, merge_at=y - ROW_GAP / 2) for p in previous]
-            edges += [
-                _edge(p, box, path, merge_at=y - ROW_GAP / 2, taken=past_taken) for p in past
-            ]
+            edges += [_edge(p, box, path, merge_at=y - ROW_GAP / 2, taken=past_taken) for p in past]
             boxes.append(box)
             previous, past = [box], []
             y += BOX_H + ROW_GAP
@@ -199,9 +197,7 @@ def render_flow_svg(definition: dict, path: dict[int, str] | None = None) -> str
             ]
             join = y - JOIN_ABOVE if past else None
             edges += [_edge(p, lane_boxes[0], path, merge_at=join) for p in previous]
-            edges += [
-                _edge(p, lane_boxes[0], path, merge_at=join, taken=past_taken) for p in past
-            ]
+            edges += [_edge(p, lane_boxes[0], path, merge_at=join, taken=past_taken) for p in past]
             edges += [_edge(a, b, path) for a, b in pairwise(lane_boxes)]
             taken = _status(path, lane_boxes[0]) in ON_PATH
             labels.append(_lane_label(branch_label(guard, list(outcomes)), x, y - 22, taken))

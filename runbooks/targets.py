@@ -65,7 +65,7 @@ class Target:
 
     @property
     def described(self) -> str:
-        """"Carol Chief (manager of Bob Builder)"; the affected person by name alone."""
+        """E.g. "Carol Chief (manager of Bob Builder)"; the affected person by name alone."""
         return self.name if self.kind == AFFECTED else f"{self.name} ({self.role})"
 
     def context(self) -> dict[str, Any]:
