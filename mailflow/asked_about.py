@@ -17,10 +17,14 @@ MANAGER, GROUP, PERSON = "manager", "group", "person"
 def about_context(request: ConfirmationRequest) -> dict[str, Any]:
     """The template context for the "why you" block; {"about": None} when the question
     goes to the person it is about."""
-    about: Person | None = request.run.asked_person
-    asked = request.person
-    if asked is None or about is None or asked.pk == about.pk:
+    # Compared by id first: a campaign's batch builds many emails, nearly all to the
+    # person a question is about, and these need no query of their own.
+    run = request.run
+    about_id = run.person_id or request.incident.affected_user_id
+    if request.person_id is None or about_id is None or request.person_id == about_id:
         return {"about": None}
+    about: Person = run.asked_person
+    asked = request.person
     earlier = (
         ConfirmationRequest.objects.filter(
             run=request.run_id, person=about, step_position__lt=request.step_position

@@ -223,7 +223,9 @@ def sendable(now: datetime) -> QuerySet[ConfirmationRequest]:
 
 
 def _for_sending() -> QuerySet[ConfirmationRequest]:
-    return ConfirmationRequest.objects.select_related("incident", "person", "task").order_by("pk")
+    # The run says whom a question is about (mailflow.asked_about), with no query per email.
+    related = ("incident", "person", "task", "run")
+    return ConfirmationRequest.objects.select_related(*related).order_by("pk")
 
 
 def request_send(request_id: int) -> None:
