@@ -5,16 +5,41 @@ import pytest
 
 from core.actors import Actor
 from incidents.models import Person, SecurityIncident
+from runbooks import actions
 from runbooks.definitions import DefinitionError, validate_steps
 from runbooks.models import Runbook, RunbookRun
 from runbooks.services import run_advance, run_resume
 from runbooks.versions import runbook_set_steps
 from tests.factories import PersonFactory
 from tests.runbooks.conftest import OPTIONS
-from tests.runbooks.test_engine import WorkerKilled, kill_at  # noqa: F401 (a fixture)
 
 State = RunbookRun.State
 USER = Actor.end_user("Someone")
+
+
+class WorkerKilled(BaseException):
+    """Stands for SIGKILL: not an Exception, so nothing in the engine catches it."""
+
+
+@pytest.fixture
+def kill_at(monkeypatch):
+    """Make one action's executor kill the worker the first time it runs, after its
+    effects (before the engine's transaction commits)."""
+
+    def arm(action_name: str):
+        original = actions.ACTIONS[action_name].executor
+        calls = []
+
+        def dying(ctx):
+            calls.append(1)
+            outcome = original(ctx)
+            if len(calls) == 1:
+                raise WorkerKilled
+            return outcome
+
+        monkeypatch.setattr(actions.ACTIONS[action_name], "executor", dying)
+
+    return arm
 
 
 def ask(**params) -> dict:
@@ -254,7 +279,7 @@ def test_a_worker_killed_while_finding_nobody_to_ask_converges(
     escalating,
     open_with_runbooks,
     committed,
-    kill_at,  # noqa: F811
+    kill_at,
 ):
     escalating()
     incident = open_with_runbooks("phishing")
@@ -280,7 +305,7 @@ def test_a_worker_killed_while_asking_the_manager_converges(
     committed,
     bob,
     carol,
-    kill_at,  # noqa: F811
+    kill_at,
 ):
     bob.manager = carol
     bob.save()
