@@ -426,8 +426,8 @@ class PersonSerializer(serializers.ModelSerializer):
     class Meta:
         model = Person
         fields = [
-            "id", "email", "first_name", "last_name", "department", "title", "language",
-            "manager_email", "created_at", "updated_at",
+            "id", "email", "kind", "first_name", "last_name", "department", "title",
+            "language", "manager_email", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 
@@ -457,8 +457,8 @@ class PersonUpsertSerializer(PersonSerializer):
     manager_email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
 
     class Meta(PersonSerializer.Meta):
-        fields = ["email", "first_name", "last_name", "department", "title", "language",
-                  "manager_email"]  # fmt: skip
+        fields = ["email", "kind", "first_name", "last_name", "department", "title",
+                  "language", "manager_email"]  # fmt: skip
         extra_kwargs = {"email": {"validators": []}}
 
     def validate_email(self, value: str) -> str:

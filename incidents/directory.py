@@ -30,8 +30,8 @@ MAX_IMPORT_ROWS = 50_000
 _LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 _PERSON_REQUIRED = ("email", "first_name")
-_PERSON_OPTIONAL = ("last_name", "department", "title", "manager_email", "language")
-_PERSON_IDENTIFIERS = ("email", "manager_email", "language")
+_PERSON_OPTIONAL = ("last_name", "department", "title", "manager_email", "language", "kind")
+_PERSON_IDENTIFIERS = ("email", "manager_email", "language", "kind")
 _CI_REQUIRED = ("name",)
 _CI_OPTIONAL = ("kind", "hostname", "ip_address", "owner_email")
 _CI_IDENTIFIERS = ("name", "kind", "hostname", "ip_address", "owner_email")
@@ -295,6 +295,10 @@ def directory_import_people(*, data: bytes) -> ImportReport:
                 )
             elif problem := _too_long(Person, "language", "language", language):
                 problems.append(problem)
+        if "kind" in table.columns:
+            kind = values["kind"] = row["kind"].lower() or Person.Kind.PERSON
+            if kind not in Person.Kind.values:
+                problems.append(f"kind {_shown(kind)} is not one of: person, group")
 
         manager_email = row.get("manager_email", "").lower()
         if manager_email:
@@ -462,7 +466,7 @@ def directory_import_cis(*, data: bytes) -> ImportReport:
 # field, so these only write. Directory records are reference data: no timeline entry. The
 # `actor` is taken like every service's, for the day directory changes get an audit log.
 
-PERSON_FIELDS = ("first_name", "last_name", "department", "title", "language", "manager")
+PERSON_FIELDS = ("first_name", "last_name", "department", "title", "language", "manager", "kind")
 CI_FIELDS = ("kind", "hostname", "ip_address", "owner")
 MAX_UPSERT_ROWS = 1000
 

@@ -122,6 +122,9 @@ class EvidenceFilter(filters.FilterSet):
 
 class PersonFilter(filters.FilterSet):
     email = filters.CharFilter(lookup_expr="iexact", help_text="Email address.")
+    kind = filters.ChoiceFilter(
+        choices=Person.Kind.choices, help_text="person, or group (a shared mailbox)."
+    )
     department = filters.CharFilter(help_text="Department (exact).")
     updated_after = DateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after (ISO 8601)."

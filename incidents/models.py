@@ -32,10 +32,19 @@ class NumberSequence(models.Model):
 
 
 class Person(models.Model):
-    """Someone an incident can affect. End users never log in; they only receive email."""
+    """Someone an incident can affect. End users never log in; they only receive email.
+    A group is a shared mailbox (a service desk, a team) a runbook can ask: it is
+    addressed without a first name, its name kept in first_name."""
 
+    class Kind(models.TextChoices):
+        PERSON = "person", "Person"
+        GROUP = "group", "Group mailbox"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERSON)
     email = models.EmailField(unique=True, help_text="Stored lower-case; the directory key.")
-    first_name = models.CharField(max_length=100)
+    first_name = models.CharField(
+        max_length=100, help_text="For a group mailbox: the group's name, e.g. Service desk."
+    )
     last_name = models.CharField(max_length=100, blank=True)
     department = models.CharField(max_length=150, blank=True)
     title = models.CharField(max_length=150, blank=True)
@@ -58,6 +67,11 @@ class Person(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def greeting_name(self) -> str:
+        """The name an email greets them by: a group mailbox is greeted without one."""
+        return "" if self.kind == self.Kind.GROUP else self.first_name
 
 
 class ConfigurationItem(models.Model):

@@ -7,18 +7,23 @@ from typing import Any
 from mailflow.sending import request_create
 from mailflow.what_next import options_with_next
 from runbooks import actions as generic
-from runbooks.actions import StepContext, StepOutcome, wait_for_answer
+from runbooks.actions import StepContext, StepOutcome, ask_target, wait_for_answer
+from runbooks.targets import AFFECTED
 
 
 def _ask_by_email(ctx: StepContext) -> StepOutcome:
+    target = ask_target(ctx)
+    if isinstance(target, StepOutcome):
+        return target  # nobody to ask: the run goes on at once
     params = ctx.params
     deadline_hours = params.get("deadline_hours") or 72
-    person = ctx.run.asked_person
-    language = (person.language if person else "") or "en"
+    language = (target.person.language if target.person else "") or "en"
     request = request_create(
         actor=ctx.actor,
         run=ctx.run,
         step_position=ctx.run.position,
+        person=target.person,
+        asked_as="" if target.kind == AFFECTED else target.role,
         incident=ctx.incident,
         task=ctx.task if params.get("relate_to") == "task" else None,
         question=ctx.render(params["question"]),
@@ -30,7 +35,7 @@ def _ask_by_email(ctx: StepContext) -> StepOutcome:
         deadline_after=timedelta(hours=deadline_hours),
         batch=ctx.batch,
     )
-    outcome = wait_for_answer(ctx, request_id=request.pk)
+    outcome = wait_for_answer(ctx, request_id=request.pk, **target.context())
     outcome.detail = f"Question {request.pk} created"
     return outcome
 

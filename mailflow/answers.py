@@ -131,6 +131,7 @@ def answer_record(
                 channel=CHANNEL_LABELS[channel],
                 actor=actor,
                 inline=inline,
+                step_position=request.step_position,
             )
     return answer
 

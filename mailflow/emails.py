@@ -6,6 +6,7 @@ from django.template.loader import select_template
 from django.utils import timezone, translation
 
 from core.text import header_text
+from mailflow.asked_about import about_context
 from mailflow.models import ConfirmationRequest
 from mailflow.tokens import bounce_token, page_token, reply_token
 from runbooks.outcomes import SUSPICIOUS
@@ -62,12 +63,21 @@ def _template(request: ConfirmationRequest, name: str, extension: str):
     )
 
 
+def _render(request: ConfirmationRequest, name: str, extension: str, context: dict) -> str:
+    """Render in the template's language, so wording in translate tags and dates match
+    the template chosen (English where the person's language has none yet)."""
+    template = _template(request, name, extension)
+    language = template.template.name.rsplit(".", 2)[-2]
+    with translation.override(language):
+        return template.render(context)
+
+
 def _bodies(request: ConfirmationRequest, context: dict) -> tuple[str, str]:
     """The email's text and HTML. An approver's (mailflow.approvals) says what is to be
     approved, in which incident, about whom and who asks, in their language."""
     if request.kind != ConfirmationRequest.Kind.APPROVAL:
-        text = _template(request, "request", "txt").render(context)
-        return text, _template(request, "request", "html").render(context)
+        text = _render(request, "request", "txt", context)
+        return text, _render(request, "request", "html", context)
     incident = request.incident
     affected = request.run.asked_person
     user = request.approver_user
@@ -92,7 +102,8 @@ def build_request_email(
     request's own; its links and reply address are the same."""
     context = {
         "request": request,
-        "first_name": request.person.first_name if request.person else "",
+        # A group mailbox is greeted without a name.
+        "first_name": request.person.greeting_name if request.person else "",
         "incident_number": request.incident.number,
         "options": [
             {
@@ -107,6 +118,8 @@ def build_request_email(
         "reply_keys": [option["key"] for option in request.options],
         "deadline": timezone.localtime(request.deadline_at),
         "reminder": reminder,
+        # Whom the question is about when it goes to someone else (their manager...).
+        **about_context(request),
     }
     # The subject carries titles and names outsiders wrote: one clean line, or a VT makes
     # a header line of its own and a CR or FF makes every send fail.

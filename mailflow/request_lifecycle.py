@@ -82,7 +82,13 @@ def _close_and_resume(
         if outcome and request.kind == ConfirmationRequest.Kind.APPROVAL:
             approval_tally(request=request, actor=actor, inline=inline)
         elif outcome:
-            run_resume(run=request.run, outcome=outcome, actor=actor, inline=inline)
+            run_resume(
+                run=request.run,
+                outcome=outcome,
+                actor=actor,
+                inline=inline,
+                step_position=request.step_position,
+            )
     return True
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.enqueue import enqueue_on_commit, run_once_at
-from incidents.models import ResponseTask, SecurityIncident
+from incidents.models import Person, ResponseTask, SecurityIncident
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
 from mailflow.approvers import Approver
@@ -81,6 +81,7 @@ def request_create(
     actor: Actor,
     run: RunbookRun,
     step_position: int,
+    person: Person | None = None,
     incident: SecurityIncident,
     task: ResponseTask | None,
     question: str,
@@ -94,21 +95,24 @@ def request_create(
     batch: Batch | None = None,
     approver: Approver | None = None,
     seat: int = 0,
+    asked_as: str = "",
 ) -> ConfirmationRequest:
-    """Create the request for a run's ask_user step and send it after commit: in a task of
-    its own, or, when the run advances in a batch, with the batch's other questions at its
-    end (see _send_batch). Asking the same step (and seat) again returns the existing
-    request. `reminders_after` (or the one `reminder_after`): a reminder after each of these
-    times; those at or after the deadline are left out. `approver`: one seat of an
-    ask_approval step (mailflow.approvals), asked instead of the run's person; they may have
-    no directory entry, only an account."""
+    """Create the request for a run's ask_user step to `person` and send it after commit:
+    in a task of its own, or, when the run advances in a batch, with the batch's other
+    questions at its end (see _send_batch). Asking the same step (and seat) again returns
+    the existing request. `reminders_after` (or the one `reminder_after`): a reminder after
+    each of these times; those at or after the deadline are left out. `asked_as` says on
+    the timeline how someone other than the affected person stands to them ("manager of
+    Bob Builder"). `approver`: one seat of an ask_approval step (mailflow.approvals), asked
+    instead of `person`; they may have no directory entry, only an account."""
     existing = ConfirmationRequest.objects.filter(
         run=run, step_position=step_position, seat=seat
     ).first()
     if existing:
         return existing
     now = timezone.now()
-    person = approver.person if approver else run.asked_person
+    if approver:
+        person = approver.person
     email = approver.email if approver else (person.email if person else "")
     language = approver.language if approver else (person.language if person else "") or "en"
     nonce = new_nonce()
@@ -150,7 +154,7 @@ def request_create(
             kind=kinds.REQUEST_CREATED,
             actor=actor,
             summary=f"{'Approval request' if approver else 'Question'} for "
-            f"{recipient_name(request)}: {question}",
+            f"{recipient_name(request)}{f' ({asked_as})' if asked_as else ''}: {question}",
             body="Options: " + ", ".join(o["label"] for o in options),
             data={"request": request.pk, "deadline": request.deadline_at.isoformat()},
         )
@@ -244,7 +248,9 @@ def sendable(now: datetime) -> QuerySet[ConfirmationRequest]:
 
 
 def _for_sending() -> QuerySet[ConfirmationRequest]:
-    return ConfirmationRequest.objects.select_related("incident", "person", "task").order_by("pk")
+    # The run says whom a question is about (mailflow.asked_about), with no query per email.
+    related = ("incident", "person", "task", "run")
+    return ConfirmationRequest.objects.select_related(*related).order_by("pk")
 
 
 def request_send(request_id: int) -> None:

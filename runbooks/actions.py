@@ -32,6 +32,15 @@ from incidents.timeline import timeline_record
 from runbooks import timeline_kinds as kinds
 from runbooks.params import PLACEHOLDER, Param, clean_param
 from runbooks.placeholders import render_text
+from runbooks.targets import (
+    AFFECTED,
+    TARGET_LABELS,
+    TARGETS,
+    Target,
+    check_target,
+    record_nobody_to_ask,
+    target_resolve,
+)
 
 
 @dataclass
@@ -94,6 +103,8 @@ class Action:
     help: str
     params: dict[str, Param]
     executor: Executor
+    # Checks the parameters together once each is valid: {param: error}.
+    check: Callable[[dict[str, Any]], dict[str, str]] | None = None
 
     def run_by(self, executor: Executor) -> "Action":
         """The same action (name, parameters, validation) carried out by another executor.
@@ -101,11 +112,17 @@ class Action:
         return replace(self, executor=executor)
 
 
-def action(name: str, label: str, help: str, **params: Param) -> Callable[[Executor], Action]:
+def action(
+    name: str,
+    label: str,
+    help: str,
+    check: Callable[[dict[str, Any]], dict[str, str]] | None = None,
+    **params: Param,
+) -> Callable[[Executor], Action]:
     """Declare an action; settings.RUNBOOK_ACTIONS makes it available to runbooks."""
 
     def declare(executor: Executor) -> Action:
-        return Action(name, label, help, params, executor)
+        return Action(name, label, help, params, executor, check)
 
     return declare
 
@@ -151,6 +168,10 @@ def placeholder_values(run, incident: SecurityIncident) -> dict[str, str]:
         "incident_short_description": incident.short_description,
         "first_name": person.first_name if person else "",
         "person_name": person.full_name if person else "the affected user",
+        # Whom the last question asked; before any, the person.
+        "asked_name": context.get("asked_name")
+        or (person.full_name if person else "the affected user"),
+        "asked_as": context.get("asked_as") or "the affected person",
         "answer_key": context.get("outcome") or "",
         "answer_label": context.get("answer_label") or context.get("outcome") or "",
         "answer_channel": context.get("answer_channel") or "",
@@ -186,6 +207,8 @@ def validate_params(action_name: str, params: Any) -> tuple[dict[str, Any], dict
             cleaned[name] = clean_param(param, value)
         except ValueError as error:
             errors[name] = str(error)
+    if spec.check and not errors:
+        errors.update(spec.check(cleaned))
     return cleaned, errors
 
 
@@ -272,8 +295,11 @@ def assign(ctx: StepContext) -> StepOutcome:
 @action(
     "ask_user",
     "Ask the affected user",
-    "Email the affected person a question and wait for the answer, no answer by the "
-    "deadline, or an undeliverable email. Steps after it branch on the outcome.",
+    "Email the affected person (or their manager, a named person, a group mailbox) a "
+    "question and wait for the answer, no answer by the deadline, or an undeliverable "
+    "email. Steps after it branch on the outcome; with nobody to ask (no manager in the "
+    "directory), on no_target at once.",
+    check=check_target,
     question=Param("template", "The question, e.g. 'Was this sign-in you?'", required=True),
     options=Param(
         "options",
@@ -301,22 +327,40 @@ def assign(ctx: StepContext) -> StepOutcome:
         "at most this many days past the deadline; a later return takes the "
         "'out_of_office' outcome at once (0: at once for any return after the deadline).",
         default=3, label="Wait for someone away at most", unit="days"),
+    target=Param("choice", "Whom to ask. The manager is looked up in the directory when the "
+                 "step runs; nobody there gives the outcome no_target.", default=AFFECTED,
+                 choices=TARGETS, choice_labels=TARGET_LABELS, label="Ask whom"),
+    target_email=Param("text", "For a named person or a group mailbox: their address in the "
+                       "directory.", label="Their address"),
 )  # fmt: skip
 def ask_user(ctx: StepContext) -> StepOutcome:
     """Suspend the run until run_resume. Mailflow offers the version that emails the
-    question; both end in `wait_for_answer`."""
-    person = ctx.run.asked_person
+    question; both start with `ask_target` and end in `wait_for_answer`."""
+    target = ask_target(ctx)
+    if isinstance(target, StepOutcome):
+        return target
     options = ", ".join(o["label"] for o in ctx.params["options"])
     timeline_record(
         incident=ctx.incident,
         task=ctx.task if ctx.params.get("relate_to") == "task" else None,
         kind=kinds.RUNBOOK_WAITING,
         actor=ctx.actor,
-        summary=f"Waiting for {person.full_name if person else 'the affected user'} to answer: "
-        f"{ctx.render(ctx.params['question'])}",
+        summary=f"Waiting for {target.described} to answer: {ctx.render(ctx.params['question'])}",
         body=f"Options: {options}",
     )
-    return wait_for_answer(ctx)
+    return wait_for_answer(ctx, **target.context())
+
+
+def ask_target(ctx: StepContext) -> Target | StepOutcome:
+    """Whom the question goes to; with nobody to ask, the outcome that moves the run on
+    at once on no_target, the reason on the timeline."""
+    target = target_resolve(ctx.run, ctx.params)
+    if not target.missing:
+        return target
+    return StepOutcome(
+        detail=f"Nobody to ask: {target.missing}"[:300],
+        context=record_nobody_to_ask(ctx, target),
+    )
 
 
 def wait_for_answer(ctx: StepContext, **context: Any) -> StepOutcome:

@@ -3,8 +3,11 @@
 Pure function of a definition dict, so a run's page draws the snapshot it runs and the
 runbook's page draws the saved steps. Steps that always run sit in the centre column; a
 stretch of guarded steps (they follow a question) is split into one lane per guard, each
-headed by the answer that leads into it. The markup has no script and no external asset,
-and every piece of text is escaped, so it can be embedded with mark_safe.
+headed by the answer that leads into it. A question in a lane (ask the manager when the
+person does not answer) sits to the right of the centre: the guarded steps after it branch
+on its answer, and are reached from it and, past it ("otherwise"), from the step before.
+The markup has no script and no external asset, and every piece of text is escaped, so it
+can be embedded with mark_safe.
 
 Given a run's path (runbooks.run_path), the diagram shows the way the run went: the steps
 it executed and the arrows between them drawn strong, the branch it took with its label
@@ -20,6 +23,8 @@ from django.utils.html import escape
 from runbooks.actions import ACTIONS
 from runbooks.definitions import ASKING_ACTIONS
 from runbooks.models import Guard
+from runbooks.outcomes import SPECIAL_OUTCOMES
+from runbooks.targets import ask_label
 
 BOX_W, BOX_H = 270, 46
 COL_W = BOX_W + 30  # one column (lane) per box, with a margin between lanes
@@ -50,6 +55,14 @@ BRANCH_LABELS = {
     Guard.NO_TARGET: "nobody to ask",
     Guard.OUT_OF_OFFICE: "out of office",
 }
+# The special outcomes as a lane names them in a list: "no answer, undeliverable".
+OUTCOME_WORDS = {
+    Guard.NO_ANSWER: "no answer",
+    Guard.NO_TARGET: "nobody to ask",
+    "suspicious": "suspicious",
+}
+# Where the arrows into the lanes after a question in a lane join, above the lanes' labels.
+JOIN_ABOVE = BRANCH_GAP - 14
 
 
 @dataclass
@@ -63,6 +76,8 @@ class _Box:
 def branch_label(guard: str, outcomes: list[str]) -> str:
     """How a lane's header reads, e.g. "answer: yes" or "anything but yes, no"."""
     if guard == Guard.ANSWER_IN:
+        if outcomes and all(o in SPECIAL_OUTCOMES for o in outcomes):
+            return ", ".join(OUTCOME_WORDS.get(o, BRANCH_LABELS.get(o, o)) for o in outcomes)
         return "answer: " + ", ".join(outcomes)
     if guard == Guard.ANSWER_NOT_IN:
         return "anything but " + ", ".join(outcomes)
@@ -87,21 +102,44 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def _action_label(step: dict) -> str:
+    if step.get("action") == "ask_user":
+        return ask_label(step.get("params") or {})  # whom it asks
     spec = ACTIONS.get(step.get("action", ""))
     return spec.label if spec else str(step.get("action", "?"))
 
 
+def _asks(block: list[tuple[int, dict]]) -> bool:
+    return any(step.get("action") == "ask_user" for _, step in block)
+
+
 def _blocks(steps: list[dict]) -> list[list[tuple[int, dict]] | tuple[int, dict]]:
-    """Split the steps into single 'always' steps and runs of guarded steps (branches)."""
+    """Split the steps into single 'always' steps and runs of guarded steps (branches).
+    A question ends its run: the guarded steps after it branch on its answer."""
     blocks: list = []
     for number, step in enumerate(steps, start=1):
         if (step.get("guard") or Guard.ALWAYS) == Guard.ALWAYS:
             blocks.append((number, step))
-        elif blocks and isinstance(blocks[-1], list):
+        elif blocks and isinstance(blocks[-1], list) and not _asks(blocks[-1]):
             blocks[-1].append((number, step))
         else:
             blocks.append([(number, step)])
     return blocks
+
+
+def _columns(blocks: list) -> int:
+    """Lanes side by side; a question's lanes sit right of a free centre column."""
+    widest = 1
+    for index, block in enumerate(blocks):
+        if isinstance(block, list):
+            lanes = len(_lanes(block))
+            widest = max(widest, 2 * lanes + 1 if _is_stage(blocks, index) else lanes)
+    return widest
+
+
+def _is_stage(blocks: list, index: int) -> bool:
+    """A branch asking a question that steps after it branch on (or follow)."""
+    block = blocks[index]
+    return isinstance(block, list) and _asks(block) and index + 1 < len(blocks)
 
 
 def _lanes(branch: list[tuple[int, dict]]) -> dict[tuple, list[tuple[int, dict]]]:
@@ -119,7 +157,7 @@ def render_flow_svg(definition: dict, path: dict[int, str] | None = None) -> str
     name = str(definition.get("name") or "Runbook")
     steps = list(definition.get("steps") or [])
     blocks = _blocks(steps)
-    columns = max([len(_lanes(b)) for b in blocks if isinstance(b, list)] or [1])
+    columns = _columns(blocks)
     width = columns * COL_W + 2 * MARGIN
     centre = width / 2
 
@@ -128,33 +166,55 @@ def render_flow_svg(definition: dict, path: dict[int, str] | None = None) -> str
     labels: list[str] = []
     y = MARGIN
     previous: list[_Box] = []  # the boxes the next step is reached from
-    for block in blocks:
+    # The boxes before a question in a lane: the next steps are reached from them too,
+    # past the question, drawn taken only when the run went past it (`past_taken`).
+    past: list[_Box] = []
+    past_taken = False
+    for index, block in enumerate(blocks):
         if isinstance(block, tuple):
             number, step = block
             box = _Box(number, step, centre, y)
             edges += [_edge(p, box, path, merge_at=y - ROW_GAP / 2) for p in previous]
+            edges += [_edge(p, box, path, merge_at=y - ROW_GAP / 2, taken=past_taken) for p in past]
             boxes.append(box)
-            previous = [box]
+            previous, past = [box], []
             y += BOX_H + ROW_GAP
             continue
         # A branch: lanes side by side, centred under the step before them.
         y += BRANCH_GAP - ROW_GAP
         lanes = _lanes(block)
+        stage = _is_stage(blocks, index)
         ends: list[_Box] = []
         bottom = y
-        for index, ((guard, outcomes), lane_steps) in enumerate(lanes.items()):
-            x = centre + (index - (len(lanes) - 1) / 2) * COL_W
+        lane_boxes_all: list[_Box] = []
+        for lane, ((guard, outcomes), lane_steps) in enumerate(lanes.items()):
+            if stage:
+                x = centre + (lane + 1) * COL_W
+            else:
+                x = centre + (lane - (len(lanes) - 1) / 2) * COL_W
             lane_boxes = [
                 _Box(number, step, x, y + row * (BOX_H + ROW_GAP))
                 for row, (number, step) in enumerate(lane_steps)
             ]
-            edges += [_edge(p, lane_boxes[0], path) for p in previous]
+            join = y - JOIN_ABOVE if past else None
+            edges += [_edge(p, lane_boxes[0], path, merge_at=join) for p in previous]
+            edges += [_edge(p, lane_boxes[0], path, merge_at=join, taken=past_taken) for p in past]
             edges += [_edge(a, b, path) for a, b in pairwise(lane_boxes)]
             taken = _status(path, lane_boxes[0]) in ON_PATH
             labels.append(_lane_label(branch_label(guard, list(outcomes)), x, y - 22, taken))
             boxes += lane_boxes
+            lane_boxes_all += lane_boxes
             ends.append(lane_boxes[-1])
             bottom = max(bottom, lane_boxes[-1].y + BOX_H)
+        if stage:
+            # The way past the question, down the free centre column.
+            past_taken = all(_status(path, p) in ON_PATH for p in previous) and not any(
+                _status(path, b) in ON_PATH for b in lane_boxes_all
+            )
+            labels.append(_lane_label("otherwise", centre, y - 22, past_taken and bool(path)))
+            past = previous
+        else:
+            past = []
         previous = ends
         y = bottom + ROW_GAP
     height = max(y - ROW_GAP, MARGIN) + MARGIN
@@ -187,18 +247,26 @@ def _status(path: dict[int, str], box: _Box) -> str:
     return path.get(box.number - 1, "")
 
 
-def _edge(source: _Box, target: _Box, path: dict[int, str], merge_at: float | None = None) -> str:
+def _edge(
+    source: _Box,
+    target: _Box,
+    path: dict[int, str],
+    merge_at: float | None = None,
+    taken: bool = True,
+) -> str:
     """An arrow from the bottom of one box to the top of another. Into a centre step after
     lanes (merge_at), it goes straight down its own lane first so it crosses no box. Drawn
-    strong when the run went from one to the other."""
+    strong when the run went from one to the other (and, past a question, `taken`)."""
     x1, y1 = source.x, source.y + BOX_H
     x2, y2 = target.x, target.y
     points = [(x1, y1)]
     if merge_at is not None and x1 != x2:
         points += [(x1, merge_at)]
+        if merge_at < y2 - ROW_GAP:  # joining above a lane: then down into it
+            points += [(x2, merge_at)]
     points.append((x2, y2))
     d = " ".join(f"{'M' if i == 0 else 'L'}{x:g},{y:g}" for i, (x, y) in enumerate(points))
-    if _status(path, source) in ON_PATH and _status(path, target) in ON_PATH:
+    if taken and _status(path, source) in ON_PATH and _status(path, target) in ON_PATH:
         return (
             f'<path class="flow-taken" d="{d}" fill="none" stroke="{PATH_STROKE}" '
             'stroke-width="3" marker-end="url(#flow-arrow-taken)"/>'

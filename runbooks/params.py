@@ -15,6 +15,10 @@ PLACEHOLDERS = {
     "incident_short_description": "the incident's short description",
     "first_name": "the affected person's first name",
     "person_name": "the affected person's full name",
+    "asked_name": "the full name of whom the last question asked (the person, their "
+    "manager, a named person or a group mailbox)",
+    "asked_as": "how they stand to the person, e.g. 'manager of Bob Builder' or 'the "
+    "affected person'",
     "answer_key": "the answer's option key, or one of: " + ", ".join(SPECIAL_OUTCOMES),
     "answer_label": "the answer's label as the person saw it",
     "answer_channel": "how the answer came: answer page or email reply",

@@ -10,6 +10,7 @@ from django.utils.safestring import SafeString, mark_safe
 from runbooks.actions import ACTIONS
 from runbooks.diagram import render_flow_svg, step_summary
 from runbooks.models import RunbookRun, StepResult
+from runbooks.targets import ask_label
 
 DONE = "done"
 WAITING = "waiting"  # the question the run waits on
@@ -46,6 +47,8 @@ def run_path(run: RunbookRun, results: Iterable[StepResult]) -> dict[int, str]:
 def _step_name(step: dict) -> str:
     spec = ACTIONS.get(step.get("action", ""))
     label = spec.label if spec else str(step.get("action", "?"))
+    if step.get("action") == "ask_user":
+        label = ask_label(step.get("params") or {})  # whom it asks
     summary = step_summary(step)
     return f"{label}: {summary}" if summary else label
 

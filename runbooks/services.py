@@ -268,17 +268,22 @@ def run_resume(
     answer_label: str = "",
     channel: str = "",
     inline: InlineAdvances | None = None,
+    step_position: int | None = None,
 ) -> bool:
     """Continue a waiting run with the outcome of its question: an option key (approved
     or denied after an approval), "unrecognised", "no_answer" or "undeliverable". Steps
     whose guard matches then run, in a queued task, or in this process when `inline` is
-    given (see InlineAdvances).
+    given (see InlineAdvances). `step_position`: the step whose question this answers; a
+    run that has moved on to a later question (the manager's, after the person's ended) is
+    not resumed by it.
 
-    Exactly once: returns False (and changes nothing) if the run is not waiting.
+    Exactly once: returns False (and changes nothing) if the run is not waiting (on it).
     """
     with transaction.atomic():
         run = _lock(run.pk)
         if run.state != State.WAITING:
+            return False
+        if step_position is not None and run.position != step_position + 1:
             return False
         options = {o["key"]: o["label"] for o in _options_of_pending_question(run)}
         if outcome not in options and outcome not in SPECIAL_OUTCOMES:

@@ -9,6 +9,8 @@ RUNBOOK_COMPLETED = "runbook.completed"
 RUNBOOK_FAILED = "runbook.failed"
 RUNBOOK_CANCELLED = "runbook.cancelled"
 RUNBOOK_RETRIED = "runbook.retried"
+# A question had nobody to ask (no manager, an address not in the directory).
+RUNBOOK_NO_TARGET = "runbook.no_target"
 
 KINDS = [
     # One run, or a campaign of runs started for many people at once.
@@ -23,4 +25,5 @@ KINDS = [
     Kind(RUNBOOK_FAILED, "Runbook failed", frozenset({"run", "position"})),
     Kind(RUNBOOK_CANCELLED, "Runbook cancelled", frozenset({"run"})),
     Kind(RUNBOOK_RETRIED, "Runbook retried", frozenset({"run"})),
+    Kind(RUNBOOK_NO_TARGET, "Nobody to ask", frozenset({"run", "position", "target"})),
 ]

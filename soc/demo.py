@@ -84,6 +84,9 @@ PEOPLE = [
     ("sofia.garcia@example.com", "Sofía", "García", "Sales", "Account Manager", "", "es"),
 ]
 
+# A shared mailbox runbooks can ask (ask_user with target: group): email, name, department.
+GROUP_MAILBOXES = [("it.servicedesk@example.com", "IT Service Desk", "IT")]
+
 # name, kind, hostname, ip, owner email
 CIS = [
     (
@@ -150,6 +153,11 @@ def _directory() -> None:
                 "title": title,
                 "language": language,
             },
+        )
+    for email, name, department in GROUP_MAILBOXES:
+        Person.objects.get_or_create(
+            email=email,
+            defaults={"first_name": name, "department": department, "kind": Person.Kind.GROUP},
         )
     for email, *_rest, manager, _language in PEOPLE:
         if manager:

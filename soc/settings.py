@@ -526,6 +526,8 @@ SPECTACULAR_SETTINGS = {
         "ActorKindEnum": "incidents.models.ActorKind",
         "RunStateEnum": "runbooks.models.RunbookRun.State",
         "RequestStateEnum": "mailflow.models.ConfirmationRequest.State",
+        "PersonKindEnum": "incidents.models.Person.Kind",
+        "ConfigurationItemKindEnum": "incidents.models.ConfigurationItem.Kind",
     },
 }
 

@@ -13,11 +13,12 @@ class PersonAdmin(InvisibleCharactersHintMixin, CsvImportAdminMixin, admin.Model
     csv_importer = directory_import_people
     csv_columns_help = (
         "Columns: email, first_name (required); last_name, department, title, manager_email, "
-        "language. A column left out of the file leaves that field unchanged."
+        "language, kind (person, or group for a shared mailbox). A column left out of the "
+        "file leaves that field unchanged."
     )
-    list_display = ["full_name", "email", "department", "title", "manager", "language"]
+    list_display = ["full_name", "email", "kind", "department", "title", "manager", "language"]
     list_select_related = ["manager"]
-    list_filter = ["department", "language"]
+    list_filter = ["kind", "department", "language"]
     search_fields = ["email", "first_name", "last_name"]
     autocomplete_fields = ["manager"]
     readonly_fields = ["created_at", "updated_at"]

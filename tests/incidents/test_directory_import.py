@@ -136,7 +136,7 @@ def test_it_refuses_unknown_and_missing_columns_naming_them():
 
     assert errors == [
         "line 1: unknown column(s) 'phone', 'cost centre'; the columns are email, first_name, "
-        "last_name, department, title, manager_email, language",
+        "last_name, department, title, manager_email, language, kind",
         "line 1: missing required column(s) first_name",
     ]
 

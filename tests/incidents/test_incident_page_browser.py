@@ -116,7 +116,7 @@ def test_an_analyst_reads_where_the_incident_stands_and_filters_its_timeline(
     expect(header.locator("#summary-person")).to_contain_text("Bob Builder")
     expect(header.locator("#summary-asset")).to_contain_text("LAPTOP-BOB")
     expect(header.locator("#summary-runbook")).to_contain_text("Failed sign-ins")
-    expect(header.locator("#summary-runbook")).to_contain_text("All 6 steps done")
+    expect(header.locator("#summary-runbook")).to_contain_text("All 7 steps done")
     expect(header.locator("#summary-tasks")).to_contain_text("Reset the credentials of Bob Builder")
     expect(page.locator(".soc-badge-quarantined").first).to_be_visible()
     timeline = page.locator(".soc-timeline")
@@ -152,7 +152,8 @@ def test_an_analyst_reads_where_the_incident_stands_and_filters_its_timeline(
     expect(page.locator("h2").first).to_contain_text("SIT")
 
     page.goto(live_server.url + reverse("admin:runbooks_runbookrun_change", args=[run.pk]))
-    expect(page.locator("g.flow-lane-taken")).to_have_text("answer: no")
-    expect(page.locator("g.path-skipped")).to_have_count(2)
+    # Past the manager's question (the person answered), then the "no" branch.
+    expect(page.locator("g.flow-lane-taken")).to_have_text(["otherwise", "answer: no"])
+    expect(page.locator("g.path-skipped")).to_have_count(3)
     assert no_horizontal_scrolling(page)
     page.screenshot(path=str(shots / "cockpit-run-path.png"), full_page=True)

@@ -64,8 +64,11 @@ def notes_of(incident) -> list[str]:
 # --- Scenario 1: failed sign-ins --------------------------------------------------------
 
 FAILED_LOGIN_OUTCOMES = {
-    "yes": (["confirmed the failed sign-ins were theirs"], []),
-    "no": (["denied making the failed sign-ins"], ["Reset the credentials of Bob Builder"]),
+    "yes": (["confirmed the failed sign-ins were made by Bob Builder"], []),
+    "no": (
+        ["said the failed sign-ins were not made by Bob Builder"],
+        ["Reset the credentials of Bob Builder"],
+    ),
     "unrecognised": ([], ["Contact Bob Builder directly"]),
 }
 ANSWERS = {"yes": "Yes", "no": "No", "unrecognised": "Can you call me about this please?"}
@@ -93,9 +96,8 @@ def test_failed_sign_ins_answered_by_email(asked, committed, client, provider, s
     answer = Answer.objects.get(request=request)
     assert (answer.option_key, answer.channel, answer.counted) == (outcome, "email_reply", True)
     notes, tasks = FAILED_LOGIN_OUTCOMES[outcome]
-    assert [note.split(" (")[0] for note in notes_of(incident)] == [
-        f"Bob Builder {note}" for note in notes
-    ]
+    assert [note.split(" (")[1].split(") ", 1)[1] for note in notes_of(incident)] == notes
+    assert all(n.startswith("Bob Builder (the affected person) ") for n in notes_of(incident))
     assert [title for title, _ in tasks_of(incident)] == tasks
 
 

@@ -102,7 +102,7 @@ def test_the_schedule_run_twice_sends_each_reminder_once(asked_twice, committed,
 
 def test_reminders_at_or_after_the_deadline_are_left_out(shipped, committed, bob, asked):
     runbook = Runbook.objects.get(name="Failed sign-ins")
-    step = runbook.steps.get(action="ask_user")
+    step = runbook.steps.get(position=2)
     step.params = {**step.params, "reminders_after_hours": [4, 24, 30]}
     step.save()
 
@@ -113,7 +113,7 @@ def test_reminders_at_or_after_the_deadline_are_left_out(shipped, committed, bob
 
 
 def test_no_reminders_planned_means_none_is_sent(shipped, committed, asked, outbox):
-    step = Runbook.objects.get(name="Failed sign-ins").steps.get(action="ask_user")
+    step = Runbook.objects.get(name="Failed sign-ins").steps.get(position=2)
     step.params = {**step.params, "reminders_after_hours": []}
     step.save()
     request = asked("failed-login")
@@ -125,7 +125,7 @@ def test_no_reminders_planned_means_none_is_sent(shipped, committed, asked, outb
 def test_a_run_started_with_the_older_single_reminder_still_sends_it(
     shipped, committed, asked, outbox
 ):
-    step = Runbook.objects.get(name="Failed sign-ins").steps.get(action="ask_user")
+    step = Runbook.objects.get(name="Failed sign-ins").steps.get(position=2)
     params = {k: v for k, v in step.params.items() if k != "reminders_after_hours"}
     step.params = {**params, "reminder_after_hours": 6}
     # Stored as a run's snapshot from before the rename would hold it: no validation.

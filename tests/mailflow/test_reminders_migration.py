@@ -34,7 +34,7 @@ def migrate_to_latest() -> None:
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_steps_and_open_questions_keep_their_reminders_across_the_migration(asked):
     request = asked("failed-login")  # reminders after 4 h and 12 h
-    step = Runbook.objects.get(name="Failed sign-ins").steps.get(action="ask_user")
+    step = Runbook.objects.get(name="Failed sign-ins").steps.get(position=2)
     other = Runbook.objects.get(name="Phishing recipients").steps.get(action="ask_user")
     type(other).objects.filter(pk=other.pk).update(
         params={**other.params, "reminders_after_hours": []}

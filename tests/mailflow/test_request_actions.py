@@ -82,7 +82,10 @@ def test_ending_now_takes_the_no_answer_branch(asked, committed, as_analyst, ana
     assert request.state == State.NO_ANSWER
     assert titles(request) == ["Contact Bob Builder directly"]
     assert RunbookRun.objects.get().state == RunbookRun.State.COMPLETED
-    assert RunbookRun.objects.get().context["outcome"] == "no_answer"
+    (resumed,) = entries(request, "runbook.resumed")
+    assert resumed.data["outcome"] == "no_answer"
+    # Bob has no manager in the directory: nobody else to ask, so the contact task.
+    assert RunbookRun.objects.get().context["outcome"] == "no_target"
     (entry,) = entries(request, "request.ended")
     assert (entry.actor_user, entry.body) == (analyst, "On leave")
     assert entry.summary == "Question to Bob Builder ended as no answer by Alice Analyst"

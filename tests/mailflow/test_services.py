@@ -234,7 +234,7 @@ def test_a_repeated_answer_with_new_files_adds_them_as_more_information(asked, c
 def titled(shipped, committed, outbox):
     """Open a failed-sign-in incident whose question's subject is the incident's title and
     the person's name; returns (request, the email sent)."""
-    step = shipped["Failed sign-ins"].steps.get(action="ask_user")
+    step = shipped["Failed sign-ins"].steps.filter(action="ask_user").order_by("position")[0]
     step.params["subject"] = "{incident_short_description} for {person_name}"
     step.save()
 

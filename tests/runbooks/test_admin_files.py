@@ -63,7 +63,7 @@ def test_importing_a_changed_file_makes_a_new_version_in_history(author_client, 
     assert response.status_code == 302
     runbook = Runbook.objects.get(name="Failed sign-ins")
     assert runbook.version == 2
-    assert runbook.steps.get(action="ask_user").params["deadline_hours"] == 48
+    assert runbook.steps.get(position=2).params["deadline_hours"] == 48
     assert admin_history(runbook)[-1][2].startswith("Imported from edited.yaml (uploaded)")
 
 
@@ -81,8 +81,8 @@ def test_an_invalid_file_lists_problems_per_step_and_field_and_saves_nothing(
 
     assert problems(response) == [
         "step 2, params.deadline_hours: must be a whole number, 0 or more",
-        "step 3, if: 'maybe' is not an option of the question before it (options: no, yes)",
-        "step 5, params.title: unknown placeholder {nope}; known: "
+        "step 4, if: 'maybe' is not an option of the question before it (options: no, yes)",
+        "step 6, params.title: unknown placeholder {nope}; known: "
         + ", ".join("{" + p + "}" for p in PLACEHOLDERS)
         + DETAILS_HINT,
     ]

@@ -34,13 +34,17 @@ def test_an_author_edits_a_steps_parameters_through_the_form_and_saves(
     page.fill("#id_steps-1-param__ask_user__deadline_hours", "48")
     page.fill("#id_steps-1-param__ask_user__options-label-1", "No, not me")
     page.check("#id_steps-1-param__ask_user__request_evidence")
-    # The last step's guard ticks options of the question, offered by name, including
-    # one the author adds now.
+    # The next step's guard (the manager's question) ticks options of the question,
+    # offered by name, including one the author adds now.
     page.fill("#id_steps-1-param__ask_user__options-key-2", "unsure")
     page.fill("#id_steps-1-param__ask_user__options-label-2", "I am not sure")
-    last_outcomes = page.locator("#steps-5 .fieldBox.field-guard_outcomes")
-    assert "Yes, that was me (yes)" in last_outcomes.inner_text()
-    last_outcomes.get_by_label("I am not sure (unsure)").check()
+    next_outcomes = page.locator("#steps-2 .fieldBox.field-guard_outcomes")
+    assert "Yes, that was me (yes)" in next_outcomes.inner_text()
+    next_outcomes.get_by_label("I am not sure (unsure)").check()
+    # The steps after the manager's question branch on her options, and every outcome.
+    last = page.locator("#steps-6 .fieldBox.field-guard_outcomes").inner_text()
+    assert "Yes, that was them (yes)" in last and "Yes, that was me" not in last
+    assert "Nobody to ask (e.g. no manager)" in last and "not an option" not in last
     assert page.evaluate(NO_HORIZONTAL_SCROLL)
     ask.scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "cockpit-authoring-form.png"), full_page=True)
@@ -52,16 +56,18 @@ def test_an_author_edits_a_steps_parameters_through_the_form_and_saves(
     assert page.evaluate(NO_HORIZONTAL_SCROLL)
     runbook.refresh_from_db()
     assert runbook.version == 2
-    params = runbook.steps.get(action="ask_user").params
+    params = runbook.steps.get(position=2).params
     assert params["deadline_hours"] == 48 and params["request_evidence"] is True
-    shipped_next = runbook.steps.get(action="ask_user").params["options"][1]["next"]
+    shipped_next = params["options"][1]["next"]
     assert params["options"][1:] == [
         # The option's "what happens next" is kept through the form.
         {"key": "no", "label": "No, not me", "next": shipped_next},
         {"key": "unsure", "label": "I am not sure"},
     ]
     assert shipped_next.startswith("Your password will be reset")
-    assert runbook.steps.get(position=6).guard_outcomes == ["yes", "no", "unsure"]
+    assert runbook.steps.get(position=3).guard_outcomes == [
+        "unsure", "no_answer", "undeliverable", "out_of_office",
+    ]  # fmt: skip
     action, user, message = admin_history(runbook)[-1]
     assert (action, user) == ("changed", "rune")
     assert "Deadline after (hours)" in message

@@ -105,7 +105,8 @@ def test_failed_login_answered_yes_records_the_confirmation(shipped, open_with_r
     assert resume(committed, incident, "yes", channel="email reply")
 
     assert notes_of(incident) == [
-        "Bob Builder confirmed the failed sign-ins were theirs (Yes, that was me, by email reply)."
+        "Bob Builder (the affected person) confirmed the failed sign-ins were made by Bob Builder "
+        "(Yes, that was me, by email reply)."
     ]
     assert tasks_of(incident) == []
     assert the_run(incident).state == State.COMPLETED
@@ -119,7 +120,9 @@ def test_failed_login_answered_no_records_the_denial_and_asks_for_a_reset(
     resume(committed, incident, "no")
 
     assert len(notes_of(incident)) == 1
-    assert notes_of(incident)[0].startswith("Bob Builder denied making the failed sign-ins")
+    assert notes_of(incident)[0].startswith(
+        "Bob Builder (the affected person) said the failed sign-ins were not made by Bob Builder"
+    )
     assert tasks_of(incident) == [("Reset the credentials of Bob Builder", TaskState.OPEN)]
     task = incident.tasks.get()
     assert task.created_by_kind == "runbook" and task.created_by_name == "Failed sign-ins"

@@ -102,31 +102,32 @@ BAD_FILES = {
     "an unknown action": (
         ("- action: add_note\n  if:\n    answer_in:\n    - 'yes'", "- action: send_fax\n  if:\n"
          "    answer_in:\n    - 'yes'"),
-        "step 3, action: unknown action 'send_fax'",
+        "step 4, action: unknown action 'send_fax'",
     ),
     "a bad guard": (
         ("  if:\n    answer_in:\n    - 'yes'\n", "  if: maybe\n"),
-        "step 3, if: unknown guard 'maybe'",
+        "step 4, if: unknown guard 'maybe'",
     ),
     "an if mapping with another key": (
         ("    answer_in:\n    - 'yes'\n", "    answer_is:\n    - 'yes'\n"),
-        "step 3, if: must be one of",
+        "step 4, if: must be one of",
     ),
     "a missing required parameter": (
         ("    title: Reset the credentials of {person_name}\n", ""),
-        "step 5, params.title: required",
+        "step 6, params.title: required",
     ),
     "an answer_in key that is not an option of the question": (
         ("    - 'no'\n  params:\n    text:", "    - maybe\n  params:\n    text:"),
-        "step 4, if: 'maybe' is not an option of the question before it",
+        "step 5, if: 'maybe' is not an option of the question before it",
     ),
     "an unquoted yes as option key": (
-        ("    - key: 'yes'\n", "    - key: yes\n"),
+        ("    - key: 'yes'\n      label: Yes, that was me\n",
+         "    - key: yes\n      label: Yes, that was me\n"),
         "step 2, params.options: an option key read as true/false",
     ),
     "an unquoted yes in answer_in": (
         ("    - 'yes'\n  params:\n    text:", "    - yes\n  params:\n    text:"),
-        "step 3, if: answer_in: an option key read as true/false",
+        "step 4, if: answer_in: an option key read as true/false",
     ),
     "an unknown category": (
         ("  - failed-login\n", "  - phone-fraud\n"),
@@ -155,7 +156,7 @@ def test_a_bad_file_is_refused_naming_the_step_and_field_and_nothing_changes(
 
     assert problem in str(refused.value)
     assert database_state() == before
-    assert shipped["Failed sign-ins"].steps.count() == 6
+    assert shipped["Failed sign-ins"].steps.count() == 7
 
 
 def test_a_bad_file_for_a_new_runbook_creates_nothing(shipped):
@@ -182,15 +183,17 @@ def test_every_problem_in_a_file_is_reported_at_once_in_file_order(db):
     problems = refused.value.problems
     assert [p.split(":")[0] for p in problems] == [
         "conditions.categories",
-        "step 3, if",
-        "step 5, params.title",
+        "step 4, if",
+        "step 6, params.title",
     ]
     assert Runbook.objects.count() == 0
 
 
 def test_a_question_with_bad_options_is_reported_once_not_again_at_each_guard(db):
     text = edited(
-        FAILED_SIGN_INS.read_text(encoding="utf-8"), "    - key: 'no'\n", "    - key: no\n"
+        FAILED_SIGN_INS.read_text(encoding="utf-8"),
+        "    - key: 'no'\n      label: No, that was not me\n",
+        "    - key: no\n      label: No, that was not me\n",
     )
 
     with pytest.raises(RunbookFileError) as refused:
@@ -246,7 +249,7 @@ def test_reimporting_an_unchanged_file_keeps_the_version(shipped):
     runbook = runbook_import(text, actor=AUTHOR, source="test.yaml")
 
     assert runbook.version == 1
-    assert RunbookStep.objects.filter(runbook=runbook).count() == 6
+    assert RunbookStep.objects.filter(runbook=runbook).count() == 7
 
 
 def test_a_hand_written_file_is_normalised_on_export(db):
@@ -347,8 +350,8 @@ def test_the_command_imports_nothing_when_any_file_is_bad(db, tmp_path):
     with pytest.raises(CommandError, match="no runbook was imported"):
         call_command("runbooks", "import", str(good), str(bad), stdout=StringIO(), stderr=err)
 
-    assert f"{bad}: step 3, action: unknown action 'send_fax'" in err.getvalue()
     assert f"{bad}: step 4, action: unknown action 'send_fax'" in err.getvalue()
+    assert f"{bad}: step 5, action: unknown action 'send_fax'" in err.getvalue()
     assert Runbook.objects.count() == 0
 
 

@@ -30,7 +30,7 @@ def analyst_client(client, analyst):
 @pytest.fixture
 def sign_ins(shipped, open_with_runbooks):
     """A failed-login incident: the shipped Failed sign-ins runbook has set it to analysis
-    and waits for Bob's answer (step 2 of 6)."""
+    and waits for Bob's answer (step 2 of 7)."""
     return open_with_runbooks("failed-login")
 
 
@@ -61,7 +61,7 @@ def test_a_waiting_run_has_done_its_first_step_and_waits_on_the_question(sign_in
 
     assert run_path(run, run.results.all()) == {0: DONE, 1: WAITING}
     assert run_step_text(run) == (
-        "Step 2 of 6, Ask the affected user: Were the failed sign-in attempts on you…"
+        "Step 2 of 7, Ask the affected user: Were the failed sign-in attempts on you…"
     )
 
 
@@ -72,12 +72,13 @@ def test_an_answered_run_took_its_branch_and_skipped_the_others(sign_ins, commit
     assert run_path(run, run.results.all()) == {
         0: DONE,
         1: DONE,  # the question, answered
-        2: SKIPPED,  # the "yes" branch
-        3: DONE,
+        2: SKIPPED,  # the manager, asked when the person does not answer
+        3: SKIPPED,  # the "yes" branch
         4: DONE,
-        5: SKIPPED,  # anything else
+        5: DONE,
+        6: SKIPPED,  # anything else
     }
-    assert run_step_text(run) == "All 6 steps done"
+    assert run_step_text(run) == "All 7 steps done"
 
 
 def test_a_failed_or_running_run_marks_the_step_it_is_at(sign_ins):
@@ -86,12 +87,12 @@ def test_a_failed_or_running_run_marks_the_step_it_is_at(sign_ins):
     results = list(run.results.all())
 
     assert run_path(run, results)[2] == FAILED
-    assert run_step_text(run).startswith("Failed at step 3 of 6, Add a work note")
+    assert run_step_text(run).startswith("Failed at step 3 of 7, Ask their manager: Were")
     run.state = State.RUNNING
     assert run_path(run, results)[2] == NEXT
     run.state = State.CANCELLED
     assert 2 not in run_path(run, results)
-    assert run_step_text(run).startswith("Cancelled before step 3 of 6")
+    assert run_step_text(run).startswith("Cancelled before step 3 of 7")
 
 
 def test_the_run_page_highlights_the_path_and_the_branch_taken(analyst_client, sign_ins, committed):
@@ -104,13 +105,14 @@ def test_the_run_page_highlights_the_path_and_the_branch_taken(analyst_client, s
     assert step_classes(page) == [
         "flow-step path-done",
         "flow-step flow-ask path-done",
+        "flow-step flow-ask path-skipped",
         "flow-step path-skipped",
         "flow-step path-done",
         "flow-step path-done",
         "flow-step path-skipped",
     ]
     taken = re.findall(r'<g class="flow-lane flow-lane-taken">.*?<text[^>]*>([^<]*)</text>', page)
-    assert taken == ["answer: no"]
+    assert taken == ["otherwise", "answer: no"]  # past the manager: the person answered
     # Arrows along the path: into the question, into the "no" lane, and within it.
     assert page.count('class="flow-taken"') == 3
     assert "Version 1, as the run started." in page
@@ -126,7 +128,7 @@ def test_the_run_page_marks_the_question_a_run_waits_on(analyst_client, sign_ins
     assert step_classes(page)[:3] == [
         "flow-step path-done",
         "flow-step flow-ask path-waiting",
-        "flow-step",
+        "flow-step flow-ask",
     ]
     assert "<title>Step 2: waiting for an answer</title>" in page
     assert "waiting here" in page
@@ -141,7 +143,7 @@ def test_the_header_names_the_runbook_its_version_and_the_step(analyst_client, s
     card = page[page.index('id="summary-runbook"') :]
     card = card[: card.index("</section>")]
     assert "Failed sign-ins" in card and "v1" in card and "Waiting for an answer" in card
-    assert "Step 2 of 6, Ask the affected user" in card
+    assert "Step 2 of 7, Ask the affected user" in card
     assert page.index('id="summary-runbook"') < page.index('id="securityincident_form"')
 
 

@@ -6,8 +6,10 @@
 (function () {
   "use strict";
   const GUARDS_WITH_OUTCOMES = ["answer_in", "answer_not_in"];
-  // Outcomes every question has besides its options (runbooks.actions.SPECIAL_OUTCOMES).
-  const SPECIAL_OUTCOMES = ["unrecognised", "no_answer", "undeliverable", "suspicious"];
+  // Outcomes every question has besides its options (runbooks.outcomes.SPECIAL_OUTCOMES).
+  const SPECIAL_OUTCOMES = [
+    "unrecognised", "no_answer", "undeliverable", "suspicious", "no_target", "out_of_office",
+  ];
   document.documentElement.classList.add("step-forms-js");
 
   function update(row) {
