@@ -88,10 +88,12 @@ def request_create(
     reminder_after: timedelta | None = None,
     deadline_after: timedelta,
     batch: Batch | None = None,
+    language: str = "",
 ) -> ConfirmationRequest:
     """Create the request for a run's ask_user step and send it after commit: in a task of
     its own, or, when the run advances in a batch, with the batch's other questions at its
-    end (see _send_batch). Asking the same step again returns the existing request."""
+    end (see _send_batch). Asking the same step again returns the existing request.
+    `language`: what the texts are written in (else the person's from the directory)."""
     existing = ConfirmationRequest.objects.filter(run=run, step_position=step_position).first()
     if existing:
         return existing
@@ -106,7 +108,7 @@ def request_create(
             task=task,
             person=person,
             recipient_email=person.email if person else "",
-            language=(person.language if person else "en") or "en",
+            language=language or (person.language if person else "en") or "en",
             question=question,
             options=options,
             subject=subject or question,

@@ -31,6 +31,7 @@ from incidents.services import (
 from incidents.timeline import timeline_record
 from runbooks import timeline_kinds as kinds
 from runbooks.params import PLACEHOLDER, Param, clean_param
+from runbooks.translations import DEFAULT_LANGUAGE, Translatable, in_language
 
 
 @dataclass
@@ -66,10 +67,25 @@ class StepContext:
         task_id = self.run.context.get("task_id")
         return ResponseTask.objects.filter(pk=task_id).first() if task_id else None
 
-    def render(self, template: str) -> str:
-        """Fill in placeholders as plain text (the timeline escapes it when shown)."""
+    @property
+    def language(self) -> str:
+        """The runbook's default language (its snapshot's): texts written in several
+        languages fall back to it, and texts for analysts (tasks) are taken in it."""
+        return self.run.definition.get("language") or DEFAULT_LANGUAGE
+
+    def render(self, template: Translatable, language: str | None = None) -> str:
+        """Fill in placeholders as plain text (the timeline escapes it when shown). A text
+        written in several languages is taken in `language` (else the runbook's)."""
+        text = in_language(template, language or self.language, self.language)
         values = placeholder_values(self.run, self.incident)
-        return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+        return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+    def options_in(self, language: str) -> list[dict[str, str]]:
+        """The question's options with their labels in `language` (else the runbook's)."""
+        return [
+            {**option, "label": in_language(option["label"], language, self.language)}
+            for option in self.params["options"]
+        ]
 
 
 @dataclass
@@ -201,8 +217,13 @@ _SETTABLE_STATES = [
     "create_task",
     "Create a task",
     "Create a response task; it becomes the run's current task.",
-    title=Param("template", "Task title.", required=True),
-    description=Param("template", "Task description, e.g. a knowledge article link.", default=""),
+    title=Param("template", "Task title.", required=True, translatable=True),
+    description=Param(
+        "template",
+        "Task description, e.g. a knowledge article link.",
+        default="",
+        translatable=True,
+    ),
 )
 def create_task(ctx: StepContext) -> StepOutcome:
     task = task_create(
@@ -272,15 +293,18 @@ def assign(ctx: StepContext) -> StepOutcome:
     "Ask the affected user",
     "Email the affected person a question and wait for the answer, no answer by the "
     "deadline, or an undeliverable email. Steps after it branch on the outcome.",
-    question=Param("template", "The question, e.g. 'Was this sign-in you?'", required=True),
+    question=Param("template", "The question, e.g. 'Was this sign-in you?'", required=True,
+                   translatable=True),
     options=Param(
         "options",
         "At least two options, each with key and label. The key is what later steps branch "
         "on (lower-case letters, digits, - or _); the label is what the person sees.",
         required=True,
     ),
-    subject=Param("template", "Email subject (the incident number is added).", default=""),
-    body=Param("template", "Text before the question in the email.", default=""),
+    subject=Param("template", "Email subject (the incident number is added).", default="",
+                  translatable=True),
+    body=Param("template", "Text before the question in the email.", default="",
+               translatable=True),
     relate_to=Param(
         "choice", "Relate the request to the incident or the current task.",
         default="incident", choices=("incident", "task"),
@@ -297,7 +321,7 @@ def ask_user(ctx: StepContext) -> StepOutcome:
     """Suspend the run until run_resume. Mailflow offers the version that emails the
     question; both end in `wait_for_answer`."""
     person = ctx.run.asked_person
-    options = ", ".join(o["label"] for o in ctx.params["options"])
+    options = ", ".join(o["label"] for o in ctx.options_in(ctx.language))
     timeline_record(
         incident=ctx.incident,
         task=ctx.task if ctx.params.get("relate_to") == "task" else None,

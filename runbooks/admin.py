@@ -108,6 +108,7 @@ class RunbookAdmin(RunbookFilesAdminMixin, admin.ModelAdmin):
                 "fields": [
                     "name",
                     "description",
+                    "language",
                     "active",
                     "trigger",
                     "categories",

@@ -19,6 +19,7 @@ from django.utils.html import escape
 
 from runbooks.actions import ACTIONS
 from runbooks.models import Guard
+from runbooks.translations import DEFAULT_LANGUAGE, in_language
 
 BOX_W, BOX_H = 270, 46
 COL_W = BOX_W + 30  # one column (lane) per box, with a margin between lanes
@@ -76,6 +77,8 @@ def step_summary(step: dict) -> str:
     names = list(spec.params) if spec else list(params)
     for name in names:
         value = params.get(name)
+        if isinstance(value, dict):  # a text in several languages: the analysts' one
+            value = in_language(value, DEFAULT_LANGUAGE)
         if isinstance(value, str) and value.strip():
             return _truncate(" ".join(value.split()), SUMMARY_CHARS)
     return ""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runbooks.outcomes import SPECIAL_OUTCOMES
+from runbooks.translations import clean_translatable
 
 PLACEHOLDERS = {
     "incident_number": "the incident's number, e.g. SIR0001001",
@@ -27,7 +28,9 @@ class Param:
     """One parameter of an action. The admin builds the step's form from these: the kind
     picks the field (text, template: text with placeholders, int, bool, choice, options: the
     question's key and label pairs), `label` names it (else its name, spelled out),
-    `unit` follows a number (hours), `choice_labels` name the choices in the same order."""
+    `unit` follows a number (hours), `choice_labels` name the choices in the same order.
+    A `translatable` text may be written per language ({"en": ..., "de": ...}); the
+    options' labels always may."""
 
     kind: str  # text, template, int, bool, choice, options
     help: str
@@ -37,6 +40,7 @@ class Param:
     label: str = ""
     unit: str = ""
     choice_labels: tuple[str, ...] = ()
+    translatable: bool = False
 
     def label_for(self, name: str) -> str:
         return self.label or name.replace("_", " ").capitalize()
@@ -49,15 +53,12 @@ class Param:
 def clean_param(param: Param, value: Any) -> Any:
     """The value checked and normalised; ValueError says what is wrong."""
     if param.kind in ("text", "template"):
+        check = _check_placeholders if param.kind == "template" else _no_check
+        if param.translatable:
+            return clean_translatable(value, check)
         if not isinstance(value, str):
             raise ValueError("must be text")
-        if param.kind == "template":
-            unknown = set(PLACEHOLDER.findall(value)) - PLACEHOLDERS.keys()
-            if unknown:
-                raise ValueError(
-                    f"unknown placeholder {{{sorted(unknown)[0]}}}; "
-                    f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
-                )
+        check(value)
         return value
     if param.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -76,10 +77,24 @@ def clean_param(param: Param, value: Any) -> Any:
     raise AssertionError(f"unknown parameter kind {param.kind}")
 
 
+def _check_placeholders(text: str) -> None:
+    unknown = set(PLACEHOLDER.findall(text)) - PLACEHOLDERS.keys()
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder {{{sorted(unknown)[0]}}}; "
+            f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
+        )
+
+
+def _no_check(text: str) -> None:
+    return None
+
+
 def _clean_options(value: Any) -> list[dict[str, str]]:
     if not isinstance(value, list) or len(value) < 2:
         raise ValueError("must be a list of at least two options, each with key and label")
     seen = set()
+    cleaned = []
     for option in value:
         if not isinstance(option, dict) or set(option) != {"key", "label"}:
             raise ValueError("each option needs exactly a key and a label")
@@ -92,7 +107,12 @@ def _clean_options(value: Any) -> list[dict[str, str]]:
             raise ValueError(f"option key {key!r} is reserved")
         if key in seen:
             raise ValueError(f"option key {key!r} appears twice")
-        if not isinstance(label, str) or not label.strip():
+        if label is None or (isinstance(label, str) and not label.strip()):
             raise ValueError(f"option {key!r} needs a label")
+        try:
+            label = clean_translatable(label)
+        except ValueError as error:
+            raise ValueError(f"option {key!r}, label: {error}") from None
         seen.add(key)
-    return [{"key": o["key"], "label": o["label"]} for o in value]
+        cleaned.append({"key": key, "label": label})
+    return cleaned
