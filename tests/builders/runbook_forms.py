@@ -14,6 +14,7 @@ def form_data(steps: list[dict], runbook: Runbook | None = None, **fields) -> di
     data = {
         "name": runbook.name if runbook else "Suspicious sign-in",
         "description": "",
+        "language": runbook.language if runbook else "en",
         "active": "on",
         "trigger": "incident.opened",
         "categories": (
@@ -53,7 +54,9 @@ def param_fields(prefix: str, action: str, params: dict) -> dict:
         elif isinstance(value, list):
             for index, option in enumerate(value):
                 data[f"{field}-key-{index}"] = option["key"]
-                data[f"{field}-label-{index}"] = option["label"]
+                data |= translated(f"{field}-label-{index}", option["label"])
+        elif isinstance(value, dict):
+            data |= translated(field, value)
         else:
             data[field] = str(value)
     return data
@@ -81,3 +84,13 @@ def change_url(runbook: Runbook) -> str:
 def step_form_errors(response, index: int) -> dict:
     formset = response.context["inline_admin_formsets"][0].formset
     return formset.forms[index].errors
+
+
+def translated(field: str, value: str | dict, main: str = "en") -> dict:
+    """A text as the form posts it: the main language in the field itself, the others in
+    `<field>-<code>` (runbooks.translated_fields)."""
+    if isinstance(value, str):
+        return {field: value}
+    return {field: value.get(main, "")} | {
+        f"{field}-{code}": text for code, text in value.items() if code != main
+    }
