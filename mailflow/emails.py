@@ -1,16 +1,22 @@
-"""The question email: text and HTML from templates in the person's language."""
+"""The question email: text and HTML from one template each, rendered in the person's
+language (gettext catalogues under locale/; the runbook's texts come translated in the
+request)."""
 
 from anymail.message import AnymailMessage
 from django.conf import settings
-from django.template.loader import select_template
-from django.utils import timezone
+from django.template.loader import get_template
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_lazy
 
 from core.text import header_text
 from mailflow.models import ConfirmationRequest
+from mailflow.parsing.reply_words import reply_words
 from mailflow.tokens import bounce_token, page_token, reply_token
 from runbooks.outcomes import SUSPICIOUS
+from runbooks.translations import LANGUAGES
 
-SUSPICIOUS_LABEL = "This email looks suspicious to me"
+SUSPICIOUS_LABEL = gettext_lazy("This email looks suspicious to me")
 
 
 def answer_link(request: ConfirmationRequest, key: str) -> str:
@@ -54,12 +60,24 @@ def subject_tag(request: ConfirmationRequest) -> str:
     return f"[{request.incident.number}]"
 
 
-def _template(request: ConfirmationRequest, name: str, extension: str):
-    # Templates exist per language (request.de.txt); English is the fallback.
-    language = request.language.split("-")[0].lower()
-    return select_template(
-        [f"mailflow/email/{name}.{language}.{extension}", f"mailflow/email/{name}.en.{extension}"]
-    )
+def request_language(request: ConfirmationRequest) -> str:
+    """The language the request's email and pages are written in: the one its texts were
+    written in ("de-CH" too: German words, Swiss dates); English for one the app lacks."""
+    code = (request.language or "en").replace("_", "-").lower()
+    return code if code.split("-")[0] in LANGUAGES else "en"
+
+
+def or_list(words: list[str]) -> str:
+    """The words joined as "a or b", "a, b or c" in the active language."""
+    if len(words) < 2:
+        return "".join(words)
+    return gettext("%(some)s or %(last)s") % {"some": ", ".join(words[:-1]), "last": words[-1]}
+
+
+def deadline_text(request: ConfirmationRequest) -> str:
+    """The deadline in the active language's own date format, with its time zone."""
+    deadline = timezone.localtime(request.deadline_at)
+    return f"{date_format(deadline, 'DATETIME_FORMAT')} ({date_format(deadline, 'T')})"
 
 
 def build_request_email(
@@ -67,7 +85,13 @@ def build_request_email(
 ) -> AnymailMessage:
     """`message_id`: the Message-ID of an email sent again (ResentEmail), instead of the
     request's own; its links and reply address are the same."""
+    with translation.override(request_language(request)):
+        return _build(request, reminder=reminder, message_id=message_id)
+
+
+def _build(request: ConfirmationRequest, *, reminder: bool, message_id: str) -> AnymailMessage:
     context = {
+        "language_code": request_language(request).split("-")[0],
         "request": request,
         "first_name": request.person.first_name if request.person else "",
         "incident_number": request.incident.number,
@@ -80,16 +104,18 @@ def build_request_email(
             for option in request.options
         ],
         "suspicious_url": answer_link(request, SUSPICIOUS),
-        "suspicious_label": SUSPICIOUS_LABEL,
-        "reply_keys": [option["key"] for option in request.options],
+        "suspicious_label": str(SUSPICIOUS_LABEL),
+        "reply_choices": or_list(reply_words(request.options, request.language)),
         "deadline": timezone.localtime(request.deadline_at),
+        "deadline_text": deadline_text(request),
         "reminder": reminder,
     }
     # The subject carries titles and names outsiders wrote: one clean line, or a VT makes
     # a header line of its own and a CR or FF makes every send fail.
     subject = f"{subject_tag(request)} {header_text(request.subject)}"
     if reminder:
-        subject = f"{subject_tag(request)} Reminder: {header_text(request.subject)}"
+        reminder_word = gettext("Reminder:")
+        subject = f"{subject_tag(request)} {reminder_word} {header_text(request.subject)}"
     headers = {
         # RFC 3834: we are automated; ask auto-responders (Exchange too) to stay quiet.
         "Auto-Submitted": "auto-generated",
@@ -102,13 +128,14 @@ def build_request_email(
         headers["Message-ID"] = message_id or request.message_id
     message = AnymailMessage(
         subject=subject[:300],
-        body=_template(request, "request", "txt").render(context),
+        body=get_template("mailflow/email/request.txt").render(context),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[request.recipient_email],
         reply_to=[reply_address(request)],
         headers=headers,
     )
-    message.attach_alternative(_template(request, "request", "html").render(context), "text/html")
+    html = get_template("mailflow/email/request.html").render(context)
+    message.attach_alternative(html, "text/html")
     if request.bounce_token_hash and uses_bounce_address():
         # VERP: a bounce comes back to an address naming this request alone, even when it
         # quotes nothing of our email (mailflow.inbound.process).
