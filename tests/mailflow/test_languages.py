@@ -203,3 +203,24 @@ def test_options_without_a_yes_or_no_are_suggested_by_their_label():
     options = [{"key": "clicked", "label": "Geklickt"}, {"key": "ignored", "label": "Ignoriert"}]
 
     assert reply_words(options, "de") == ["Geklickt", "Ignoriert"]
+
+
+def test_a_text_missing_in_the_persons_language_falls_back_to_the_runbooks(
+    shipped, committed, bob, outbox
+):
+    runbook = shipped["Failed sign-ins"]
+    runbook.language = "de"
+    runbook.save()
+    ask = runbook.steps.get(action="ask_user")
+    ask.params["question"] = {"de": "Waren Sie das?", "fr": "Était-ce vous ?"}
+    ask.params["options"][1]["label"] = {"de": "Nein", "en": "No"}
+    ask.save()
+    bob.language = "nl"
+    bob.save()
+
+    incident = committed(open_incident, category=category("failed-login"), affected_user=bob)
+
+    request = ConfirmationRequest.objects.get(incident=incident)
+    assert request.question == "Waren Sie das?"
+    assert [o["label"] for o in request.options] == ["Ja, dat was ik", "Nein"]
+    assert "Beste Bob," in outbox[0].body
