@@ -115,11 +115,13 @@ def option_label_inputs(name: str, index: int, base_id: str, label: Any, main: s
     texts = texts_of(label, main)
     others = format_html_join(
         "",
-        '<label class="step-option-translation">{} <input type="text" name="{}-label-{}-{}" '
+        '<label class="step-option-translation"><abbr title="{}">{}</abbr><input type="text" '
+        'name="{}-label-{}-{}" '
         'id="{}-label-{}-{}" value="{}" lang="{}" class="step-option-label" '
         'aria-label="Option {} label, {}"></label>',
         (
-            (code, name, index, code, base_id, index, code, texts.get(code, ""), code,
+            (LANGUAGE_NAMES[code], code, name, index, code, base_id, index, code,
+             texts.get(code, ""), code,
              index + 1, LANGUAGE_NAMES[code])
             for code in LANGUAGES
             if code != main
