@@ -334,12 +334,38 @@ def _question(
     return response
 
 
+# The pages that know no person (the link is unknown, or too many tries): their words in
+# every language, English first.
+NEUTRAL = (
+    gettext_lazy("This link is no longer valid"),
+    gettext_lazy(
+        "This link is no longer valid, or the question has already been settled. There is "
+        "nothing more you need to do. If you have questions, please contact your IT security "
+        "team."
+    ),
+)
+LIMITED = (
+    gettext_lazy("Too many requests"),
+    gettext_lazy("Please wait a few minutes, then open the link in the email again."),
+)
+
+
+def _in_every_language(heading: str, text: str) -> list[dict[str, str]]:
+    said = []
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            said.append({"code": code, "heading": str(heading), "text": str(text)})
+    return said
+
+
 def _neutral(http: HttpRequest) -> HttpResponse:
-    return _render(http, select_template(["mailflow/respond/neutral.html"]), {})
+    context = {"languages": _in_every_language(*NEUTRAL)}
+    return _render(http, select_template(["mailflow/respond/neutral.html"]), context)
 
 
 def _too_many(http: HttpRequest) -> HttpResponse:
-    response = _render(http, select_template(["mailflow/respond/limited.html"]), {}, 429)
+    context = {"languages": _in_every_language(*LIMITED)}
+    response = _render(http, select_template(["mailflow/respond/limited.html"]), context, 429)
     response["Retry-After"] = str(pages.RATE_WINDOW_SECONDS)
     return response
 

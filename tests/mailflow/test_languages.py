@@ -224,3 +224,24 @@ def test_a_text_missing_in_the_persons_language_falls_back_to_the_runbooks(
     assert request.question == "Waren Sie das?"
     assert [o["label"] for o in request.options] == ["Ja, dat was ik", "Nein"]
     assert "Beste Bob," in outbox[0].body
+
+
+# --- the pages that know no person -------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fresh_cache")
+def test_an_unknown_link_says_so_in_every_language_english_first(browser, db):
+    html = unescape(browser.get("/respond/", follow=True).content.decode())
+
+    headings = [
+        "This link is no longer valid",
+        "Dieser Link ist nicht mehr gültig",
+        "Ce lien n’est plus valide",
+        "Este enlace ya no es válido",
+        "Deze link is niet meer geldig",
+        "Questo link non è più valido",
+    ]
+    assert [html.index(f">{heading}</h") for heading in headings] == sorted(
+        html.index(f">{heading}</h") for heading in headings
+    )
+    assert f"<h1>{headings[0]}</h1>" in html
