@@ -54,10 +54,11 @@ def test_an_author_edits_a_steps_parameters_through_the_form_and_saves(
     assert runbook.version == 2
     params = runbook.steps.get(action="ask_user").params
     assert params["deadline_hours"] == 48 and params["request_evidence"] is True
-    assert params["options"][1:] == [
-        {"key": "no", "label": "No, not me"},
-        {"key": "unsure", "label": "I am not sure"},
-    ]
+    # The English label changed; its translations stay, and the new option has one label.
+    no = params["options"][1]
+    assert no["key"] == "no" and no["label"]["en"] == "No, not me"
+    assert no["label"]["de"] == "Nein, das war ich nicht"
+    assert params["options"][2] == {"key": "unsure", "label": "I am not sure"}
     assert runbook.steps.get(position=6).guard_outcomes == ["yes", "no", "unsure"]
     action, user, message = admin_history(runbook)[-1]
     assert (action, user) == ("changed", "rune")
