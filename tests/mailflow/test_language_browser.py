@@ -10,9 +10,9 @@ from playwright.sync_api import expect
 from mailflow.models import Answer, ConfirmationRequest
 from runbooks.files import import_shipped_runbooks
 from tests.browsing import BROWSER_MARKS
+from tests.builders.answers import FIREFOX
+from tests.builders.languages import ENGLISH_WORDS
 from tests.factories import PersonFactory, category, open_incident
-from tests.mailflow.test_browser import DESKTOP_UA
-from tests.mailflow.test_languages import ENGLISH_WORDS
 
 pytestmark = BROWSER_MARKS
 
@@ -41,7 +41,7 @@ def test_a_german_person_reads_the_email_and_the_answer_page_in_german(
         sent_at=request.sent_at - timedelta(minutes=2)
     )
     (email,) = mail.outbox
-    page = chromium.new_page(user_agent=DESKTOP_UA, viewport={"width": 900, "height": 900})
+    page = chromium.new_page(user_agent=FIREFOX, viewport={"width": 900, "height": 900})
 
     # The email as a mail program shows its HTML part, with its subject.
     assert not english_in(email.subject, request), email.subject

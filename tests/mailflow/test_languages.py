@@ -14,18 +14,9 @@ from mailflow.parsing import read_answer
 from mailflow.parsing.reply_words import YES_NO, reply_words
 from runbooks.translations import LANGUAGES, in_language
 from tests.builders.answers import land, links, settle
+from tests.builders.languages import ENGLISH_WORDS
 from tests.factories import category, open_incident
 
-# Words of the English email that none of the other five languages uses (names, URLs and
-# the incident number aside), each as a whole word. Words they share or borrow (team,
-# account, download, incident, page, was, we, me) cannot tell.
-ENGLISH_WORDS = (
-    "hello", "the", "this", "you", "your", "please", "answer", "reply", "replying", "with",
-    "about", "security", "each", "opens", "where", "choice", "click", "one", "more",
-    "attach", "files", "show", "what", "happened", "suspicious", "look", "anything", "else",
-    "tell", "us", "did", "downloaded", "yes", "or", "that", "not", "sign", "attempts",
-    "were", "made", "by", "confirm", "recent", "reminder", "received", "yet", "have",
-)  # fmt: skip
 # The same for German: none of it in the other five.
 GERMAN_WORDS = ("hallo", "bitte", "sie", "ihre", "antworten", "sicherheitsvorfall", "oder")
 # What each language's email says, whatever the runbook: its own words, not English ones.

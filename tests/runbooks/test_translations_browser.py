@@ -1,11 +1,13 @@
 """A runbook author writes a question's translations in a real browser (the system
 Chromium): the default language's box first, the other languages folded below it."""
 
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from incidents.groups import RUNBOOK_AUTHOR
 from runbooks.files import import_shipped_runbooks
-from tests.browsing import BROWSER_MARKS
-from tests.runbooks.test_admin_browser import signed_in_author
+from tests.browsing import BROWSER_MARKS, signed_in
+from tests.factories import UserFactory
 
 pytestmark = BROWSER_MARKS
 
@@ -17,8 +19,9 @@ def test_an_author_opens_the_other_languages_and_corrects_a_translation(
     ask = runbook.steps.get(action="ask_user")
     row = list(runbook.steps.order_by("position")).index(ask)
     question = f"#id_steps-{row}-param__ask_user__question"
-    page = signed_in_author(chromium, live_server)
-    page.set_viewport_size({"width": 1366, "height": 900})
+    author = UserFactory(username="rune", is_staff=True)
+    author.groups.add(Group.objects.get(name=RUNBOOK_AUTHOR))
+    page = signed_in(chromium, live_server, "rune", viewport={"width": 1366, "height": 900})
 
     page.goto(f"{live_server.url}{reverse('admin:runbooks_runbook_change', args=[runbook.pk])}")
     field = page.locator(f".field-param__ask_user__question:has({question})")
