@@ -9,6 +9,7 @@ from mailflow.what_next import options_with_next
 from runbooks import actions as generic
 from runbooks.actions import StepContext, StepOutcome, ask_target, wait_for_answer
 from runbooks.targets import AFFECTED
+from runbooks.translations import person_language
 
 
 def _ask_by_email(ctx: StepContext) -> StepOutcome:
@@ -16,8 +17,11 @@ def _ask_by_email(ctx: StepContext) -> StepOutcome:
     if isinstance(target, StepOutcome):
         return target  # nobody to ask: the run goes on at once
     params = ctx.params
+    # The language of the person asked from the directory ("de-CH": German) chooses every
+    # text they read; the request keeps them as they were sent.
+    person = target.person
+    language = person_language(person.language if person else "", ctx.language)
     deadline_hours = params.get("deadline_hours") or 72
-    language = (target.person.language if target.person else "") or "en"
     request = request_create(
         actor=ctx.actor,
         run=ctx.run,
@@ -26,14 +30,15 @@ def _ask_by_email(ctx: StepContext) -> StepOutcome:
         asked_as="" if target.kind == AFFECTED else target.role,
         incident=ctx.incident,
         task=ctx.task if params.get("relate_to") == "task" else None,
-        question=ctx.render(params["question"]),
-        options=options_with_next(params["options"], language),
-        subject=ctx.render(params.get("subject") or params["question"]),
-        body=ctx.render(params.get("body") or ""),
+        question=ctx.render(params["question"], language),
+        options=options_with_next(ctx.options_in(language), language, ctx.language),
+        subject=ctx.render(params.get("subject") or params["question"], language),
+        body=ctx.render(params.get("body") or "", language),
         evidence_requested=bool(params.get("request_evidence")),
         reminders_after=[timedelta(hours=hours) for hours in reminder_hours(params)],
         deadline_after=timedelta(hours=deadline_hours),
         batch=ctx.batch,
+        language=language,
     )
     outcome = wait_for_answer(ctx, request_id=request.pk, **target.context())
     outcome.detail = f"Question {request.pk} created"

@@ -1,17 +1,23 @@
-"""The question email: text and HTML from templates in the person's language."""
+"""The question email: text and HTML from one template each, rendered in the person's
+language (gettext catalogues under locale/; the runbook's texts come translated in the
+request)."""
 
 from anymail.message import AnymailMessage
 from django.conf import settings
-from django.template.loader import select_template
+from django.template.loader import get_template
 from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext, gettext_lazy
 
 from core.text import header_text
 from mailflow.asked_about import about_context
 from mailflow.models import ConfirmationRequest
+from mailflow.parsing.reply_words import reply_words
 from mailflow.tokens import bounce_token, page_token, reply_token
 from runbooks.outcomes import SUSPICIOUS
+from runbooks.translations import LANGUAGES
 
-SUSPICIOUS_LABEL = "This email looks suspicious to me"
+SUSPICIOUS_LABEL = gettext_lazy("This email looks suspicious to me")
 
 
 def answer_link(request: ConfirmationRequest, key: str) -> str:
@@ -55,44 +61,47 @@ def subject_tag(request: ConfirmationRequest) -> str:
     return f"[{request.incident.number}]"
 
 
-def _template(request: ConfirmationRequest, name: str, extension: str):
-    # Templates exist per language (request.de.txt); English is the fallback.
-    language = request.language.split("-")[0].lower()
-    return select_template(
-        [f"mailflow/email/{name}.{language}.{extension}", f"mailflow/email/{name}.en.{extension}"]
-    )
+def request_language(request: ConfirmationRequest) -> str:
+    """The language the request's email and pages are written in: the one its texts were
+    written in ("de-CH" too: German words, Swiss dates); English for one the app lacks."""
+    code = (request.language or "en").replace("_", "-").lower()
+    return code if code.split("-")[0] in LANGUAGES else "en"
 
 
-def _render(request: ConfirmationRequest, name: str, extension: str, context: dict) -> str:
-    """Render in the template's language, so wording in translate tags and dates match
-    the template chosen (English where the person's language has none yet)."""
-    template = _template(request, name, extension)
-    language = template.template.name.rsplit(".", 2)[-2]
-    with translation.override(language):
-        return template.render(context)
+def or_list(words: list[str]) -> str:
+    """The words joined as "a or b", "a, b or c" in the active language."""
+    if len(words) < 2:
+        return "".join(words)
+    return gettext("%(some)s or %(last)s") % {"some": ", ".join(words[:-1]), "last": words[-1]}
+
+
+def deadline_text(request: ConfirmationRequest) -> str:
+    """The deadline in the active language's own date format, with its time zone."""
+    deadline = timezone.localtime(request.deadline_at)
+    return f"{date_format(deadline, 'DATETIME_FORMAT')} ({date_format(deadline, 'T')})"
 
 
 def _bodies(request: ConfirmationRequest, context: dict) -> tuple[str, str]:
-    """The email's text and HTML. An approver's (mailflow.approvals) says what is to be
-    approved, in which incident, about whom and who asks, in their language."""
-    if request.kind != ConfirmationRequest.Kind.APPROVAL:
-        text = _render(request, "request", "txt", context)
-        return text, _render(request, "request", "html", context)
-    incident = request.incident
-    affected = request.run.asked_person
-    user = request.approver_user
-    context |= {
-        "first_name": context["first_name"] or (user.first_name if user else ""),
-        "incident_description": incident.short_description,
-        "runbook_name": request.run.definition.get("name", ""),
-        "about": affected.full_name if affected else "",
-        "language": request.language,
-    }
-    with translation.override(request.language):
-        return (
-            select_template(["mailflow/email/approval.txt"]).render(context),
-            select_template(["mailflow/email/approval.html"]).render(context),
-        )
+    """The email's text and HTML in the active language. An approver's
+    (mailflow.approvals) says what is to be approved, in which incident, about whom and
+    who asks."""
+    name = "request"
+    if request.kind == ConfirmationRequest.Kind.APPROVAL:
+        name = "approval"
+        incident = request.incident
+        affected = request.run.asked_person
+        user = request.approver_user
+        context |= {
+            "first_name": context["first_name"] or (user.first_name if user else ""),
+            "incident_description": incident.short_description,
+            "runbook_name": request.run.definition.get("name", ""),
+            "about": affected.full_name if affected else "",
+            "language": request_language(request),
+        }
+    return (
+        get_template(f"mailflow/email/{name}.txt").render(context),
+        get_template(f"mailflow/email/{name}.html").render(context),
+    )
 
 
 def build_request_email(
@@ -100,7 +109,13 @@ def build_request_email(
 ) -> AnymailMessage:
     """`message_id`: the Message-ID of an email sent again (ResentEmail), instead of the
     request's own; its links and reply address are the same."""
+    with translation.override(request_language(request)):
+        return _build(request, reminder=reminder, message_id=message_id)
+
+
+def _build(request: ConfirmationRequest, *, reminder: bool, message_id: str) -> AnymailMessage:
     context = {
+        "language_code": request_language(request).split("-")[0],
         "request": request,
         # A group mailbox is greeted without a name.
         "first_name": request.person.greeting_name if request.person else "",
@@ -114,9 +129,10 @@ def build_request_email(
             for option in request.options
         ],
         "suspicious_url": answer_link(request, SUSPICIOUS),
-        "suspicious_label": SUSPICIOUS_LABEL,
-        "reply_keys": [option["key"] for option in request.options],
+        "suspicious_label": str(SUSPICIOUS_LABEL),
+        "reply_choices": or_list(reply_words(request.options, request.language)),
         "deadline": timezone.localtime(request.deadline_at),
+        "deadline_text": deadline_text(request),
         "reminder": reminder,
         # Whom the question is about when it goes to someone else (their manager...).
         **about_context(request),
@@ -125,7 +141,8 @@ def build_request_email(
     # a header line of its own and a CR or FF makes every send fail.
     subject = f"{subject_tag(request)} {header_text(request.subject)}"
     if reminder:
-        subject = f"{subject_tag(request)} Reminder: {header_text(request.subject)}"
+        reminder_word = gettext("Reminder:")
+        subject = f"{subject_tag(request)} {reminder_word} {header_text(request.subject)}"
     headers = {
         # RFC 3834: we are automated; ask auto-responders (Exchange too) to stay quiet.
         "Auto-Submitted": "auto-generated",

@@ -18,8 +18,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import get_template
 from django.utils.translation.trans_real import parse_accept_lang_header
 
-from mailflow.views import LANGUAGES, page_headers
+from mailflow.views import page_headers
 from mailflow.webhook_errors import DATABASE_OUTAGE, WEBHOOK_PREFIX
+from runbooks.translations import LANGUAGES
 
 logger = logging.getLogger(__name__)
 

@@ -96,6 +96,7 @@ def request_create(
     approver: Approver | None = None,
     seat: int = 0,
     asked_as: str = "",
+    language: str = "",
 ) -> ConfirmationRequest:
     """Create the request for a run's ask_user step to `person` and send it after commit:
     in a task of its own, or, when the run advances in a batch, with the batch's other
@@ -104,7 +105,8 @@ def request_create(
     each of these times; those at or after the deadline are left out. `asked_as` says on
     the timeline how someone other than the affected person stands to them ("manager of
     Bob Builder"). `approver`: one seat of an ask_approval step (mailflow.approvals), asked
-    instead of `person`; they may have no directory entry, only an account."""
+    instead of `person`; they may have no directory entry, only an account. `language`:
+    what the texts are written in (else the person's from the directory)."""
     existing = ConfirmationRequest.objects.filter(
         run=run, step_position=step_position, seat=seat
     ).first()
@@ -114,7 +116,9 @@ def request_create(
     if approver:
         person = approver.person
     email = approver.email if approver else (person.email if person else "")
-    language = approver.language if approver else (person.language if person else "") or "en"
+    language = (
+        language or (approver.language if approver else (person.language if person else "")) or "en"
+    )
     nonce = new_nonce()
     reminders = reminders_plan(
         now, [*reminders_after, *([reminder_after] if reminder_after else [])], now + deadline_after

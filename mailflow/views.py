@@ -25,6 +25,7 @@ from django.template.backends.django import Template
 from django.template.loader import select_template
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
@@ -36,7 +37,7 @@ from incidents.models import Evidence
 from incidents.sniffing import SNIFF_BYTES, detect_content_type
 from mailflow import page_services as pages
 from mailflow.answers import UploadedFile, answer_record
-from mailflow.emails import SUSPICIOUS_LABEL
+from mailflow.emails import SUSPICIOUS_LABEL, request_language
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.scanners import looks_like_scanner
 from mailflow.what_next import next_text
@@ -68,29 +69,18 @@ CSP = (
     "base-uri 'none'; frame-ancestors 'none'"
 )
 
-LANGUAGES = ("en", "de")
-SUSPICIOUS_LABELS = {"en": SUSPICIOUS_LABEL, "de": "Diese E-Mail kommt mir verdächtig vor"}
+# The answer page's messages, in the person's language (gettext, rendered under it).
 ERRORS = {
-    "en": {
-        "choice": "Please choose one of the answers.",
-        "comment": "The comment is too long: at most {n} characters.",
-        "too_many": "Please attach at most {n} files.",
-        "empty": "“{name}” is empty.",
-        "too_big": "“{name}” is larger than {mb} MB.",
-        "total": "The files together are larger than {mb} MB.",
-        "type": "“{name}” cannot be accepted: please attach pictures (PNG, JPEG, GIF, WebP, "
-        "HEIC), PDF or text files.",
-    },
-    "de": {
-        "choice": "Bitte wählen Sie eine der Antworten.",
-        "comment": "Der Kommentar ist zu lang: höchstens {n} Zeichen.",
-        "too_many": "Bitte hängen Sie höchstens {n} Dateien an.",
-        "empty": "„{name}“ ist leer.",
-        "too_big": "„{name}“ ist größer als {mb} MB.",
-        "total": "Die Dateien sind zusammen größer als {mb} MB.",
-        "type": "„{name}“ kann nicht angenommen werden: bitte hängen Sie Bilder (PNG, JPEG, "
-        "GIF, WebP, HEIC), PDF- oder Textdateien an.",
-    },
+    "choice": gettext_lazy("Please choose one of the answers."),
+    "comment": gettext_lazy("The comment is too long: at most %(n)s characters."),
+    "too_many": gettext_lazy("Please attach at most %(n)s files."),
+    "empty": gettext_lazy("“%(name)s” is empty."),
+    "too_big": gettext_lazy("“%(name)s” is larger than %(mb)s MB."),
+    "total": gettext_lazy("The files together are larger than %(mb)s MB."),
+    "type": gettext_lazy(
+        "“%(name)s” cannot be accepted: please attach pictures (PNG, JPEG, GIF, WebP, "
+        "HEIC), PDF or text files."
+    ),
 }
 
 
@@ -227,8 +217,7 @@ def thanks(http: HttpRequest) -> HttpResponse:
         # Only for the answer the runbook acts on: a late or changed one waits for an analyst.
         "next": next_text(request, counted.option_key) if counted else "",
     }
-    with translation.override(_language(request)):
-        return _render(http, _localised("thanks", request), context)
+    return _render_for(http, request, "thanks", context)
 
 
 # --- checks -----------------------------------------------------------------------------
@@ -292,23 +281,26 @@ def _too_soon(request: ConfirmationRequest) -> bool:
 # --- rendering --------------------------------------------------------------------------
 
 
-def _language(request: ConfirmationRequest) -> str:
-    language = (request.language or "en").split("-")[0].lower()
-    return language if language in LANGUAGES else "en"
-
-
-def _localised(page: str, request: ConfirmationRequest) -> Template:
-    return select_template(
-        [f"mailflow/respond/{page}.{_language(request)}.html", f"mailflow/respond/{page}.en.html"]
-    )
-
-
 def _render(
     http: HttpRequest, template: Template, context: dict, status: int = 200
 ) -> HttpResponse:
     # HEAD gets the status and headers only, whatever server runs the app.
     body = "" if http.method == "HEAD" else template.render(context, request=http)
     return HttpResponse(body, status=status)
+
+
+def _render_for(
+    http: HttpRequest, request: ConfirmationRequest, page: str, context: dict, status: int = 200
+) -> HttpResponse:
+    """A page of the request, in its person's language (the question and options come
+    translated in the request; the page's own words from the gettext catalogues)."""
+    language = request_language(request)
+    with translation.override(language):
+        template = select_template([f"mailflow/respond/{page}.html"])
+        context = {**context, "language_code": language.split("-")[0]}
+        response = _render(http, template, context, status)
+    response["Content-Language"] = language
+    return response
 
 
 def _question(
@@ -328,7 +320,7 @@ def _question(
         "evidence_requested": request.evidence_requested,
         "choice": choice,
         "suspicious": SUSPICIOUS,
-        "suspicious_label": SUSPICIOUS_LABELS[_language(request)],
+        "suspicious_label": SUSPICIOUS_LABEL,
         "comment": comment,
         "max_comment": MAX_COMMENT,
         "errors": errors or [],
@@ -337,18 +329,16 @@ def _question(
         "max_files": _setting("ANSWER_MAX_FILES", MAX_FILES),
         "max_file_mb": _mb(_setting("ANSWER_MAX_FILE_BYTES", MAX_FILE_BYTES)),
     }
+    page = "question"
     if request.kind == ConfirmationRequest.Kind.APPROVAL:
         # An approver's page: the same form, saying what is asked (mailflow.approvals).
+        page = "approval"
         context |= {
-            "language": request.language,
+            "language": request_language(request),
             "incident_number": request.incident.number,
             "body": request.body,
         }
-        with translation.override(request.language):
-            template = select_template(["mailflow/respond/approval.html"])
-            response = _render(http, template, context, status)
-    else:
-        response = _render(http, _localised("question", request), context, status)
+    response = _render_for(http, request, page, context, status)
     # This page holds the form. Under "no-referrer" browsers send "Origin: null" with its
     # POST (and no Referer), which Django's CSRF check refuses. "same-origin" tells only
     # this site this page's address, which carries no token (the landing redirect and
@@ -357,22 +347,49 @@ def _question(
     return response
 
 
+# The pages that know no person (the link is unknown, or too many tries): their words in
+# every language, English first.
+NEUTRAL = (
+    gettext_lazy("This link is no longer valid"),
+    gettext_lazy(
+        "This link is no longer valid, or the question has already been settled. There is "
+        "nothing more you need to do. If you have questions, please contact your IT security "
+        "team."
+    ),
+)
+LIMITED = (
+    gettext_lazy("Too many requests"),
+    gettext_lazy("Please wait a few minutes, then open the link in the email again."),
+)
+
+
+def _in_every_language(heading: str, text: str) -> list[dict[str, str]]:
+    said = []
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            said.append({"code": code, "heading": str(heading), "text": str(text)})
+    return said
+
+
 def _neutral(http: HttpRequest) -> HttpResponse:
-    return _render(http, select_template(["mailflow/respond/neutral.html"]), {})
+    context = {"languages": _in_every_language(*NEUTRAL)}
+    return _render(http, select_template(["mailflow/respond/neutral.html"]), context)
 
 
 def _too_many(http: HttpRequest) -> HttpResponse:
-    response = _render(http, select_template(["mailflow/respond/limited.html"]), {}, 429)
+    context = {"languages": _in_every_language(*LIMITED)}
+    response = _render(http, select_template(["mailflow/respond/limited.html"]), context, 429)
     response["Retry-After"] = str(pages.RATE_WINDOW_SECONDS)
     return response
 
 
 def _label(request: ConfirmationRequest, key: str) -> str:
-    return SUSPICIOUS_LABELS[_language(request)] if key == SUSPICIOUS else request.label_of(key)
+    return SUSPICIOUS_LABEL if key == SUSPICIOUS else request.label_of(key)
 
 
 def _error(request: ConfirmationRequest, code: str, **values: object) -> str:
-    return ERRORS[_language(request)][code].format(**values)
+    with translation.override(request_language(request)):
+        return str(ERRORS[code]) % values
 
 
 def _mb(size: int) -> str:

@@ -8,13 +8,16 @@ from mailflow.models import ConfirmationRequest
 from runbooks.translations import in_language
 
 
-def options_with_next(options: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
-    """The options to store on the request: each `next` in the person's language, so the
-    request keeps what they were told even if the runbook changes later."""
+def options_with_next(
+    options: list[dict[str, Any]], language: str, fallback: str = "en"
+) -> list[dict[str, Any]]:
+    """The options to store on the request: each `next` in the person's language (else
+    the runbook's, `fallback`), so the request keeps what they were told even if the
+    runbook changes later."""
     stored = []
     for option in options:
         option = dict(option)
-        text = in_language(option.pop("next", None), language)
+        text = in_language(option.pop("next", None), language, fallback)
         if text:
             option["next"] = text
         stored.append(option)

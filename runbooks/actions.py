@@ -41,6 +41,7 @@ from runbooks.targets import (
     record_nobody_to_ask,
     target_resolve,
 )
+from runbooks.translations import DEFAULT_LANGUAGE, Translatable, in_language
 
 
 @dataclass
@@ -76,11 +77,26 @@ class StepContext:
         task_id = self.run.context.get("task_id")
         return ResponseTask.objects.filter(pk=task_id).first() if task_id else None
 
-    def render(self, template: str) -> str:
+    @property
+    def language(self) -> str:
+        """The runbook's default language (its snapshot's): texts written in several
+        languages fall back to it, and texts for analysts (tasks) are taken in it."""
+        return self.run.definition.get("language") or DEFAULT_LANGUAGE
+
+    def render(self, template: Translatable, language: str | None = None) -> str:
         """Fill in placeholders as plain text (the timeline escapes it when shown); a line
-        naming a detail the incident lacks is left out (runbooks.placeholders)."""
+        naming a detail the incident lacks is left out (runbooks.placeholders). A text
+        written in several languages is taken in `language` (else the runbook's)."""
+        text = in_language(template, language or self.language, self.language)
         values = placeholder_values(self.run, self.incident)
-        return render_text(template, PLACEHOLDER, values, self.incident.details)
+        return render_text(text, PLACEHOLDER, values, self.incident.details)
+
+    def options_in(self, language: str) -> list[dict[str, str]]:
+        """The question's options with their labels in `language` (else the runbook's)."""
+        return [
+            {**option, "label": in_language(option["label"], language, self.language)}
+            for option in self.params["options"]
+        ]
 
 
 @dataclass
@@ -226,8 +242,13 @@ _SETTABLE_STATES = [
     "create_task",
     "Create a task",
     "Create a response task; it becomes the run's current task.",
-    title=Param("template", "Task title.", required=True),
-    description=Param("template", "Task description, e.g. a knowledge article link.", default=""),
+    title=Param("template", "Task title.", required=True, translatable=True),
+    description=Param(
+        "template",
+        "Task description, e.g. a knowledge article link.",
+        default="",
+        translatable=True,
+    ),
 )
 def create_task(ctx: StepContext) -> StepOutcome:
     task = task_create(
@@ -300,15 +321,18 @@ def assign(ctx: StepContext) -> StepOutcome:
     "email. Steps after it branch on the outcome; with nobody to ask (no manager in the "
     "directory), on no_target at once.",
     check=check_target,
-    question=Param("template", "The question, e.g. 'Was this sign-in you?'", required=True),
+    question=Param("template", "The question, e.g. 'Was this sign-in you?'", required=True,
+                   translatable=True),
     options=Param(
         "options",
         "At least two options, each with key and label. The key is what later steps branch "
         "on (lower-case letters, digits, - or _); the label is what the person sees.",
         required=True,
     ),
-    subject=Param("template", "Email subject (the incident number is added).", default=""),
-    body=Param("template", "Text before the question in the email.", default=""),
+    subject=Param("template", "Email subject (the incident number is added).", default="",
+                  translatable=True),
+    body=Param("template", "Text before the question in the email.", default="",
+               translatable=True),
     relate_to=Param(
         "choice", "Relate the request to the incident or the current task.",
         default="incident", choices=("incident", "task"),
@@ -339,7 +363,7 @@ def ask_user(ctx: StepContext) -> StepOutcome:
     target = ask_target(ctx)
     if isinstance(target, StepOutcome):
         return target
-    options = ", ".join(o["label"] for o in ctx.params["options"])
+    options = ", ".join(o["label"] for o in ctx.options_in(ctx.language))
     timeline_record(
         incident=ctx.incident,
         task=ctx.task if ctx.params.get("relate_to") == "task" else None,

@@ -109,6 +109,7 @@ class RunbookAdmin(RunbookFilesAdminMixin, admin.ModelAdmin):
                 "fields": [
                     "name",
                     "description",
+                    "language",
                     "active",
                     "trigger",
                     "categories",

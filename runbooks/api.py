@@ -34,7 +34,7 @@ class RunbookSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Runbook
-        fields = ["id", "name", "description", "active", "trigger", "categories",
+        fields = ["id", "name", "description", "language", "active", "trigger", "categories",
                   "min_priority", "version", "updated_at", "steps"]  # fmt: skip
         read_only_fields = fields
 

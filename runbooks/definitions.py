@@ -1,7 +1,9 @@
 """A runbook's definition as plain data, and its validation.
 
 The same dict shape is used by the admin, by runbook files and for the snapshot a run keeps:
-{"name": str, "version": int, "steps": [{"action", "guard", "outcomes", "params"}, ...]}.
+{"name": str, "version": int, "language": str, "steps": [{"action", "guard", "outcomes",
+"params"}, ...]}. "language" is the runbook's default language (a snapshot taken before it
+existed has none: English).
 """
 
 from typing import Any
@@ -133,6 +135,7 @@ def runbook_definition(runbook: Runbook) -> dict:
     return {
         "name": runbook.name,
         "version": runbook.version,
+        "language": runbook.language,
         "steps": [
             {
                 "action": step.action,

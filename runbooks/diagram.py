@@ -25,6 +25,7 @@ from runbooks.definitions import ASKING_ACTIONS
 from runbooks.models import Guard
 from runbooks.outcomes import SPECIAL_OUTCOMES
 from runbooks.targets import ask_label
+from runbooks.translations import DEFAULT_LANGUAGE, in_language
 
 BOX_W, BOX_H = 270, 46
 COL_W = BOX_W + 30  # one column (lane) per box, with a margin between lanes
@@ -92,6 +93,8 @@ def step_summary(step: dict) -> str:
     names = list(spec.params) if spec else list(params)
     for name in names:
         value = params.get(name)
+        if isinstance(value, dict):  # a text in several languages: the analysts' one
+            value = in_language(value, DEFAULT_LANGUAGE)
         if isinstance(value, str) and value.strip():
             return _truncate(" ".join(value.split()), SUMMARY_CHARS)
     return ""

@@ -27,11 +27,12 @@ from incidents.models import Category
 from runbooks.actions import ACTIONS, validate_params
 from runbooks.definitions import GUARDS_WITH_OUTCOMES, DefinitionError, validate_steps
 from runbooks.models import Guard, Runbook, Trigger
+from runbooks.translations import DEFAULT_LANGUAGE, LANGUAGES
 from runbooks.versions import runbook_record_history, runbook_set_steps
 
 SHIPPED_RUNBOOKS_DIR = Path(__file__).resolve().parent / "library"
 
-TOP_LEVEL_KEYS = ("name", "description", "active", "trigger", "conditions", "steps")
+TOP_LEVEL_KEYS = ("name", "description", "language", "active", "trigger", "conditions", "steps")
 CONDITION_KEYS = ("categories", "min_priority")
 STEP_KEYS = ("action", "if", "params")
 # Guards with outcomes are written as a mapping ({answer_in: [..]}), the others as a string.
@@ -113,6 +114,7 @@ def runbook_export(runbook: Runbook) -> str:
     return _dump(
         name=runbook.name,
         description=runbook.description,
+        language=runbook.language,
         active=runbook.active,
         trigger=runbook.trigger,
         slugs=slugs,
@@ -125,6 +127,7 @@ def _dump(
     *,
     name: str,
     description: str,
+    language: str,
     active: bool,
     trigger: str,
     slugs: list[str],
@@ -135,6 +138,7 @@ def _dump(
     document = {
         "name": str(name),
         "description": str(description),
+        "language": str(language),
         "active": bool(active),
         "trigger": str(trigger),
         "conditions": {
@@ -240,6 +244,7 @@ def _import_fields(fields: dict[str, Any], *, actor: Actor, source: str) -> Runb
     with transaction.atomic():
         runbook = existing or Runbook(name=fields["name"], version=0)  # set_steps makes it 1
         runbook.description = fields["description"]
+        runbook.language = fields["language"]
         runbook.active = fields["active"]
         runbook.trigger = fields["trigger"]
         runbook.min_priority = fields["min_priority"]
@@ -282,6 +287,10 @@ def _parse_document(data: Any) -> dict[str, Any]:
         description = ""
     if not isinstance(description, str):
         problems["description"] = "must be text"
+    # A file written before runbooks had a language is English, as its texts are.
+    language = data.get("language", DEFAULT_LANGUAGE)
+    if language not in LANGUAGES:
+        problems["language"] = f"unknown language {language!r}; known: {', '.join(LANGUAGES)}"
     active = data.get("active", True)
     if not isinstance(active, bool):
         problems["active"] = "must be true or false"
@@ -322,6 +331,7 @@ def _parse_document(data: Any) -> dict[str, Any]:
     return {
         "name": name,
         "description": description,
+        "language": language,
         "active": active,
         "trigger": trigger,
         "slugs": sorted(set(slugs)),

@@ -13,6 +13,7 @@ from django.utils import timezone
 from incidents import timeline_kinds
 from incidents.models import Category, Person, SecurityIncident, TimelineEntry
 from runbooks.actions import ACTIONS
+from runbooks.translations import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES
 
 
 class Trigger(models.TextChoices):
@@ -60,6 +61,14 @@ class Runbook(models.Model):
         blank=True,
         verbose_name="minimum priority",
         help_text="Runs only for incidents at least this urgent; empty means any priority.",
+    )
+    language = models.CharField(
+        max_length=5,
+        choices=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+        default=DEFAULT_LANGUAGE,
+        verbose_name="default language",
+        help_text="Texts written in several languages fall back to this one when the person's "
+        "language has none; tasks are written in it.",
     )
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -9,6 +9,7 @@ from incidents.details import detail_names
 from runbooks.approvers import clean_approvers
 from runbooks.outcomes import SPECIAL_OUTCOMES
 from runbooks.placeholders import placeholder_known
+from runbooks.translations import clean_translatable
 
 PLACEHOLDERS = {
     "incident_number": "the incident's number, e.g. SIR0001001",
@@ -39,7 +40,9 @@ class Param:
     picks the field (text, template: text with placeholders, int, bool, choice, options: the
     question's key and label pairs, hours: a list of whole hours such as reminders,
     approvers: ask_approval's list), `label` names it (else its name, spelled out), `unit`
-    follows a number (hours), `choice_labels` name the choices in the same order."""
+    follows a number (hours), `choice_labels` name the choices in the same order. A
+    `translatable` text may be written per language ({"en": ..., "de": ...}); the options'
+    labels (and their next texts) always may."""
 
     kind: str  # text, template, int, bool, choice, options, hours, approvers
     help: str
@@ -49,6 +52,7 @@ class Param:
     label: str = ""
     unit: str = ""
     choice_labels: tuple[str, ...] = ()
+    translatable: bool = False
 
     def label_for(self, name: str) -> str:
         return self.label or name.replace("_", " ").capitalize()
@@ -61,20 +65,12 @@ class Param:
 def clean_param(param: Param, value: Any) -> Any:
     """The value checked and normalised; ValueError says what is wrong."""
     if param.kind in ("text", "template"):
+        check = _check_placeholders if param.kind == "template" else _no_check
+        if param.translatable:
+            return clean_translatable(value, check)
         if not isinstance(value, str):
             raise ValueError("must be text")
-        if param.kind == "template":
-            named = set(PLACEHOLDERS)
-            unknown = {p for p in PLACEHOLDER.findall(value) if not placeholder_known(p, named)}
-            first = sorted(unknown)[0] if unknown else ""
-            if first.startswith("details."):
-                details = ", ".join("{details." + n + "}" for n in sorted(detail_names()))
-                raise ValueError(f"unknown detail {{{first}}}; known: {details}")
-            if unknown:
-                raise ValueError(
-                    f"unknown placeholder {{{first}}}; "
-                    f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}" + DETAILS_HINT
-                )
+        check(value)
         return value
     if param.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -116,10 +112,29 @@ def clean_hours(value: Any) -> list[int]:
     return sorted(set(value))
 
 
+def _check_placeholders(text: str) -> None:
+    named = set(PLACEHOLDERS)
+    unknown = {p for p in PLACEHOLDER.findall(text) if not placeholder_known(p, named)}
+    first = sorted(unknown)[0] if unknown else ""
+    if first.startswith("details."):
+        details = ", ".join("{details." + n + "}" for n in sorted(detail_names()))
+        raise ValueError(f"unknown detail {{{first}}}; known: {details}")
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder {{{first}}}; "
+            f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}" + DETAILS_HINT
+        )
+
+
+def _no_check(text: str) -> None:
+    return None
+
+
 def _clean_options(value: Any) -> list[dict[str, str]]:
     if not isinstance(value, list) or len(value) < 2:
         raise ValueError("must be a list of at least two options, each with key and label")
     seen = set()
+    cleaned = []
     for option in value:
         if not isinstance(option, dict) or not {"key", "label"} <= set(option) <= _OPTION_FIELDS:
             raise ValueError("each option needs a key and a label, and may have a next text")
@@ -132,24 +147,28 @@ def _clean_options(value: Any) -> list[dict[str, str]]:
             raise ValueError(f"option key {key!r} is reserved")
         if key in seen:
             raise ValueError(f"option key {key!r} appears twice")
-        if not isinstance(label, str) or not label.strip():
+        if label is None or (isinstance(label, str) and not label.strip()):
             raise ValueError(f"option {key!r} needs a label")
-        _clean_next(key, option.get("next"))
+        try:
+            label = clean_translatable(label)
+        except ValueError as error:
+            raise ValueError(f"option {key!r}, label: {error}") from None
+        next_text = _clean_next(key, option.get("next"))
         seen.add(key)
-    return [
-        {"key": o["key"], "label": o["label"], **({"next": o["next"]} if o.get("next") else {})}
-        for o in value
-    ]
+        cleaned.append({"key": key, "label": label, **({"next": next_text} if next_text else {})})
+    return cleaned
 
 
-def _clean_next(key: str, text: Any) -> None:
+def _clean_next(key: str, text: Any) -> Any:
     """An option's `next`: what happens after that answer, told to the person on the
-    answer page and in the reply's acknowledgement. Text, or text per language."""
+    answer page and in the reply's acknowledgement. Text, or text per language; None when
+    there is none."""
     if text is None or text == "":
-        return
-    texts = text.values() if isinstance(text, dict) else [text]
-    if not texts or not all(isinstance(t, str) and len(t) <= MAX_NEXT for t in texts):
-        raise ValueError(
-            f"option {key!r}: next must be text of at most {MAX_NEXT} characters, "
-            "or such texts by language"
-        )
+        return None
+    try:
+        text = clean_translatable(text)
+    except ValueError as error:
+        raise ValueError(f"option {key!r}, next: {error}") from None
+    if any(len(t) > MAX_NEXT for t in (text.values() if isinstance(text, dict) else [text])):
+        raise ValueError(f"option {key!r}: next must be at most {MAX_NEXT} characters")
+    return text

@@ -28,6 +28,7 @@ from runbooks.actions import ACTIONS, Batch, StepContext
 from runbooks.definitions import ASKING_ACTIONS, asked_options, guard_matches
 from runbooks.models import RunbookRun, StepResult
 from runbooks.outcomes import SPECIAL_OUTCOMES
+from runbooks.translations import DEFAULT_LANGUAGE, in_language
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +286,10 @@ def run_resume(
             return False
         if step_position is not None and run.position != step_position + 1:
             return False
-        options = {o["key"]: o["label"] for o in _options_of_pending_question(run)}
+        language = run.definition.get("language") or DEFAULT_LANGUAGE
+        options = {
+            o["key"]: in_language(o["label"], language) for o in _options_of_pending_question(run)
+        }
         if outcome not in options and outcome not in SPECIAL_OUTCOMES:
             raise DomainError(
                 f"{outcome!r} is not an answer to this question "

@@ -32,6 +32,13 @@ from runbooks.models import RunbookStep
 from runbooks.outcomes import SPECIAL_OUTCOMES
 from runbooks.params import PLACEHOLDERS, Param, clean_hours
 from runbooks.placeholders import details_help
+from runbooks.translated_fields import (
+    TranslatedTextField,
+    option_label_inputs,
+    posted_main,
+    posted_option_label,
+)
+from runbooks.translations import DEFAULT_LANGUAGE, in_language
 
 BASE_FIELDS = ["position", "action", "guard", "guard_outcomes"]
 # How many option rows the form offers at most for a new question: a question has a few
@@ -57,8 +64,12 @@ def param_field_name(action: str, param: str) -> str:
 
 
 class OptionsWidget(forms.Widget):
-    """Rows of key, label and next inputs, a few of them blank for new options. (Rendered here:
-    the default form renderer does not read the project's template folder.)"""
+    """Rows of key, label and next inputs, a few of them blank for new options; each label
+    in the runbook's default language, with the other languages' below it (see
+    runbooks.translated_fields). (Rendered here: the default form renderer does not read
+    the project's template folder.)"""
+
+    language = DEFAULT_LANGUAGE  # the runbook's default language; set per form
 
     def render(self, name: str, value: Any, attrs: dict | None = None, renderer=None) -> str:
         options = [o for o in (value or []) if isinstance(o, dict)]
@@ -67,15 +78,13 @@ class OptionsWidget(forms.Widget):
         rows = format_html_join(
             "",
             '<tr><td><input type="text" name="{}-key-{}" id="{}-key-{}" value="{}" size="12" '
-            'maxlength="30" aria-label="Option {} key"></td>'
-            '<td><input type="text" name="{}-label-{}" id="{}-label-{}" value="{}" '
-            'class="step-option-label" aria-label="Option {} label"></td>'
+            'maxlength="30" aria-label="Option {} key"></td><td>{}</td>'
             '<td><input type="text" name="{}-next-{}" id="{}-next-{}" value="{}" '
             'class="step-option-next" aria-label="Option {} what happens next"></td></tr>',
             (
                 (
                     name, index, base_id, index, option.get("key", ""), index + 1,
-                    name, index, base_id, index, option.get("label", ""), index + 1,
+                    option_label_inputs(name, index, base_id, option.get("label"), self.language),
                     name, index, base_id, index, _next_shown(option.get("next")), index + 1,
                 )
                 for index, option in enumerate(
@@ -88,8 +97,10 @@ class OptionsWidget(forms.Widget):
             '<th scope="col">Label (what the person sees)</th>'
             '<th scope="col">What happens next (told after that answer; optional)</th>'
             "</tr></thead>"
-            "<tbody>{}</tbody></table>",
+            '<tbody>{}</tbody></table><input type="hidden" name="{}-main" value="{}">',
             rows,
+            name,
+            self.language,
         )
 
     def value_from_datadict(self, data, files, name: str) -> list[dict[str, str]]:
@@ -100,9 +111,10 @@ class OptionsWidget(forms.Widget):
             (i for i in range(MAX_POSTED_OPTIONS) if f"{name}-key-{i}" not in data),
             MAX_POSTED_OPTIONS,
         )
+        main = posted_main(data, name, self.language)
         for index in range(rows):
             key = (data.get(f"{name}-key-{index}") or "").strip()
-            label = (data.get(f"{name}-label-{index}") or "").strip()
+            label = posted_option_label(data, name, index, main)
             next_text = _next_posted((data.get(f"{name}-next-{index}") or "").strip())
             if key or label:
                 option = {"key": key, "label": label}
@@ -204,6 +216,9 @@ def param_field(param: Param, name: str) -> forms.Field:
         )
     if param.kind == "template":
         common["help_text"] = f"{param.help} Placeholders allowed (listed above)."
+        if param.translatable:
+            common["help_text"] += " Write it in the languages people may read it in."
+            return TranslatedTextField(label=label, initial=initial or "", **common)
         return StepTextField(
             label=label,
             initial=initial,
@@ -294,8 +309,13 @@ class RunbookStepForm(forms.ModelForm):
         model = RunbookStep
         fields = BASE_FIELDS
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, language: str = DEFAULT_LANGUAGE, **kwargs):
         super().__init__(*args, **kwargs)
+        # Texts in several languages show the runbook's default language first.
+        self.language = language
+        for field in self.fields.values():
+            if hasattr(field.widget, "language"):
+                field.widget.language = language
         # Fields of the actions not chosen are on the page too: a browser must not refuse
         # to post the form because one of them, hidden, is empty.
         self.use_required_attribute = False
@@ -309,7 +329,7 @@ class RunbookStepForm(forms.ModelForm):
 
     def offer_outcomes(self, options: list[dict] | None) -> None:
         choices = [
-            (str(o.get("key")), f"{o.get('label')} ({o.get('key')})")
+            (str(o.get("key")), f"{in_language(o.get('label'), self.language)} ({o.get('key')})")
             for o in options or []
             if isinstance(o, dict) and o.get("key")
         ]
@@ -417,10 +437,14 @@ def params_html(action: str, params: dict[str, Any]) -> SafeString:
     def shown(param: Param, value: Any) -> str:
         if param.kind == "options" and isinstance(value, list):
             return "; ".join(
-                f"{o.get('label')} ({o.get('key')})" for o in value if isinstance(o, dict)
+                f"{_in_default(o.get('label'))} ({o.get('key')})"
+                for o in value
+                if isinstance(o, dict)
             )
         if param.kind == "approvers" and isinstance(value, list):
             return ", ".join(str(v) for v in value)
+        if isinstance(value, dict):
+            return _in_default(value)
         if param.kind == "bool":
             return "yes" if value else "no"
         if param.kind == "choice":
@@ -442,10 +466,21 @@ def params_html(action: str, params: dict[str, Any]) -> SafeString:
     )
 
 
+def _in_default(value: Any) -> str:
+    """A text written in several languages, read in one, saying how many there are."""
+    text = in_language(value, DEFAULT_LANGUAGE)
+    return f"{text} (in {len(value)} languages)" if isinstance(value, dict) else text
+
+
 # --- the steps together -----------------------------------------------------------------
 
 
 class RunbookStepFormSet(forms.BaseInlineFormSet):
+    def get_form_kwargs(self, index: int | None) -> dict[str, Any]:
+        # The runbook's default language comes first in every text in several languages.
+        language = getattr(self.instance, "language", "") or DEFAULT_LANGUAGE
+        return {**super().get_form_kwargs(index), "language": language}
+
     @cached_property
     def forms(self) -> list[RunbookStepForm]:
         built = super().forms

@@ -248,7 +248,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# The admin stays English (no LocaleMiddleware); the emails and answer pages are rendered
+# in the person's language, one of these, from the catalogues under locale/ (the compiled
+# .mo files are committed: no gettext tools needed to run). docs/translations.md.
 LANGUAGE_CODE = "en"
+LANGUAGES = [
+    ("en", "English"),
+    ("de", "German"),
+    ("fr", "French"),
+    ("es", "Spanish"),
+    ("nl", "Dutch"),
+    ("it", "Italian"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

@@ -76,7 +76,7 @@ def test_loading_the_demo_again_keeps_an_authors_edit_of_a_shipped_runbook(
     runbook.refresh_from_db()
     assert runbook.version == 2
     ask = runbook.steps.filter(action="ask_user").order_by("position")[0]
-    assert ask.params["question"] == "Did you try to sign in just now?"
+    assert ask.params["question"]["en"] == "Did you try to sign in just now?"
     assert (
         "Kept as installed, different from the version shipped with the app: Failed sign-ins "
         "(see `manage.py runbooks upgrade`)"

@@ -16,6 +16,7 @@ def form_data(steps: list[dict], runbook: Runbook | None = None, **fields) -> di
     data = {
         "name": runbook.name if runbook else "Suspicious sign-in",
         "description": "",
+        "language": runbook.language if runbook else "en",
         "active": "on",
         "trigger": "incident.opened",
         "categories": (
@@ -57,9 +58,11 @@ def param_fields(prefix: str, action: str, params: dict) -> dict:
         elif isinstance(value, list):
             for index, option in enumerate(value):
                 data[f"{field}-key-{index}"] = option["key"]
-                data[f"{field}-label-{index}"] = option["label"]
+                data |= translated(f"{field}-label-{index}", option["label"])
                 if option.get("next"):
                     data[f"{field}-next-{index}"] = _next_posted(option["next"])
+        elif isinstance(value, dict):
+            data |= translated(field, value)
         else:
             data[field] = str(value)
     return data
@@ -92,3 +95,13 @@ def step_form_errors(response, index: int) -> dict:
 def _next_posted(text) -> str:
     """An option's next text as its box holds it: text per language as a JSON object."""
     return json.dumps(text, ensure_ascii=False) if isinstance(text, dict) else text
+
+
+def translated(field: str, value: str | dict, main: str = "en") -> dict:
+    """A text as the form posts it: the main language in the field itself, the others in
+    `<field>-<code>` (runbooks.translated_fields)."""
+    if isinstance(value, str):
+        return {field: value}
+    return {field: value.get(main, "")} | {
+        f"{field}-{code}": text for code, text in value.items() if code != main
+    }

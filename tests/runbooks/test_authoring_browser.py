@@ -58,13 +58,13 @@ def test_an_author_edits_a_steps_parameters_through_the_form_and_saves(
     assert runbook.version == 2
     params = runbook.steps.get(position=2).params
     assert params["deadline_hours"] == 48 and params["request_evidence"] is True
-    shipped_next = params["options"][1]["next"]
-    assert params["options"][1:] == [
-        # The option's "what happens next" is kept through the form.
-        {"key": "no", "label": "No, not me", "next": shipped_next},
-        {"key": "unsure", "label": "I am not sure"},
-    ]
-    assert shipped_next.startswith("Your password will be reset")
+    # The English label changed; its translations stay, and the new option has one label.
+    no = params["options"][1]
+    assert no["key"] == "no" and no["label"]["en"] == "No, not me"
+    assert no["label"]["de"] == "Nein, das war ich nicht"
+    # The option's "what happens next" is kept through the form.
+    assert no["next"].startswith("Your password will be reset")
+    assert params["options"][2] == {"key": "unsure", "label": "I am not sure"}
     assert runbook.steps.get(position=3).guard_outcomes == [
         "unsure", "no_answer", "undeliverable", "out_of_office",
     ]  # fmt: skip

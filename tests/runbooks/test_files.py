@@ -266,6 +266,7 @@ def test_a_hand_written_file_is_normalised_on_export(db):
     assert runbook_export(runbook) == (
         "name: Minimal\n"
         "description: ''\n"
+        "language: en\n"
         "active: true\n"
         "trigger: incident.opened\n"
         "conditions:\n"
