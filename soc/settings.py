@@ -248,6 +248,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# The runbook form posts every step's parameters for every action, its texts in six
+# languages: a runbook of a dozen steps sends a few thousand fields (Django allows 1,000).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+
 # The admin stays English (no LocaleMiddleware); the emails and answer pages are rendered
 # in the person's language, one of these, from the catalogues under locale/ (the compiled
 # .mo files are committed: no gettext tools needed to run). docs/translations.md.

@@ -8,8 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from runbooks.models import Runbook, RunbookStep
+from runbooks.param_fields import HoursField, OptionsField, StepTextField
 from runbooks.params import PLACEHOLDERS
-from runbooks.step_forms import HoursField, OptionsField, StepTextField, step_form_class
+from runbooks.step_forms import step_form_class
 from tests.builders.runbook_forms import change_url, existing, form_data, step_form_errors
 from tests.runbooks.conftest import NOTE_YES, TASK
 

@@ -9,6 +9,7 @@ from runbooks.actions import validate_params
 from runbooks.definitions import runbook_definition
 from runbooks.files import RunbookFileError, runbook_export, runbook_import
 from runbooks.models import Runbook, RunbookRun
+from runbooks.params import DETAILS_HINT, PLACEHOLDERS
 from tests.builders.runbook_forms import form_data
 from tests.factories import category, open_incident
 
@@ -53,10 +54,8 @@ def test_a_text_may_be_plain_or_written_per_language_and_keeps_the_languages_ord
         ({"question": {}}, {"question": "give the text in at least one language (en, de, fr, "
                                         "es, nl, it)"}),
         ({"question": {"en": "Hi {first_name}", "de": "Hallo {vorname}"}},
-         {"question": "de: unknown placeholder {vorname}; known: {incident_number}, "
-                      "{incident_short_description}, {first_name}, {person_name}, "
-                      "{answer_key}, {answer_label}, {answer_channel}, {task_number}, "
-                      "{runbook_name}"}),
+         {"question": "de: unknown placeholder {vorname}; known: "
+                      + ", ".join("{" + p + "}" for p in PLACEHOLDERS) + DETAILS_HINT}),
         ({"body": ["not", "text"]}, {"body": "must be text, or a mapping of language code "
                                              "to text"}),
         ({"options": [{"key": "yes", "label": {"xx": "Ja"}}, {"key": "no", "label": "No"}]},
@@ -108,8 +107,10 @@ steps:
       label: Nein
     relate_to: incident
     request_evidence: false
-    reminder_after_hours: 24
+    reminders_after_hours: [24]
     deadline_hours: 72
+    away_max_days: 3
+    target: affected
 """
 
 
