@@ -2,7 +2,6 @@
 options (key, label per language, next), the approvers of an approval, a list of hours,
 and a text box."""
 
-import json
 from typing import Any
 
 from django import forms
@@ -38,14 +37,14 @@ class OptionsWidget(forms.Widget):
         rows = format_html_join(
             "",
             '<tr><td><input type="text" name="{}-key-{}" id="{}-key-{}" value="{}" size="12" '
-            'maxlength="30" aria-label="Option {} key"></td><td>{}</td>'
-            '<td><input type="text" name="{}-next-{}" id="{}-next-{}" value="{}" '
-            'class="step-option-next" aria-label="Option {} what happens next"></td></tr>',
+            'maxlength="30" aria-label="Option {} key"></td><td>{}</td><td>{}</td></tr>',
             (
                 (
                     name, index, base_id, index, option.get("key", ""), index + 1,
                     option_label_inputs(name, index, base_id, option.get("label"), self.language),
-                    name, index, base_id, index, _next_shown(option.get("next")), index + 1,
+                    option_label_inputs(
+                        name, index, base_id, option.get("next"), self.language, part="next"
+                    ),
                 )
                 for index, option in enumerate(
                     options + [{}] * (count - len(options))
@@ -75,7 +74,7 @@ class OptionsWidget(forms.Widget):
         for index in range(rows):
             key = (data.get(f"{name}-key-{index}") or "").strip()
             label = posted_option_label(data, name, index, main)
-            next_text = _next_posted((data.get(f"{name}-next-{index}") or "").strip())
+            next_text = posted_option_label(data, name, index, main, part="next")
             if key or label:
                 option = {"key": key, "label": label}
                 if next_text:
@@ -88,24 +87,6 @@ class OptionsWidget(forms.Widget):
 
     def id_for_label(self, id_: str) -> str:
         return f"{id_}-key-0" if id_ else id_
-
-
-def _next_shown(text: Any) -> str:
-    """An option's next text in its input: text per language as its JSON object, so a
-    save keeps every language."""
-    if isinstance(text, dict):
-        return json.dumps(text, ensure_ascii=False)
-    return text or ""
-
-
-def _next_posted(text: str) -> Any:
-    if text.startswith("{"):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return text  # validation says what is wrong if it is not text
-        return value if isinstance(value, dict) else text
-    return text
 
 
 class OptionsField(forms.Field):

@@ -109,43 +109,46 @@ class TranslatedTextField(forms.Field):
         return (initial or "") != (self.to_python(data) or "")
 
 
-def option_label_inputs(name: str, index: int, base_id: str, label: Any, main: str) -> SafeString:
-    """An option row's label cell: the default language's input (named as before:
-    `<name>-label-<i>`), then the other languages' in a <details>."""
+# The parts of an option written per language: (CSS class, words for the label).
+OPTION_PARTS = {
+    "label": ("step-option-label", "label"),
+    "next": ("step-option-next", "what happens next"),
+}
+
+
+def option_label_inputs(
+    name: str, index: int, base_id: str, label: Any, main: str, part: str = "label"
+) -> SafeString:
+    """An option row's label (or next) cell: the default language's input (named
+    `<name>-<part>-<i>`), then the other languages' in a <details>."""
+    css, words = OPTION_PARTS[part]
     texts = texts_of(label, main)
     others = format_html_join(
         "",
         '<label class="step-option-translation"><abbr title="{}">{}</abbr><input type="text" '
-        'name="{}-label-{}-{}" '
-        'id="{}-label-{}-{}" value="{}" lang="{}" class="step-option-label" '
-        'aria-label="Option {} label, {}"></label>',
+        'name="{}-{}-{}-{}" id="{}-{}-{}-{}" value="{}" lang="{}" class="{}" '
+        'aria-label="Option {} {}, {}"></label>',
         (
-            (LANGUAGE_NAMES[code], code, name, index, code, base_id, index, code,
-             texts.get(code, ""), code,
-             index + 1, LANGUAGE_NAMES[code])
+            (LANGUAGE_NAMES[code], code, name, part, index, code, base_id, part, index, code,
+             texts.get(code, ""), code, css, index + 1, words, LANGUAGE_NAMES[code])
             for code in LANGUAGES
             if code != main
         ),
     )  # fmt: skip
     return format_html(
-        '<input type="text" name="{}-label-{}" id="{}-label-{}" value="{}" lang="{}" '
-        'class="step-option-label" aria-label="Option {} label">'
+        '<input type="text" name="{}-{}-{}" id="{}-{}-{}" value="{}" lang="{}" '
+        'class="{}" aria-label="Option {} {}">'
         '<details class="step-translations"><summary>{}</summary>{}</details>',
-        name,
-        index,
-        base_id,
-        index,
-        texts.get(main, ""),
-        main,
-        index + 1,
-        _others_summary(texts, main),
-        others,
-    )
+        name, part, index, base_id, part, index, texts.get(main, ""), main,
+        css, index + 1, words, _others_summary(texts, main), others,
+    )  # fmt: skip
 
 
-def posted_option_label(data: Any, name: str, index: int, main: str) -> Translatable:
+def posted_option_label(
+    data: Any, name: str, index: int, main: str, part: str = "label"
+) -> Translatable:
     texts = {
-        code: str(data.get(f"{name}-label-{index}-{code}") or "").strip() for code in LANGUAGES
+        code: str(data.get(f"{name}-{part}-{index}-{code}") or "").strip() for code in LANGUAGES
     }
-    texts[main] = str(data.get(f"{name}-label-{index}") or "").strip()
+    texts[main] = str(data.get(f"{name}-{part}-{index}") or "").strip()
     return stored(texts, main)

@@ -1,8 +1,6 @@
 """What the runbook page's form posts, built by hand: the runbook's fields and a row of
 typed parameter fields per step (tests posting the rendered page use rendered_forms)."""
 
-import json
-
 from django.urls import reverse
 
 from runbooks.actions import validate_params
@@ -60,7 +58,7 @@ def param_fields(prefix: str, action: str, params: dict) -> dict:
                 data[f"{field}-key-{index}"] = option["key"]
                 data |= translated(f"{field}-label-{index}", option["label"])
                 if option.get("next"):
-                    data[f"{field}-next-{index}"] = _next_posted(option["next"])
+                    data |= translated(f"{field}-next-{index}", option["next"])
         elif isinstance(value, dict):
             data |= translated(field, value)
         else:
@@ -90,11 +88,6 @@ def change_url(runbook: Runbook) -> str:
 def step_form_errors(response, index: int) -> dict:
     formset = response.context["inline_admin_formsets"][0].formset
     return formset.forms[index].errors
-
-
-def _next_posted(text) -> str:
-    """An option's next text as its box holds it: text per language as a JSON object."""
-    return json.dumps(text, ensure_ascii=False) if isinstance(text, dict) else text
 
 
 def translated(field: str, value: str | dict, main: str = "en") -> dict:
