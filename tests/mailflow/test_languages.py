@@ -202,7 +202,7 @@ def test_a_text_missing_in_the_persons_language_falls_back_to_the_runbooks(
     runbook = shipped["Failed sign-ins"]
     runbook.language = "de"
     runbook.save()
-    ask = runbook.steps.get(action="ask_user")
+    ask = runbook.steps.filter(action="ask_user").first()  # the affected person's
     ask.params["question"] = {"de": "Waren Sie das?", "fr": "Était-ce vous ?"}
     ask.params["options"][1]["label"] = {"de": "Nein", "en": "No"}
     ask.save()

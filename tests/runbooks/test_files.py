@@ -121,8 +121,8 @@ BAD_FILES = {
         "step 5, if: 'maybe' is not an option of the question before it",
     ),
     "an unquoted yes as option key": (
-        ("    - key: 'yes'\n      label: Yes, that was me\n",
-         "    - key: yes\n      label: Yes, that was me\n"),
+        ("    - key: 'yes'\n      label:\n        en: Yes, that was me\n",
+         "    - key: yes\n      label:\n        en: Yes, that was me\n"),
         "step 2, params.options: an option key read as true/false",
     ),
     "an unquoted yes in answer_in": (
@@ -192,8 +192,8 @@ def test_every_problem_in_a_file_is_reported_at_once_in_file_order(db):
 def test_a_question_with_bad_options_is_reported_once_not_again_at_each_guard(db):
     text = edited(
         FAILED_SIGN_INS.read_text(encoding="utf-8"),
-        "    - key: 'no'\n      label: No, that was not me\n",
-        "    - key: no\n      label: No, that was not me\n",
+        "    - key: 'no'\n      label:\n        en: No, that was not me\n",
+        "    - key: no\n      label:\n        en: No, that was not me\n",
     )
 
     with pytest.raises(RunbookFileError) as refused:
