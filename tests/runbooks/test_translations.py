@@ -55,8 +55,10 @@ def test_a_text_may_be_plain_or_written_per_language_and_keeps_the_languages_ord
         ({"question": {"en": "Hi {first_name}", "de": "Hallo {vorname}"}},
          {"question": "de: unknown placeholder {vorname}; known: {incident_number}, "
                       "{incident_short_description}, {first_name}, {person_name}, "
+                      "{asked_name}, {asked_as}, "
                       "{answer_key}, {answer_label}, {answer_channel}, {task_number}, "
-                      "{runbook_name}"}),
+                      "{runbook_name}; and {details.<name>} for a field of what happened, "
+                      "e.g. {details.source_ip}"}),
         ({"body": ["not", "text"]}, {"body": "must be text, or a mapping of language code "
                                              "to text"}),
         ({"options": [{"key": "yes", "label": {"xx": "Ja"}}, {"key": "no", "label": "No"}]},
@@ -108,8 +110,10 @@ steps:
       label: Nein
     relate_to: incident
     request_evidence: false
-    reminder_after_hours: 24
+    reminders_after_hours: [24]
     deadline_hours: 72
+    away_max_days: 3
+    target: affected
 """
 
 
