@@ -329,6 +329,7 @@ def test_the_managers_email_is_in_her_language_with_the_about_block_and_details(
         assert not english_in(email, hers, "Carol", "Builder", "Chrome", "Lisboa"), language
 
 
+@pytest.mark.usefixtures("fresh_cache")
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_approval_email_and_page_are_in_the_approvers_language(
     committed, bob, outbox, browser, language
