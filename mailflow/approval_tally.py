@@ -14,7 +14,8 @@ Once decided, the other open seats are closed, so nobody votes on a settled ques
 vote after that is recorded as late and changes nothing.
 """
 
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from core.actors import Actor
 from incidents.timeline import timeline_record
@@ -28,10 +29,20 @@ from runbooks.services import InlineAdvances, enqueue_advance, run_resume
 
 APPROVE, DENY = "approve", "deny"
 # What each approver is asked; the run's outcomes are runbooks.approval_action's.
-VOTE_OPTIONS = [{"key": APPROVE, "label": "Approve"}, {"key": DENY, "label": "Deny"}]
+VOTE_OPTIONS = [
+    {"key": APPROVE, "label": gettext_noop("Approve")},
+    {"key": DENY, "label": gettext_noop("Deny")},
+]
 State = ConfirmationRequest.State
 Kind = ConfirmationRequest.Kind
 VOTED = {APPROVE: "approved", DENY: "denied"}
+
+
+def vote_options(language: str) -> list[dict[str, str]]:
+    """The options as an approver reads them: labels in their language (stored so on their
+    request, for its email, page and acknowledgement); the keys stay approve / deny."""
+    with translation.override(language):
+        return [{**option, "label": gettext(option["label"])} for option in VOTE_OPTIONS]
 
 
 def lock_run_of(request: ConfirmationRequest) -> None:

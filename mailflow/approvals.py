@@ -17,13 +17,14 @@ from incidents.models import SecurityIncident
 from incidents.timeline import timeline_record
 from mailflow import approval_kinds as kinds
 from mailflow.answers import answer_record
-from mailflow.approval_tally import VOTE_OPTIONS, seat_name
-from mailflow.approvers import approvers_resolve
+from mailflow.approval_tally import VOTE_OPTIONS, seat_name, vote_options
+from mailflow.approvers import Approver, approvers_resolve
 from mailflow.models import Answer, ConfirmationRequest
 from mailflow.sending import request_create
 from runbooks import approval_action as generic
 from runbooks.actions import StepContext, StepOutcome, wait_for_answer
 from runbooks.outcomes import NO_TARGET
+from runbooks.translations import person_language
 
 DEFAULT_DEADLINE_HOURS = 24
 
@@ -57,24 +58,7 @@ def _ask_approvers(ctx: StepContext) -> StepOutcome:
             "lower the number of approvals needed or name more approvers."
         )
     deadline = timedelta(hours=params.get("deadline_hours") or DEFAULT_DEADLINE_HOURS)
-    requests = [
-        request_create(
-            actor=ctx.actor,
-            run=run,
-            step_position=run.position,
-            incident=ctx.incident,
-            task=None,
-            question=question,
-            options=VOTE_OPTIONS,
-            subject=ctx.render(params.get("subject") or params["question"]),
-            body=ctx.render(params.get("body") or ""),
-            deadline_after=deadline,
-            batch=ctx.batch,
-            approver=approver,
-            seat=seat,
-        )
-        for seat, approver in enumerate(approvers)
-    ]
+    requests = [_ask_one(ctx, approver, seat, deadline) for seat, approver in enumerate(approvers)]
     names = ", ".join(a.name for a in approvers)
     timeline_record(
         incident=ctx.incident,
@@ -92,6 +76,30 @@ def _ask_approvers(ctx: StepContext) -> StepOutcome:
     outcome = wait_for_answer(ctx)
     outcome.detail = f"Approval asked of {len(requests)} approver(s), {quorum} needed"
     return outcome
+
+
+def _ask_one(
+    ctx: StepContext, approver: Approver, seat: int, deadline: timedelta
+) -> ConfirmationRequest:
+    """One approver's request, its texts in their language (else the runbook's)."""
+    params = ctx.params
+    language = person_language(approver.language, ctx.language)
+    return request_create(
+        actor=ctx.actor,
+        run=ctx.run,
+        step_position=ctx.run.position,
+        incident=ctx.incident,
+        task=None,
+        question=ctx.render(params["question"], language),
+        options=vote_options(language),
+        subject=ctx.render(params.get("subject") or params["question"], language),
+        body=ctx.render(params.get("body") or "", language),
+        deadline_after=deadline,
+        batch=ctx.batch,
+        approver=approver,
+        seat=seat,
+        language=language,
+    )
 
 
 ask_approval = generic.ask_approval.run_by(_ask_approvers)

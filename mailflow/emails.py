@@ -12,6 +12,7 @@ from django.utils.translation import gettext, gettext_lazy
 from core.text import header_text
 from mailflow.asked_about import about_context
 from mailflow.models import ConfirmationRequest
+from mailflow.parsing.answer import read_answer
 from mailflow.parsing.reply_words import reply_words
 from mailflow.tokens import bounce_token, page_token, reply_token
 from runbooks.outcomes import SUSPICIOUS
@@ -81,6 +82,17 @@ def deadline_text(request: ConfirmationRequest) -> str:
     return f"{date_format(deadline, 'DATETIME_FORMAT')} ({date_format(deadline, 'T')})"
 
 
+def vote_words(options: list[dict]) -> list[str]:
+    """An approval's reply words: each option's label in lower case ("genehmigen"), which
+    the reply reader takes as that vote, else its key."""
+    words = []
+    for option in options:
+        label = str(option.get("label", "")).strip().lower()
+        ok = label and read_answer(label, options).key == option["key"]
+        words.append(label if ok else option["key"])
+    return words
+
+
 def _bodies(request: ConfirmationRequest, context: dict) -> tuple[str, str]:
     """The email's text and HTML in the active language. An approver's
     (mailflow.approvals) says what is to be approved, in which incident, about whom and
@@ -97,6 +109,8 @@ def _bodies(request: ConfirmationRequest, context: dict) -> tuple[str, str]:
             "runbook_name": request.run.definition.get("name", ""),
             "about": affected.full_name if affected else "",
             "language": request_language(request),
+            # The vote words the reply reader takes, in the approver's language.
+            "reply_keys": vote_words(request.options),
         }
     return (
         get_template(f"mailflow/email/{name}.txt").render(context),

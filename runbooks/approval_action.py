@@ -28,7 +28,7 @@ APPROVAL_OUTCOMES = [
     "once the quorum approves, denied once denials leave it out of reach, no_answer at the "
     "deadline. Steps after it branch on approved / denied / no_answer.",
     question=Param("template", "What is to be approved, e.g. 'Disable the account of "
-                   "{person_name}?'", required=True),
+                   "{person_name}?'", required=True, translatable=True),
     approvers=Param(
         "approvers",
         "One per line: manager (the person's manager), person:<email> (someone in the "
@@ -37,9 +37,10 @@ APPROVAL_OUTCOMES = [
     ),
     quorum=Param("int", "How many approvals are needed; 0: every approver.", default=0,
                  label="Approvals needed"),
-    subject=Param("template", "Email subject (the incident number is added).", default=""),
+    subject=Param("template", "Email subject (the incident number is added).", default="",
+                  translatable=True),
     body=Param("template", "Why it is asked: text before the question in the email.",
-               default=""),
+               default="", translatable=True),
     deadline_hours=Param("int", "Give up waiting after this long.", default=24,
                          label="Deadline after", unit="hours"),
 )  # fmt: skip

@@ -248,10 +248,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# The runbook form posts every step's parameters for every action, its texts in six
-# languages: a runbook of a dozen steps sends a few thousand fields (Django allows 1,000).
-DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
-
 # The admin stays English (no LocaleMiddleware); the emails and answer pages are rendered
 # in the person's language, one of these, from the catalogues under locale/ (the compiled
 # .mo files are committed: no gettext tools needed to run). docs/translations.md.
@@ -273,6 +269,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+# Fields one request may post. Django's 1000 is too few for the runbook admin's change
+# form: every step's form carries each action's parameters with an input per language
+# (about 100 a step), so a runbook of seven steps and its blank forms passes 1000.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # Evidence sent by end users is hostile until proven otherwise: it lives outside any
 # directory a web server serves, and only the staff-only download view reads it.

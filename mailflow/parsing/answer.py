@@ -202,7 +202,7 @@ _DENY_WORDS = {
     "deny", "denied", "denies", "reject", "rejected", "abgelehnt", "ablehnen", "lehne",
     "refusé", "refusée", "refuse", "refuser", "rechazado", "rechazada", "rechazo",
     "denegado", "afgewezen", "afwijzen", "geweigerd", "weiger", "respinto", "respinta",
-    "rifiutato", "rifiuto", "negato",
+    "rifiutato", "rifiuto", "negato", "rechazar", "denegar", "rifiutare",
 }  # fmt: skip
 _VOTE_KEYS = {"approve", "deny"}
 _YES_VOTE = frozenset(_YES_WORDS | {"approve"})

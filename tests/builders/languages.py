@@ -9,4 +9,10 @@ ENGLISH_WORDS = (
     "attach", "files", "show", "what", "happened", "suspicious", "look", "anything", "else",
     "tell", "us", "did", "downloaded", "yes", "or", "that", "not", "sign", "attempts",
     "were", "made", "by", "confirm", "recent", "reminder", "received", "yet", "have",
+    # The manager's, the approver's and the acknowledgement's words, and dates.
+    # ("no", "message" and "place" are Spanish, Italian or French too.)
+    "when", "from", "address", "device", "them", "their", "they", "hope", "manager",
+    "asked", "got", "approval", "requested", "decide", "decision", "approve", "deny",
+    "concerns", "thank", "recorded", "happens", "next", "change", "automatically", "sent",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
 )  # fmt: skip

@@ -209,7 +209,7 @@ def test_a_staff_user_without_a_directory_entry_is_asked_by_their_account(world,
     assert email.subject.startswith(f"[{incident.number}] Disable the account of Bob Builder?")
     assert email.body.startswith("Hello Carla,")  # named after her account
     for text in (incident.number, "Bob said the sign-in was not them.",
-                 "Disable the account of Bob Builder?", "with one word: yes or no.",
+                 "Disable the account of Bob Builder?", "approve / deny",
                  "runbook “Approve, then disable”", "It concerns Bob Builder."):  # fmt: skip
         assert text in email.body
     assert "Approval request for Carla Ciso" in summaries(incident, "request.created")[0]

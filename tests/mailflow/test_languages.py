@@ -3,19 +3,23 @@
 catalogues, the question, options and subject from the runbook's translations."""
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
+from django.core import mail
 
+from mailflow.due_requests import requests_process_due
 from mailflow.emails import build_request_email
 from mailflow.models import ConfirmationRequest
 from mailflow.parsing import read_answer
 from mailflow.parsing.reply_words import YES_NO, reply_words
 from runbooks.translations import LANGUAGES, in_language
 from tests.builders.answers import land, links, settle
+from tests.builders.approvals import approval_runbook, approval_world, seats
+from tests.builders.inbound import raw_reply
 from tests.builders.languages import ENGLISH_WORDS
-from tests.factories import category, open_incident
+from tests.factories import PersonFactory, category, open_incident
 
 # The same for German: none of it in the other five.
 GERMAN_WORDS = ("hallo", "bitte", "sie", "ihre", "antworten", "sicherheitsvorfall", "oder")
@@ -202,7 +206,7 @@ def test_a_text_missing_in_the_persons_language_falls_back_to_the_runbooks(
     runbook = shipped["Failed sign-ins"]
     runbook.language = "de"
     runbook.save()
-    ask = runbook.steps.get(action="ask_user")
+    ask = runbook.steps.filter(action="ask_user").first()  # the affected person's
     ask.params["question"] = {"de": "Waren Sie das?", "fr": "Était-ce vous ?"}
     ask.params["options"][1]["label"] = {"de": "Nein", "en": "No"}
     ask.save()
@@ -236,3 +240,155 @@ def test_an_unknown_link_says_so_in_every_language_english_first(browser, db):
         html.index(f">{heading}</h") for heading in headings
     )
     assert f"<h1>{headings[0]}</h1>" in html
+
+
+# --- the manager's question, the approval, the acknowledgement, what happens next ------
+
+SIGN_IN = {
+    "time": "2026-12-04T07:42:00Z",
+    "source_ip": "203.0.113.7",
+    "location": "Lisboa",
+    "device": "Chrome",
+    "attempts": 12,
+}
+# What each language calls the manager's part, the approver's and the acknowledgement's.
+MANAGER_WORDS = {
+    "en": ("As their manager, can you answer for them?", "When: 2026-12-04 07:42 (UTC)"),
+    "de": ("Können Sie als Vorgesetzte", "Wann: 2026-12-04 07:42 (UTC)"),
+    "fr": ("En tant que responsable hiérarchique", "Quand : 2026-12-04 07:42 (UTC)"),
+    "es": ("Como responsable directo", "Cuándo: 2026-12-04 07:42 (UTC)"),
+    "nl": ("Kunt u als leidinggevende", "Wanneer: 2026-12-04 07:42 (UTC)"),
+    "it": ("In qualità di responsabile", "Quando: 2026-12-04 07:42 (UTC)"),
+}
+APPROVAL_WORDS = {
+    "en": ("Approve", "approve / deny", "Please decide by"),
+    "de": ("Genehmigen", "genehmigen / ablehnen", "Bitte entscheiden Sie bis"),
+    "fr": ("Approuver", "approuver / refuser", "Merci de décider d’ici le"),
+    "es": ("Aprobar", "aprobar / rechazar", "Decida antes del"),
+    "nl": ("Goedkeuren", "goedkeuren / afwijzen", "Beslis alstublieft vóór"),
+    "it": ("Approvare", "approvare / rifiutare", "Decida entro"),
+}
+APPROVAL_QUESTION = {
+    "en": "Disable the account of {person_name}?",
+    "de": "Das Konto von {person_name} sperren?",
+    "fr": "Désactiver le compte de {person_name} ?",
+    "es": "¿Desactivar la cuenta de {person_name}?",
+    "nl": "Het account van {person_name} blokkeren?",
+    "it": "Disattivare l’account di {person_name}?",
+}
+APPROVAL_BODY = {
+    "en": "{first_name} said the sign-in was not them.",
+    "de": "{first_name} sagt, die Anmeldung stamme nicht von ihm.",
+    "fr": "{first_name} dit que cette connexion ne venait pas de lui.",
+    "es": "{first_name} dice que el inicio de sesión no fue suyo.",
+    "nl": "{first_name} zegt dat de aanmelding niet van hem was.",
+    "it": "{first_name} dice che l’accesso non era suo.",
+}
+ACKNOWLEDGED = {
+    "en": "What happens next:",
+    "de": "Wie es weitergeht:",
+    "fr": "La suite\u00a0:",
+    "es": "Qué ocurre ahora:",
+    "nl": "Wat er nu gebeurt:",
+    "it": "Cosa succede ora:",
+}
+
+
+def english_in(message, request: ConfirmationRequest, *names: str) -> set[str]:
+    """The English words of an email's subject, text and HTML (`names` left out)."""
+    found = set()
+    for part in (message.subject, message.body, message.alternatives[0][0]):
+        for name in names:
+            part = part.replace(name, " ")
+        found |= words_of(part, request) & set(ENGLISH_WORDS)
+    return found
+
+
+@pytest.mark.usefixtures("fresh_cache")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_managers_email_is_in_her_language_with_the_about_block_and_details(
+    shipped, committed, bob, outbox, language
+):
+    carol = PersonFactory(email="carol@corp.example.com", first_name="Carol", language=language)
+    bob.manager = carol
+    bob.save()
+    incident = committed(
+        open_incident, category=category("failed-login"), affected_user=bob,
+        short_description="x", details=SIGN_IN,
+    )  # fmt: skip
+    bobs = ConfirmationRequest.objects.get(incident=incident)
+    committed(requests_process_due, bobs.deadline_at + timedelta(minutes=1))
+
+    hers = ConfirmationRequest.objects.get(incident=incident, step_position=2)
+    (email,) = [m for m in outbox if m.to == [carol.email]]
+    assert hers.language == language
+    assert "{" not in email.body and "Lisboa" in email.body
+    for own in MANAGER_WORDS[language]:
+        assert own in email.body, own
+    if language != "en":
+        assert not english_in(email, hers, "Carol", "Builder", "Chrome", "Lisboa"), language
+
+
+@pytest.mark.usefixtures("fresh_cache")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_approval_email_and_page_are_in_the_approvers_language(
+    committed, bob, outbox, browser, language
+):
+    maya = approval_world(bob)["maya"]
+    maya.language = language
+    maya.save()
+    runbook = approval_runbook(["manager"], question=APPROVAL_QUESTION, body=APPROVAL_BODY)
+    runbook.name = "R"  # the runbook's name is the team's, not translated
+    runbook.save()
+    incident = committed(open_incident, affected_user=bob, short_description="x")
+    (seat,) = seats(incident)
+
+    (email,) = [m for m in outbox if m.to == [maya.email]]
+    label, words, deadline = APPROVAL_WORDS[language]
+    assert seat.language == language and seat.options[0]["label"] == label
+    assert seat.question == APPROVAL_QUESTION[language].format(person_name="Bob Builder")
+    assert words in email.body and deadline in email.body
+    assert f'<html lang="{language}">' in email.alternatives[0][0]
+    settle(seat)
+    page = unescape(browser.get(land(browser, links(email)["approve"])).content.decode())
+    assert label in page and seat.question in page
+    if language != "en":
+        assert not english_in(email, seat, "Maya", "Builder", "“R”", "«R»", "‘R’"), language
+        assert not words_of(page, seat) & set(ENGLISH_WORDS), language
+
+
+@pytest.mark.usefixtures("fresh_cache", "webhook_secret")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_acknowledgement_of_a_reply_is_in_the_persons_language(asked_in, deliver, language):
+    request = asked_in(language)
+    no = YES_NO[language][1]
+
+    inbound = deliver(raw_reply(request, no))
+
+    assert inbound.status == "answered"
+    ack = mail.outbox[-1]
+    next_text = in_language(request.run.definition["steps"][1]["params"]["options"][1]["next"],
+                            language)  # fmt: skip
+    assert f"{ACKNOWLEDGED[language]}\n{next_text}" in ack.body
+    assert request.options[1]["label"] in ack.body
+    if language != "en":
+        assert not english_in(ack, request), language
+
+
+@pytest.mark.usefixtures("fresh_cache")
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_thanks_page_says_what_happens_next_in_the_persons_language(
+    asked_in, outbox, browser, committed, language
+):
+    request = asked_in(language, "policy-violation")
+    settle(request)
+    browser.get(land(browser, links(outbox[0])["no"]))
+
+    posted = committed(browser.post, "/respond/", {"choice": "no"})
+
+    done = unescape(browser.get(posted["Location"]).content.decode())
+    step = request.run.definition["steps"][request.step_position]
+    assert in_language(step["params"]["options"][1]["next"], language) in done
+    assert ACKNOWLEDGED[language].rstrip(":\u00a0") in done
+    if language != "en":
+        assert not words_of(done, request) & set(ENGLISH_WORDS), language

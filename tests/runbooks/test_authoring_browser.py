@@ -63,7 +63,8 @@ def test_an_author_edits_a_steps_parameters_through_the_form_and_saves(
     assert no["key"] == "no" and no["label"]["en"] == "No, not me"
     assert no["label"]["de"] == "Nein, das war ich nicht"
     # The option's "what happens next" is kept through the form.
-    assert no["next"].startswith("Your password will be reset")
+    assert no["next"]["en"].startswith("Your password will be reset")
+    assert no["next"]["de"].startswith("Ihr Passwort wird zurückgesetzt")
     assert params["options"][2] == {"key": "unsure", "label": "I am not sure"}
     assert runbook.steps.get(position=3).guard_outcomes == [
         "unsure", "no_answer", "undeliverable", "out_of_office",
