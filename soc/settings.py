@@ -271,7 +271,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 # Fields one request may post. Django's 1000 is too few for the runbook admin's change
 # form: every step's form carries each action's parameters with an input per language
-# (about 100 a step), so a runbook of seven steps and its blank forms passes 1000.
+# (about 200 a step), so a runbook of seven steps and its blank forms passes 1000.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
 
 # Evidence sent by end users is hostile until proven otherwise: it lives outside any

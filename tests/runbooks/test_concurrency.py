@@ -20,6 +20,7 @@ from runbooks.files import import_shipped_runbooks
 from runbooks.models import RunbookRun
 from runbooks.services import run_advance, run_resume
 from runbooks.starting import run_start
+from tests.builders.threads import together
 from tests.factories import PersonFactory, category, open_incident
 
 pytestmark = [
@@ -28,26 +29,6 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def together(function, count: int = 6) -> list:
-    """Call function from `count` threads released at the same moment."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = function()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 @pytest.fixture
