@@ -89,7 +89,6 @@ def request_create(
     subject: str,
     body: str = "",
     evidence_requested: bool = False,
-    reminder_after: timedelta | None = None,
     reminders_after: Sequence[timedelta] = (),
     deadline_after: timedelta,
     batch: Batch | None = None,
@@ -101,12 +100,12 @@ def request_create(
     """Create the request for a run's ask_user step to `person` and send it after commit:
     in a task of its own, or, when the run advances in a batch, with the batch's other
     questions at its end (see _send_batch). Asking the same step (and seat) again returns
-    the existing request. `reminders_after` (or the one `reminder_after`): a reminder after
-    each of these times; those at or after the deadline are left out. `asked_as` says on
-    the timeline how someone other than the affected person stands to them ("manager of
-    Bob Builder"). `approver`: one seat of an ask_approval step (mailflow.approvals), asked
-    instead of `person`; they may have no directory entry, only an account. `language`:
-    what the texts are written in (else the person's from the directory)."""
+    the existing request. `reminders_after`: a reminder after each of these times; those
+    at or after the deadline are left out. `asked_as` says on the timeline how someone
+    other than the affected person stands to them ("manager of Bob Builder").
+    `approver`: one seat of an ask_approval step (mailflow.approvals), asked instead of
+    `person`; they may have no directory entry, only an account. `language`: what the
+    texts are written in (else the person's from the directory)."""
     existing = ConfirmationRequest.objects.filter(
         run=run, step_position=step_position, seat=seat
     ).first()
@@ -120,9 +119,7 @@ def request_create(
         language or (approver.language if approver else (person.language if person else "")) or "en"
     )
     nonce = new_nonce()
-    reminders = reminders_plan(
-        now, [*reminders_after, *([reminder_after] if reminder_after else [])], now + deadline_after
-    )
+    reminders = reminders_plan(now, list(reminders_after), now + deadline_after)
     with transaction.atomic():
         request = ConfirmationRequest.objects.create(
             run=run,
