@@ -173,13 +173,19 @@ def duplicates(values) -> int:
     return sum(count - 1 for count in Counter(values).values() if count > 1)
 
 
-def emails_per_message_id(mail_dir: Path) -> Counter:
+def emails_per_message_id(mail_dir: Path) -> tuple[Counter, Counter]:
+    """The emails by Message-ID, and the acknowledgements of replies (automatic replies of
+    ours) by the reply they answer (In-Reply-To)."""
     parser = email.parser.BytesHeaderParser()
     ids: Counter = Counter()
+    acknowledged: Counter = Counter()
     for path in mail_dir.glob("*.eml"):
         with path.open("rb") as handle:
-            ids[parser.parse(handle).get("Message-ID", "").strip()] += 1
-    return ids
+            headers = parser.parse(handle)
+        ids[headers.get("Message-ID", "").strip()] += 1
+        if headers.get("Auto-Submitted", "").strip() == "auto-replied":
+            acknowledged[headers.get("In-Reply-To", "").strip()] += 1
+    return ids, acknowledged
 
 
 def check(drill: Drill, incident_ids: list[int], mail_dir: Path) -> list[tuple[str, int, int]]:
@@ -194,7 +200,8 @@ def check(drill: Drill, incident_ids: list[int], mail_dir: Path) -> list[tuple[s
     requests = ConfirmationRequest.objects.filter(incident_id__in=incident_ids)
     steps = {run.pk: len(run.definition["steps"]) for run in runs}
     results = Counter(StepResult.objects.filter(run__in=run_ids).values_list("run", flat=True))
-    emails = emails_per_message_id(mail_dir)
+    emails, acknowledged = emails_per_message_id(mail_dir)
+    question_ids = list(requests.values_list("message_id", flat=True))
     outcomes = {
         request_id: outcome
         for request_id, outcome in runs.values_list("requests__pk", "context__outcome")
@@ -218,10 +225,11 @@ def check(drill: Drill, incident_ids: list[int], mail_dir: Path) -> list[tuple[s
         ("duplicate notes (incident, text)",
          duplicates(timeline.filter(kind="note.added").values_list("incident_id", "body")), 0),
         ("questions", requests.count(), n),
-        ("emails sent (files in VAR_DIR/mail)", sum(emails.values()), n),
+        ("questions emailed (files in VAR_DIR/mail)", sum(emails[m] for m in question_ids), n),
         ("duplicate emails (same Message-ID)", duplicates(emails.elements()), 0),
-        ("questions never emailed",
-         sum(emails[m] == 0 for m in requests.values_list("message_id", flat=True)), 0),
+        ("questions never emailed", sum(emails[m] == 0 for m in question_ids), 0),
+        # Each reply taken as the answer is acknowledged once (more may still be queued).
+        ("duplicate acknowledgements (same In-Reply-To)", duplicates(acknowledged.elements()), 0),
         ("replies (each delivered 3 times)", len(drill.replies), n),
         ("replies acknowledged with HTTP 200",
          sum(any(s[2] == 200 for s in r.sends) for r in drill.replies.values()), n),
