@@ -100,6 +100,7 @@ class _Incident(NamedTuple):
     opened_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    details: dict  # what happened: none here (COPY needs every NOT NULL column)
 
 
 _INCIDENT_FIELDS = [name if name != "subject" else "short_description"
@@ -371,6 +372,7 @@ class Command(BaseCommand):
                     opened,
                     closed or opened,
                     closed,
+                    {},
                 )
             )
         _BulkWriter(SecurityIncident, _INCIDENT_FIELDS).write(rows)
