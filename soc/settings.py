@@ -2,8 +2,8 @@
 
 Every value comes from an environment variable documented in `.env.example`, or from a
 local `.env` file for the variables the environment does not set (soc/envfile.py). The
-helpers below refuse a malformed value at startup with a message naming the variable, so a
-typo in production is a crash on deploy rather than a surprise at 3 a.m.
+helpers of soc/env.py refuse a malformed value at startup with a message naming the
+variable.
 """
 
 import os
@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from soc.env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url
 from soc.envfile import env_file_path, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,76 +21,6 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # without exporting DEBUG and SECRET_KEY; a variable set in the environment wins.
 ENV_FILE = env_file_path(BASE_DIR)
 load_env_file(ENV_FILE)
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def env_str(name: str, default: str = "") -> str:
-    # Empty counts as unset, as in env_int: `.env.example` lists every setting as `NAME=`
-    # for its default, and an environment file copied from it must not turn VAR_DIR or
-    # EVIDENCE_ROOT into the working directory.
-    return os.environ.get(name, "").strip() or default
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false (1/0, yes/no, on/off), not {raw!r}")
-
-
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
-    return value
-
-
-def env_float(name: str) -> float | None:
-    """A positive number, or None when unset or empty."""
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ImproperlyConfigured(
-            f"{name} must be more than 0 (leave it empty for no limit), not {raw!r}"
-        )
-    return value
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
-
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env_str(name, default).lower()
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    return value
-
-
-def env_url(name: str, default: str) -> str:
-    value = env_str(name, default).rstrip("/")
-    if value and not value.startswith(("http://", "https://")):
-        raise ImproperlyConfigured(f"{name} must be an absolute http(s) URL, not {value!r}")
-    return value
-
 
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
