@@ -9,6 +9,7 @@ import requests
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import SuspiciousOperation
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -23,8 +24,11 @@ from core.sso.services import sso_enabled
 logger = logging.getLogger(__name__)
 
 # What a failed exchange with the provider raises: a replayed or forged callback (state,
-# nonce, signature), a provider that is down or answers an error, a malformed answer.
+# nonce, signature), a provider that is down or answers an error, a malformed answer; and
+# a first sign-in that lost the race to create the same account (two tabs): trying again
+# finds it.
 _EXCHANGE_FAILURES = (
+    IntegrityError,
     SuspiciousOperation,
     SsoFailed,
     requests.RequestException,
