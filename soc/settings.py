@@ -6,6 +6,7 @@ helpers below refuse a malformed value at startup with a message naming the vari
 typo in production is a crash on deploy rather than a surprise at 3 a.m.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -75,6 +76,19 @@ def env_float(name: str) -> float | None:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[str]:
+    """A comma-separated list of addresses or networks (CIDR), each checked at startup."""
+    networks = env_list(name)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list addresses or networks like 10.0.0.0/8, not {network!r}"
+            ) from None
+    return networks
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -546,6 +560,14 @@ SPECTACULAR_SETTINGS = {
         "ConfigurationItemKindEnum": "incidents.models.ConfigurationItem.Kind",
     },
 }
+
+# --- Metrics (/metrics) -----------------------------------------------------------------
+
+# Who may read /metrics: a bearer token, client networks (CIDR, the address as the rate
+# limits read it, see TRUST_X_FORWARDED_FOR), or both (then both must pass). With
+# neither the endpoint is off and answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
 
 # --- Logging ----------------------------------------------------------------------------
 
