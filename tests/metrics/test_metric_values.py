@@ -6,15 +6,18 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from incidents.models import TimelineEntry
 from mailflow.answers import answer_record
 from mailflow.emails import reply_address
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
 from mailflow.page_services import request_note_scanner_visit
 from mailflow.request_lifecycle import request_expire
 from runbooks import actions
+from runbooks import timeline_kinds as runbook_kinds
 from soc.metrics import LATENCY_BUCKETS
 from tests.builders.dashboard import inbound
 from tests.builders.inbound import delivery_report, message
@@ -133,3 +136,13 @@ def test_a_scrape_costs_the_same_queries_with_one_row_of_each_kind_or_many(
 
     assert ConfirmationRequest.objects.count() == 15 and InboundEmail.objects.count() == 15
     assert len(many) == len(once) == 5, many
+
+
+def test_the_index_for_the_failed_steps_count_names_the_runbooks_kind():
+    index = next(
+        index
+        for index in TimelineEntry._meta.indexes
+        if index.name == "timeline_runbook_failed_idx"
+    )
+
+    assert index.condition == Q(kind=runbook_kinds.RUNBOOK_FAILED)
