@@ -109,7 +109,7 @@ def question_metrics() -> Iterator[Metric]:
     )
     no_answer = CounterMetricFamily(
         "soc_questions_no_answer",
-        "Questions that reached their deadline without an answer.",
+        "Questions that ended without an answer: the deadline passed, or an analyst ended them.",
         labels=["kind"],
     )
     undeliverable = CounterMetricFamily(
