@@ -4,6 +4,7 @@ Each helper refuses a malformed value with a message naming the variable, so a t
 production is a crash on deploy rather than a surprise at 3 a.m.
 """
 
+import ipaddress
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -76,3 +77,16 @@ def env_url(name: str, default: str) -> str:
     if value and not value.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"{name} must be an absolute http(s) URL, not {value!r}")
     return value
+
+
+def env_networks(name: str) -> list[str]:
+    """A comma-separated list of addresses or networks (CIDR), each checked at startup."""
+    networks = env_list(name)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list addresses or networks like 10.0.0.0/8, not {network!r}"
+            ) from None
+    return networks

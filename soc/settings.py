@@ -14,7 +14,16 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from incidents.groups import RUNBOOK_AUTHOR, SOC_ANALYST
-from soc.env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url
+from soc.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+    env_url,
+)
 from soc.envfile import env_file_path, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -529,6 +538,14 @@ SPECTACULAR_SETTINGS = {
         "ConfigurationItemKindEnum": "incidents.models.ConfigurationItem.Kind",
     },
 }
+
+# --- Metrics (/metrics) -----------------------------------------------------------------
+
+# Who may read /metrics: a bearer token, client networks (CIDR, the address as the rate
+# limits read it, see TRUST_X_FORWARDED_FOR), or both (then both must pass). With
+# neither the endpoint is off and answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
 
 # --- Logging ----------------------------------------------------------------------------
 
