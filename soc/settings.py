@@ -138,6 +138,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Before the host check and the HTTPS redirect: probes come by IP (core/health.py).
+    "core.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads request.POST: reads large inbound webhook posts itself, and
     # turns malformed webhook payloads into 400s and database failures into 503s.
@@ -409,6 +411,11 @@ Q_CLUSTER = {
     "ack_failures": True,
     "label": "Background tasks",
 }
+# /readyz answers 503 once the oldest queued task has waited this many seconds, or a
+# schedule is this late: no worker runs, or they are far behind. Above a killed task's way
+# back (timeout, then retry: 300 s) and two rounds of the 5-minute sweeps, so a busy
+# minute is not an outage. 0: neither is checked.
+READYZ_QUEUE_MAX_AGE = env_int("READYZ_QUEUE_MAX_AGE", 600, minimum=0)
 # When set: the cache, and where the send rate is counted (the database otherwise).
 REDIS_URL = env_str("REDIS_URL")
 if Q_BROKER == "redis":
