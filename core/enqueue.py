@@ -16,6 +16,9 @@ from django_q.conf import Conf
 from django_q.tasks import async_task as django_q_async_task
 from django_q.tasks import schedule
 
+# Imported for its receivers: the worker loads this module with any task's function.
+from core import task_logging  # noqa: F401
+
 
 @cache
 def broker() -> Broker:

@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core.logging import logging_config
 from soc.envfile import env_file_path, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -138,6 +139,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request carries its id (core/request_id.py).
+    "core.request_id.RequestIdMiddleware",
     # Before the host check and the HTTPS redirect: probes come by IP (core/health.py).
     "core.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -557,24 +560,8 @@ SPECTACULAR_SETTINGS = {
 # --- Logging ----------------------------------------------------------------------------
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    # Answer-link and reply tokens and email addresses never reach a log line.
-    "filters": {"redact": {"()": "core.logging.RedactSecretsFilter"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django-q": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
-        # Django's defaults give these their own, unfiltered handlers (runserver's request
-        # lines carry the answer links' tokens): everything goes through "console" instead.
-        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
-        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # aiosmtpd logs every sender and recipient at INFO and message lines at DEBUG; the
-        # SMTP receiver logs what went wrong itself, without them.
-        "mail.log": {"level": "WARNING"},
-    },
-}
+# "plain" lines as a person reads them, or "json": one object per line for a SIEM, with the
+# request id, incident number and task name (core/logging.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
+# Answer-link and reply tokens and email addresses never reach a log line.
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
