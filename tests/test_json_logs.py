@@ -15,6 +15,7 @@ import pytest
 from bench.common import ROOT
 from core import enqueue
 from tests.builders.log_lines import json_log_lines
+from tests.factories import UserFactory
 
 TOKEN = "soc_" + "A1b2C3d4" * 4
 LOGGED = """
@@ -116,6 +117,20 @@ def test_each_request_gets_its_own_id(client, db):
     second = client.get("/healthz")["X-Request-ID"]
 
     assert first != second
+
+
+def test_lines_about_an_incident_page_carry_its_number(client, incident, json_lines):
+    """A staff user without permissions opens the incident: Django logs the refusal."""
+    client.force_login(UserFactory(is_staff=True))
+
+    response = client.get(f"/admin/incidents/securityincident/{incident.pk}/change/")
+
+    assert response.status_code == 403
+    refusals = [line for line in json_lines() if line["logger"] == "django.request"]
+    assert [(line["message"], line["incident"]) for line in refusals] == [
+        (f"Forbidden (Permission denied): /admin/incidents/securityincident/{incident.pk}/"
+         "change/", incident.number)
+    ]  # fmt: skip
 
 
 def test_lines_a_task_writes_carry_its_name_and_the_next_lines_do_not(db, json_lines):
