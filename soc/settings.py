@@ -563,5 +563,5 @@ LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error"
 # "plain" lines as a person reads them, or "json": one object per line for a SIEM, with the
 # request id, incident number and task name (core/logging.py).
 LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
-# Answer-link and reply tokens and email addresses never reach a log line.
+# One console handler; tokens and email addresses never reach a line (core/logging.py).
 LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
