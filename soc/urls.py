@@ -77,6 +77,9 @@ urlpatterns = [
         name="incident_start_runbook",
     ),
     path("admin/", admin.site.urls),
+    # Single sign-on: the redirect URI to register at the provider is SITE_URL/oidc/callback/.
+    # Both views answer 404 while it is off (OIDC_RP_CLIENT_ID unset).
+    path("oidc/", include("core.sso.urls")),
     # Inbound posts kept as they came for the worker, ahead of anymail's own views. A
     # provider that is not configured answers 404 on all of them.
     path("", include(configured_urls(webhooks.urlpatterns))),
