@@ -16,15 +16,19 @@ from django_q.conf import Conf
 from django_q.tasks import async_task as django_q_async_task
 from django_q.tasks import schedule
 
+# Imported for its receivers: the worker loads this module with any task's function.
+from core import task_logging  # noqa: F401
+
 
 @cache
-def _broker() -> Broker:
+def broker() -> Broker:
+    """This process's broker, as configured (settings.Q_CLUSTER)."""
     return get_broker()
 
 
 def async_task(func: str, *args: object) -> str:
     """Queue `func(*args)` for the cluster (runs at once in the test settings' sync mode)."""
-    return django_q_async_task(func, *args, broker=_broker())
+    return django_q_async_task(func, *args, broker=broker())
 
 
 def enqueue_on_commit(func: str, *args: object, robust: bool = False) -> None:

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from core import log_context
 from core.actors import Actor
 from core.admin_helpers import call_service
 from incidents.models import Person, SecurityIncident
@@ -123,6 +124,7 @@ def ask_people_view(request: HttpRequest, incident_id: int) -> HttpResponse:
     ):
         raise PermissionDenied
     incident = get_object_or_404(SecurityIncident, pk=incident_id)
+    log_context.set_incident(incident.number)
     back = reverse("admin:incidents_securityincident_change", args=[incident.pk])
     form = AskPeopleForm(request.POST or None, incident=incident)
     checked = request.method == "POST" and form.is_valid()

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from core import log_context
 from core.actors import Actor
 from core.admin_helpers import call_service
 from incidents.models import SecurityIncident
@@ -78,7 +79,9 @@ def may_remind(user: AbstractBaseUser) -> bool:
 def _incident(request: HttpRequest, incident_id: int) -> SecurityIncident:
     if not may_view(request.user):
         raise PermissionDenied
-    return get_object_or_404(SecurityIncident, pk=incident_id)
+    incident = get_object_or_404(SecurityIncident, pk=incident_id)
+    log_context.set_incident(incident.number)
+    return incident
 
 
 def campaign_url(incident: SecurityIncident, **query: str) -> str:

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from core import log_context
 from core.actors import Actor
 from core.admin_helpers import call_service
 from incidents.admin.panels import Panel
@@ -94,6 +95,7 @@ def start_runbook_view(request: HttpRequest, incident_id: int) -> HttpResponse:
     incident = get_object_or_404(
         SecurityIncident.objects.select_related("category", "affected_user"), pk=incident_id
     )
+    log_context.set_incident(incident.number)
     back = reverse("admin:incidents_securityincident_change", args=[incident.pk])
     form = StartRunbookForm(request.POST or None, rows=incident_runbooks(incident))
     if request.method == "POST" and form.is_valid():

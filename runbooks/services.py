@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from core import log_context
 from core.actors import Actor
 from core.enqueue import async_task, enqueue_on_commit
 from core.errors import DomainError
@@ -126,6 +127,7 @@ def run_advance(run_id: int, *, batch: Batch | None = None) -> None:
             run = _lock_if_free(run_id)
             if run is None or run.state != State.RUNNING:
                 return
+            log_context.set_incident(run.incident.number)
             error = _execute_steps(run, batch)
             retry = error is not None and _count_failure(run, error)
             run.save(

@@ -1,5 +1,6 @@
 """django-q2 entry points: load by id, call a service. Each is safe to run twice."""
 
+from core import log_context
 from core.actors import Actor
 from incidents.models import SecurityIncident, TimelineEntry
 from incidents.timeline_kinds import INCIDENT_STATE_CHANGED
@@ -16,6 +17,7 @@ def on_timeline_entry(entry_id: int) -> None:
     entry = TimelineEntry.objects.select_related("incident").filter(pk=entry_id).first()
     if entry is None:
         return
+    log_context.set_incident(entry.incident.number)
     if entry.kind in Trigger.values:
         runs_start_for_entry(entry)
     if entry.kind == INCIDENT_STATE_CHANGED and entry.data.get("to") in _ENDED:

@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core.logging import logging_config
 from incidents.groups import RUNBOOK_AUTHOR, SOC_ANALYST
 from soc.env import (
     env_bool,
@@ -80,6 +81,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request carries its id (core/request_id.py).
+    "core.request_id.RequestIdMiddleware",
+    # Before the host check and the HTTPS redirect: probes come by IP (core/health.py).
+    "core.health.HealthProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads request.POST: reads large inbound webhook posts itself, and
     # turns malformed webhook payloads into 400s and database failures into 503s.
@@ -401,6 +406,11 @@ Q_CLUSTER = {
     "ack_failures": True,
     "label": "Background tasks",
 }
+# /readyz answers 503 once the oldest queued task has waited this many seconds, or a
+# schedule is this late: no worker runs, or they are far behind. Above a killed task's way
+# back (timeout, then retry: 300 s) and two rounds of the 5-minute sweeps, so a busy
+# minute is not an outage. 0: neither is checked.
+READYZ_QUEUE_MAX_AGE = env_int("READYZ_QUEUE_MAX_AGE", 600, minimum=0)
 # When set: the cache, and where the send rate is counted (the database otherwise).
 REDIS_URL = env_str("REDIS_URL")
 if Q_BROKER == "redis":
@@ -550,24 +560,8 @@ METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
 # --- Logging ----------------------------------------------------------------------------
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    # Answer-link and reply tokens and email addresses never reach a log line.
-    "filters": {"redact": {"()": "core.logging.RedactSecretsFilter"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django-q": {"level": "WARNING" if LOG_LEVEL == "INFO" else LOG_LEVEL},
-        # Django's defaults give these their own, unfiltered handlers (runserver's request
-        # lines carry the answer links' tokens): everything goes through "console" instead.
-        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
-        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # aiosmtpd logs every sender and recipient at INFO and message lines at DEBUG; the
-        # SMTP receiver logs what went wrong itself, without them.
-        "mail.log": {"level": "WARNING"},
-    },
-}
+# "plain" lines as a person reads them, or "json": one object per line for a SIEM, with the
+# request id, incident number and task name (core/logging.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
+# One console handler; tokens and email addresses never reach a line (core/logging.py).
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)

@@ -5,6 +5,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from core.health import healthz, readyz
+
 # anymail's views, routed below, signal each event they read; mailflow.receivers store them.
 from mailflow import receivers, webhooks  # noqa: F401
 from mailflow.admin_ask_people import ask_people_view
@@ -39,6 +41,9 @@ urlpatterns = [
     # The analysts' home is the admin; the admin's own "View site" link leads here.
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("favicon.ico", favicon),
+    # Answered ahead of the host check by core.health.HealthProbeMiddleware.
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     # For Prometheus; off (404) until METRICS_TOKEN or METRICS_ALLOWED_IPS is set.
     path("metrics", metrics_view, name="metrics"),
     # Under the incident's admin path, ahead of the admin's own: the sidebar marks the model

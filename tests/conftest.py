@@ -4,7 +4,7 @@ and the fixtures several apps' tests use (the shipped runbooks, commit callbacks
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from bench.common import ROOT
 from core.actors import Actor
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import Runbook
+from tests.builders.redis_server import private_redis
 from tests.factories import AnalystFactory, ConfigurationItemFactory, PersonFactory, open_incident
 
 
@@ -80,9 +81,26 @@ def orm_broker(monkeypatch):
 
     monkeypatch.setattr(Conf, "SYNC", False)
     monkeypatch.setattr(Conf, "ORM", "default")
-    enqueue._broker.cache_clear()
+    enqueue.broker.cache_clear()
     yield
-    enqueue._broker.cache_clear()
+    enqueue.broker.cache_clear()
+
+
+@pytest.fixture
+def redis_broker(monkeypatch, tmp_path) -> Iterator[str]:
+    """Production's background tasks on the Redis broker, a private redis-server's (its
+    URL), not the tests' sync mode."""
+    from django_q.conf import Conf
+
+    from core import enqueue
+
+    with private_redis(tmp_path) as url:
+        monkeypatch.setattr(Conf, "SYNC", False)
+        monkeypatch.setattr(Conf, "ORM", None)
+        monkeypatch.setattr(Conf, "REDIS", url)
+        enqueue.broker.cache_clear()
+        yield url
+    enqueue.broker.cache_clear()
 
 
 @pytest.fixture

@@ -28,10 +28,10 @@ def brokers_built(monkeypatch) -> Iterator[list[Broker]]:
         built.append(get_broker(list_key))
         return built[-1]
 
-    enqueue._broker.cache_clear()
+    enqueue.broker.cache_clear()
     monkeypatch.setattr(enqueue, "get_broker", building)
     yield built
-    enqueue._broker.cache_clear()
+    enqueue.broker.cache_clear()
 
 
 def test_the_app_enqueues_through_one_broker(db, brokers_built):

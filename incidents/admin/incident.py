@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.text import smart_split, unescape_string_literal
 
+from core import log_context
 from core.actors import Actor
 from core.admin_helpers import (
     InvisibleCharactersHintMixin,
@@ -163,9 +164,11 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
         )
         field = self.model._meta.get_field(from_field) if from_field else self.model._meta.pk
         try:
-            return queryset.get(**{field.name: field.to_python(object_id)})
+            incident = queryset.get(**{field.name: field.to_python(object_id)})
         except (self.model.DoesNotExist, ValidationError, ValueError):
             return None
+        log_context.set_incident(incident.number)
+        return incident
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -298,10 +301,14 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
 
     def get_urls(self):
         def button(name: str, handler) -> URLPattern:
+            def act(request: HttpRequest, incident: SecurityIncident) -> None:
+                log_context.set_incident(incident.number)
+                return handler(request, incident, Actor.analyst(request.user))
+
             return object_button_url(
                 self,
                 name,
-                lambda request, incident: handler(request, incident, Actor.analyst(request.user)),
+                act,
                 allowed=self.has_change_permission,
                 back_to=lambda incident: (
                     reverse("admin:incidents_securityincident_change", args=[incident.pk])
@@ -327,6 +334,7 @@ class SecurityIncidentAdmin(InvisibleCharactersHintMixin, LargeTableAdminMixin, 
         filtered the same way: each page costs the same whatever the length of the
         timeline or the size of the table."""
         incident = get_object_or_404(SecurityIncident, pk=pk)
+        log_context.set_incident(incident.number)
         if not self.has_view_or_change_permission(request, incident):
             raise PermissionDenied
         group = timeline_group(request.GET.get("group"))

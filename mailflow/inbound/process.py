@@ -15,6 +15,7 @@ from django.db.models.fields.files import FieldFile
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from core import log_context
 from core.actors import Actor
 from incidents.models import SecurityIncident
 from incidents.services import task_create
@@ -97,6 +98,8 @@ def _process(inbound: InboundEmail, msg: parsing.ParsedMessage, inline: InlineAd
     classification = parsing.classify(msg, our_domains=_our_domains())
     kind = classification.kind
     request, incident, how = _correlate(inbound, msg, kind)
+    if incident is not None:
+        log_context.set_incident(incident.number)
     links = {
         "classification": kind,
         "correlation": how,

@@ -3,12 +3,8 @@ a provider that throttles means "later", never undeliverable. The provider is an
 real Postmark backend with only its HTTP call answered here."""
 
 import ast
-import contextlib
 import itertools
 import json
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +28,7 @@ from mailflow.send_errors import SendFailure, send_failure_kind
 from mailflow.sending import MAX_SEND_ATTEMPTS, request_send, requests_send_batch
 from runbooks.models import RunbookRun
 from runbooks.starting import runs_start_for_people
+from tests.builders.redis_server import private_redis
 from tests.factories import PersonFactory, category, open_incident
 
 State = ConfirmationRequest.State
@@ -157,25 +154,10 @@ def test_two_senders_together_never_exceed_the_send_rate(settings):
 
 @pytest.fixture
 def redis_url(tmp_path):
-    """A private redis-server for the test, without persistence."""
-    if not shutil.which("redis-server"):
-        pytest.skip("needs redis-server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    server = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL)  # noqa: S603
-    try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
-                break
-            time.sleep(0.05)
+    with private_redis(tmp_path) as url:
         pacing._redis_script.cache_clear()
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        pacing._redis_script.cache_clear()
-        server.terminate()
-        server.wait(timeout=10)
+        yield url
+    pacing._redis_script.cache_clear()
 
 
 def test_with_redis_the_senders_share_the_rate_there(db, settings, redis_url):
