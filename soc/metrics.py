@@ -17,6 +17,7 @@ no answer or undeliverable are final states. Counts of rows that move between la
 (runs by state, inbound emails by status) are gauges.
 """
 
+import logging
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
@@ -29,6 +30,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from core.task_queue import queue_state
 from incidents.models import TimelineEntry
 from mailflow import parsing
 from mailflow.models import OPEN_STATES, Answer, ConfirmationRequest, InboundEmail
@@ -36,6 +38,7 @@ from runbooks import timeline_kinds as runbook_kinds
 from runbooks.models import RunbookRun
 
 State = ConfirmationRequest.State
+logger = logging.getLogger(__name__)
 
 # Upper bounds of the answer latency histogram: from a person answering at once to one
 # answering after the longest wait a runbook step allows.
@@ -76,6 +79,7 @@ class DatabaseCollector(Collector):
         yield from answer_channel_metrics()
         yield from inbound_metrics()
         yield from runbook_metrics()
+        yield from queue_metrics()
 
 
 def question_metrics() -> Iterator[Metric]:
@@ -209,6 +213,28 @@ def runbook_metrics() -> Iterator[Metric]:
     )
     failures.add_metric([], TimelineEntry.objects.filter(kind=runbook_kinds.RUNBOOK_FAILED).count())
     yield from (runs, failures)
+
+
+def queue_metrics() -> Iterator[Metric]:
+    """The task queue's depth and its oldest task's age, for the configured broker: one
+    query or one Redis round trip. A broker that cannot be read leaves both out (the rest
+    of the scrape still answers; /readyz names the broker)."""
+    try:
+        queue = queue_state()
+    except Exception:
+        logger.warning("Metrics: the task queue could not be read", exc_info=True)
+        return
+    depth = GaugeMetricFamily(
+        "soc_task_queue_depth", "Tasks waiting for a worker.", labels=["broker"]
+    )
+    depth.add_metric([queue.broker], queue.depth)
+    oldest = GaugeMetricFamily(
+        "soc_task_queue_oldest_age_seconds",
+        "How long the oldest waiting task has waited (0 when none waits).",
+        labels=["broker"],
+    )
+    oldest.add_metric([queue.broker], queue.oldest_age_seconds or 0)
+    yield from (depth, oldest)
 
 
 # Our collector alone: the default registry's process and platform figures would describe

@@ -9,7 +9,9 @@ from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_q.models import OrmQ
 
+from core import enqueue
 from incidents.models import TimelineEntry
 from mailflow.answers import answer_record
 from mailflow.emails import reply_address
@@ -135,7 +137,7 @@ def test_a_scrape_costs_the_same_queries_with_one_row_of_each_kind_or_many(
     many = queries_of_a_scrape(client)
 
     assert ConfirmationRequest.objects.count() == 15 and InboundEmail.objects.count() == 15
-    assert len(many) == len(once) == 5, many
+    assert len(many) == len(once) == 6, many
 
 
 def test_the_index_for_the_failed_steps_count_names_the_runbooks_kind():
@@ -146,3 +148,35 @@ def test_the_index_for_the_failed_steps_count_names_the_runbooks_kind():
     )
 
     assert index.condition == Q(kind=runbook_kinds.RUNBOOK_FAILED)
+
+
+def test_the_queue_gauges_give_the_waiting_tasks_and_the_oldest_ones_age(db, orm_broker, client):
+    assert value(samples(scrape(client)), "soc_task_queue_depth", broker="orm") == 0
+    for number in (1.0, 4.0):
+        enqueue.async_task("math.sqrt", number)
+    OrmQ.objects.filter(pk=OrmQ.objects.order_by("pk").first().pk).update(
+        lock=timezone.now() - timedelta(seconds=700)
+    )
+
+    parsed = samples(scrape(client))
+
+    assert value(parsed, "soc_task_queue_depth", broker="orm") == 2
+    assert 700 <= value(parsed, "soc_task_queue_oldest_age_seconds", broker="orm") < 710
+
+
+def test_a_broker_that_cannot_be_read_leaves_the_queue_out_and_the_rest_answers(
+    db, monkeypatch, client
+):
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "ORM", None)
+    monkeypatch.setattr(Conf, "REDIS", "redis://127.0.0.1:1/0")
+    enqueue.broker.cache_clear()
+    try:
+        parsed = samples(scrape(client))
+    finally:
+        enqueue.broker.cache_clear()
+
+    assert not series(parsed, "soc_task_queue_depth")
+    assert value(parsed, "soc_runbook_step_failures_total") == 0
