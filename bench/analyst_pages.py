@@ -4,6 +4,7 @@ and integrations read most, on a large case record and on a small baseline.
     uv run python bench/analyst_pages.py                 # builds the databases on first use
     uv run python bench/analyst_pages.py --regenerate    # rebuild them
     uv run python bench/analyst_pages.py --requests 50 --rounds 3 --only api
+    uv run python bench/analyst_pages.py --only metrics      # the Prometheus scrape alone
 
 Two PostgreSQL databases (created with autocommit if missing, migrated, filled by
 `python -m bench.make_case_record`): the large one (100,000 incidents, 1,000,000 timeline
@@ -50,6 +51,8 @@ SIZES = {
 GOAL_MS = 300
 SLOW_QUERY_MS = 50
 WARM_UP = 3
+# The benchmark's own: /metrics is off without a token (or allowed addresses).
+METRICS_TOKEN = "bench-analyst-pages-metrics-token"  # noqa: S105
 
 
 # --- databases (parent) -----------------------------------------------------------------
@@ -80,6 +83,7 @@ def _env(database_url: str) -> dict[str, str]:
         "ALLOWED_HOSTS": "testserver",
         "ANYMAIL_WEBHOOK_SECRET": "bench:bench",
         "API_RATE_PER_MINUTE": "1000000",
+        "METRICS_TOKEN": METRICS_TOKEN,
         "DJANGO_SETTINGS_MODULE": "soc.settings",
     }
 
@@ -182,6 +186,7 @@ def measure(requests: int, only: str) -> dict[str, Any]:
         scope=ApiToken.Scope.READ,
     )
     api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    prometheus = Client(HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
 
     # A typical incident from the middle of the range: about ten entries, a task, an
     # affected user and CI (each shown on the page costs its query: on both databases the
@@ -247,6 +252,8 @@ def measure(requests: int, only: str) -> dict[str, Any]:
         ("admin", f"campaign of {asked:,}: live figures", admin, f"{people}progress/"),
         ("admin", f"campaign of {asked:,}: CSV of everyone", admin, f"{people}people.csv"),
         ("api", f"campaign of {asked:,}: API", api, f"/api/incidents/{campaign.number}/campaign/"),
+        # Every metric, read from the database at each scrape.
+        ("metrics", "/metrics (Prometheus scrape)", prometheus, "/metrics"),
     ]  # fmt: skip
     results: dict[str, Any] = {}
     for group, label, client, url, *before in pages:
@@ -356,7 +363,8 @@ def report(small: dict[str, Any], large: dict[str, Any], requests: int, show_que
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20, help="Measured requests per page.")
-    parser.add_argument("--only", choices=["all", "admin", "api"], default="all")
+    parser.add_argument("--only", choices=["all", "admin", "api", "metrics"], default="all",
+                        help="Measure only the admin pages, the API or /metrics.")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=2, help="Rounds; best one kept.")
     parser.add_argument("--regenerate", action="store_true", help="Rebuild both databases.")
     parser.add_argument("--show-queries", action="store_true", help="Print every query.")

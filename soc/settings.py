@@ -2,8 +2,8 @@
 
 Every value comes from an environment variable documented in `.env.example`, or from a
 local `.env` file for the variables the environment does not set (soc/envfile.py). The
-helpers below refuse a malformed value at startup with a message naming the variable, so a
-typo in production is a crash on deploy rather than a surprise at 3 a.m.
+helpers of soc/env.py refuse a malformed value at startup with a message naming the
+variable.
 """
 
 import os
@@ -13,6 +13,17 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from incidents.groups import RUNBOOK_AUTHOR, SOC_ANALYST
+from soc.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+    env_url,
+)
 from soc.envfile import env_file_path, load_env_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -20,76 +31,6 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # without exporting DEBUG and SECRET_KEY; a variable set in the environment wins.
 ENV_FILE = env_file_path(BASE_DIR)
 load_env_file(ENV_FILE)
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def env_str(name: str, default: str = "") -> str:
-    # Empty counts as unset, as in env_int: `.env.example` lists every setting as `NAME=`
-    # for its default, and an environment file copied from it must not turn VAR_DIR or
-    # EVIDENCE_ROOT into the working directory.
-    return os.environ.get(name, "").strip() or default
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false (1/0, yes/no, on/off), not {raw!r}")
-
-
-def env_int(name: str, default: int, *, minimum: int = 0) -> int:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
-    return value
-
-
-def env_float(name: str) -> float | None:
-    """A positive number, or None when unset or empty."""
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ImproperlyConfigured(
-            f"{name} must be more than 0 (leave it empty for no limit), not {raw!r}"
-        )
-    return value
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
-
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env_str(name, default).lower()
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    return value
-
-
-def env_url(name: str, default: str) -> str:
-    value = env_str(name, default).rstrip("/")
-    if value and not value.startswith(("http://", "https://")):
-        raise ImproperlyConfigured(f"{name} must be an absolute http(s) URL, not {value!r}")
-    return value
-
 
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 
@@ -135,6 +76,7 @@ INSTALLED_APPS = [
     "runbooks",
     "mailflow",
     "core.api",
+    "core.sso",
 ]
 
 MIDDLEWARE = [
@@ -240,6 +182,56 @@ AXES_CLIENT_IP_CALLABLE = "core.login_limits.client_ip"
 # name, which may be an email address, is masked there and in the stored form data (the
 # password always is). The admin's "Access attempts" show the names.
 AXES_SENSITIVE_PARAMETERS = ["username"]
+
+# Single sign-on at the organisation's identity provider (OpenID Connect through
+# mozilla-django-oidc; docs/operations.md), on when the client id is set. Accounts are found
+# by the `sub` claim alone and get the Django groups their provider groups map to, at every
+# sign-in. django-axes's address lock applies to it too.
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256").upper()
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# Django group -> the provider's group names or ids (or roles) that give it.
+OIDC_GROUP_MAP = {
+    SOC_ANALYST: env_list("OIDC_GROUPS_ANALYST"),
+    RUNBOOK_AUTHOR: env_list("OIDC_GROUPS_AUTHOR"),
+}
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10  # seconds per request to the provider; the library waits forever
+# Passwords off for everyone but these break-glass accounts; refused in the backend.
+LOCAL_LOGIN = env_bool("LOCAL_LOGIN", True)
+LOCAL_LOGIN_USERS = env_list("LOCAL_LOGIN_USERS")
+if OIDC_RP_CLIENT_ID:
+    _oidc_needs = ["OIDC_RP_CLIENT_SECRET", "OIDC_OP_AUTHORIZATION_ENDPOINT",
+                   "OIDC_OP_TOKEN_ENDPOINT", "OIDC_OP_USER_ENDPOINT"]  # fmt: skip
+    if not OIDC_RP_SIGN_ALGO.startswith("HS"):  # signed with the client secret otherwise
+        _oidc_needs.append("OIDC_OP_JWKS_ENDPOINT")
+    _missing = [name for name in _oidc_needs if not globals()[name]]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"OIDC_RP_CLIENT_ID is set, so single sign-on needs {', '.join(_missing)} too "
+            "(the provider's discovery document, /.well-known/openid-configuration, lists "
+            "the endpoints). docs/operations.md has them for Entra ID, Okta and Keycloak."
+        )
+    _not_urls = [name for name in _oidc_needs[1:] if not globals()[name].startswith("http")]
+    if _not_urls:
+        raise ImproperlyConfigured(f"{', '.join(_not_urls)}: not an absolute http(s) URL")
+    if OIDC_RP_SIGN_ALGO not in {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "HS256"}:
+        raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO {OIDC_RP_SIGN_ALGO!r} is not supported")
+    AUTHENTICATION_BACKENDS.append("core.sso.backends.OidcBackend")
+if not LOCAL_LOGIN:
+    if not OIDC_RP_CLIENT_ID:
+        raise ImproperlyConfigured(
+            "LOCAL_LOGIN=false turns passwords off for all but LOCAL_LOGIN_USERS: set up "
+            "single sign-on (OIDC_RP_CLIENT_ID and the endpoints) first."
+        )
+    AUTHENTICATION_BACKENDS[1] = "core.sso.backends.BreakGlassBackend"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -552,6 +544,14 @@ SPECTACULAR_SETTINGS = {
         "ConfigurationItemKindEnum": "incidents.models.ConfigurationItem.Kind",
     },
 }
+
+# --- Metrics (/metrics) -----------------------------------------------------------------
+
+# Who may read /metrics: a bearer token, client networks (CIDR, the address as the rate
+# limits read it, see TRUST_X_FORWARDED_FOR), or both (then both must pass). With
+# neither the endpoint is off and answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS")
 
 # --- Logging ----------------------------------------------------------------------------
 

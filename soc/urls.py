@@ -17,6 +17,7 @@ from mailflow.admin_campaign import (
 from mailflow.configured_providers import configured_urls
 from mailflow.mailbox_views import mailbox, mailbox_email
 from runbooks.admin_incident import start_runbook_view
+from soc.metrics_view import metrics_view
 
 admin.site.site_header = "SOC incident response"
 admin.site.site_title = "SOC"
@@ -38,6 +39,8 @@ urlpatterns = [
     # The analysts' home is the admin; the admin's own "View site" link leads here.
     path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
     path("favicon.ico", favicon),
+    # For Prometheus; off (404) until METRICS_TOKEN or METRICS_ALLOWED_IPS is set.
+    path("metrics", metrics_view, name="metrics"),
     # Under the incident's admin path, ahead of the admin's own: the sidebar marks the model
     # whose URL the page's path starts with, and these pages belong to an incident. Wired
     # here because incidents may not import mailflow or runbooks.
@@ -72,6 +75,9 @@ urlpatterns = [
         name="incident_start_runbook",
     ),
     path("admin/", admin.site.urls),
+    # Single sign-on: the redirect URI to register at the provider is SITE_URL/oidc/callback/.
+    # Both views answer 404 while it is off (OIDC_RP_CLIENT_ID unset).
+    path("oidc/", include("core.sso.urls")),
     # Inbound posts kept as they came for the worker, ahead of anymail's own views. A
     # provider that is not configured answers 404 on all of them.
     path("", include(configured_urls(webhooks.urlpatterns))),

@@ -94,6 +94,16 @@ def test_a_malformed_value_names_the_variable(tmp_path):
     assert "Q_BROKER must be one of orm, redis, not 'rabbit'" in result.stderr
 
 
+def test_a_malformed_metrics_network_names_the_variable_and_the_entry(tmp_path):
+    networks = "10.0.0.0/8, 10.0.0.300"
+    result = run(["manage.py", "check"], tmp_path, **PRODUCTION, METRICS_ALLOWED_IPS=networks)
+
+    assert result.returncode != 0
+    assert (
+        "METRICS_ALLOWED_IPS must list addresses or networks like 10.0.0.0/8, not '10.0.0.300'"
+    ) in result.stderr
+
+
 @pytest.mark.parametrize(
     ("value", "shown"),
     [("", "None"), ("14", "14.0"), ("0.5", "0.5"), ("0", "error"), ("fast", "error")],

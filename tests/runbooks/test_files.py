@@ -511,6 +511,25 @@ def test_upgrade_apply_with_nothing_to_apply_says_so(shipped):
     assert upgrade("--apply") == "Every shipped runbook is installed as shipped; nothing to do.\n"
 
 
+def test_install_adds_the_absent_shipped_runbooks_and_keeps_an_edited_one(upgradable):
+    out = StringIO()
+    call_command("runbooks", "install", stdout=out)
+
+    runbooks = {r.name: r for r in Runbook.objects.all()}
+    assert {name: r.version for name, r in runbooks.items()} == {
+        "Failed sign-ins": 2,
+        "Phishing recipients": 1,
+        "Suspicious file download": 1,
+    }
+    assert runbook_export(runbooks["Failed sign-ins"]) == upgradable
+    assert out.getvalue() == (
+        "Failed sign-ins: kept\n"
+        "Phishing recipients: installed (version 1)\n"
+        "Suspicious file download: kept\n"
+    )
+    assert admin_history(runbooks["Phishing recipients"])[-1][1] == "system:commands"
+
+
 def test_upgrade_refuses_a_name_that_is_not_shipped(upgradable):
     with pytest.raises(CommandError, match="No shipped runbook named 'Nope'; shipped: "):
         upgrade("--apply", "Nope")

@@ -1,5 +1,5 @@
-"""Export runbooks as YAML files, import them again, and upgrade the shipped ones (see
-runbooks/files.py)."""
+"""Export runbooks as YAML files, import them again, install the shipped ones that are
+absent, and upgrade the shipped ones (see runbooks/files.py)."""
 
 import shlex
 from pathlib import Path
@@ -14,6 +14,7 @@ from runbooks.files import (
     RunbookFileError,
     Shipped,
     ShippedRunbook,
+    import_shipped_runbooks,
     runbook_export,
     runbook_import,
     shipped_runbook_install,
@@ -24,8 +25,8 @@ from runbooks.models import Runbook
 UPGRADE_HELP = """\
 Compare each runbook shipped with the app (runbooks/library) with the installed runbook of
 its name: absent, identical, or differs (with a diff: "-" lines are the installed version,
-"+" lines the shipped one). Starting the app installs absent runbooks but never replaces
-one that exists, so an author's edits survive an upgrade of the app. --apply installs or
+"+" lines the shipped one). `up` and `runbooks install` install absent runbooks but never
+replace one that exists, so an author's edits survive an upgrade of the app. --apply installs or
 replaces the named runbooks with the shipped file, as a new version recorded in History."""
 
 
@@ -48,6 +49,10 @@ class Command(BaseCommand):
         )
         import_ = subcommands.add_parser("import", help="Create or update runbooks from files.")
         import_.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        subcommands.add_parser(
+            "install",
+            help="Install the shipped runbooks that are absent; never replace one that exists.",
+        )
         upgrade = subcommands.add_parser(
             "upgrade", help="Show how the shipped runbooks differ; replace on request.",
             description=UPGRADE_HELP,
@@ -66,6 +71,8 @@ class Command(BaseCommand):
             self.export(options["names"], options["output"])
         elif subcommand == "import":
             self.import_(options["files"])
+        elif subcommand == "install":
+            self.install()
         else:
             self.upgrade(options["names"], apply=options["apply"])
 
@@ -108,6 +115,14 @@ class Command(BaseCommand):
                 self.stdout.write(f"{file}: {runbook.name} (version {runbook.version})")
             if failed:
                 raise CommandError("Problems found; no runbook was imported.")
+
+    def install(self) -> None:
+        # After every `migrate` of a deployment: a new shipped runbook appears, an existing
+        # one (edited by an author or not) is left as it is.
+        absent = {s.name for s in shipped_runbooks() if s.status == Shipped.ABSENT}
+        for runbook in import_shipped_runbooks(actor=Actor.system("manage.py runbooks install")):
+            how = f"installed (version {runbook.version})" if runbook.name in absent else "kept"
+            self.stdout.write(f"{runbook.name}: {how}")
 
     # --- upgrade
 
