@@ -266,6 +266,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+# gunicorn serves STATIC_ROOT itself (WhiteNoise) when no web server beside it does: the
+# container image turns this on. Right after SecurityMiddleware, as WhiteNoise asks.
+SERVE_STATIC = env_bool("SERVE_STATIC", False)
+if SERVE_STATIC:
+    _after_security = MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1
+    MIDDLEWARE.insert(_after_security, "whitenoise.middleware.WhiteNoiseMiddleware")
 # Fields one request may post. Django's 1000 is too few for the runbook admin's change
 # form: every step's form carries each action's parameters with an input per language
 # (about 200 a step), so a runbook of seven steps and its blank forms passes 1000.
