@@ -1,7 +1,8 @@
 #!/bin/sh
-# The image's commands: `web` (the default) serves the site with gunicorn, `qcluster` runs a
-# task worker, `migrate` brings the database schema up to date and exits, `manage ARGS` runs
-# any other manage.py command. Anything else runs as given (e.g. `sh`).
+# The image's commands: `web` (the default) serves the site with gunicorn, `qcluster` runs
+# a task worker, `migrate` brings the database schema up to date, installs the shipped
+# runbooks that are absent and exits, `manage ARGS` runs any other manage.py command.
+# Anything else runs as given (e.g. `sh`).
 set -eu
 cd /app
 
@@ -18,7 +19,10 @@ case "${1:-web}" in
         exec python3 manage.py qcluster
         ;;
     migrate)
-        exec python3 manage.py migrate --noinput
+        # The schema, then the shipped runbooks that are absent: never one that exists,
+        # so an author's edits survive every upgrade.
+        python3 manage.py migrate --noinput
+        exec python3 manage.py runbooks install
         ;;
     manage)
         shift
