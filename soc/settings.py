@@ -207,6 +207,11 @@ OIDC_GROUP_MAP = {
     SOC_ANALYST: env_list("OIDC_GROUPS_ANALYST"),
     RUNBOOK_AUTHOR: env_list("OIDC_GROUPS_AUTHOR"),
 }
+# Take the email claim without email_verified (Entra ID sends none): only where the
+# person cannot set the address themselves at the provider.
+OIDC_TRUST_EMAIL = env_bool("OIDC_TRUST_EMAIL", False)
+# Hours a session opened through the provider lasts; the next sign-in re-reads the groups.
+OIDC_SESSION_HOURS = env_int("OIDC_SESSION_HOURS", 10, minimum=1)
 OIDC_USE_PKCE = True
 OIDC_TIMEOUT = 10  # seconds per request to the provider; the library waits forever
 # Passwords off for everyone but these break-glass accounts; refused in the backend.
@@ -227,6 +232,11 @@ if OIDC_RP_CLIENT_ID:
     _not_urls = [name for name in _oidc_needs[1:] if not globals()[name].startswith("http")]
     if _not_urls:
         raise ImproperlyConfigured(f"{', '.join(_not_urls)}: not an absolute http(s) URL")
+    if not any(OIDC_GROUP_MAP.values()):
+        raise ImproperlyConfigured(
+            "Single sign-on is on but neither OIDC_GROUPS_ANALYST nor OIDC_GROUPS_AUTHOR is "
+            "set: everyone would be refused. Name the provider's groups for each."
+        )
     if OIDC_RP_SIGN_ALGO not in {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "HS256"}:
         raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO {OIDC_RP_SIGN_ALGO!r} is not supported")
     AUTHENTICATION_BACKENDS.append("core.sso.backends.OidcBackend")

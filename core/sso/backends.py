@@ -22,6 +22,14 @@ class NoAccess(SsoFailed):
 class OidcBackend(OIDCAuthenticationBackend):
     """mozilla-django-oidc's code flow, with accounts found by `sub` (core.sso.services)."""
 
+    def authenticate(self, request, **kwargs):
+        # Django asks every backend at every sign-in: without this, a password post to a
+        # URL carrying ?code=&state= would make the app call the provider, unchecked by
+        # the state and nonce that only our callback passes.
+        if kwargs.get("nonce") is None:
+            return None
+        return super().authenticate(request, **kwargs)
+
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict) -> AbstractUser:
         userinfo = self.get_userinfo(access_token, id_token, payload)
         sub = payload.get("sub")

@@ -80,12 +80,19 @@ def sign_in(sub: str, claims: Mapping[str, object]) -> AbstractUser:
 def _refresh_profile(user: AbstractUser, claims: Mapping[str, object]) -> None:
     user.first_name = _text_claim(claims, "given_name", 150)
     user.last_name = _text_claim(claims, "family_name", 150)
-    email = _text_claim(claims, "email", 254)
+    email = _text_claim(claims, "email", 254) if _email_verified(claims) else ""
     try:
         validate_email(email)
     except ValidationError:
         email = ""
     user.email = email
+
+
+def _email_verified(claims: Mapping[str, object]) -> bool:
+    """Whether the provider vouches for the address. One the person could set themselves
+    must not become an address the app trusts: approvals find an approver's account by
+    its email. OIDC_TRUST_EMAIL vouches for a provider that sends no email_verified."""
+    return settings.OIDC_TRUST_EMAIL or claims.get("email_verified") in (True, "true")
 
 
 def _text_claim(claims: Mapping[str, object], name: str, max_length: int) -> str:
@@ -100,8 +107,11 @@ def _free_username(claims: Mapping[str, object]) -> str:
     preferred = _text_claim(claims, "preferred_username", 254) or _text_claim(claims, "email", 254)
     base = _NOT_IN_USERNAME.sub("", preferred.split("@")[0])[:140] or "sso-user"
     User = get_user_model()
+    # A break-glass name not created yet stays free for its account: given to someone
+    # here, `changepassword` on it would hand them a password that LOCAL_LOGIN=false allows.
+    reserved = {name.lower() for name in settings.LOCAL_LOGIN_USERS}
     candidate, number = base, 1
-    while User.objects.filter(username__iexact=candidate).exists():
+    while candidate.lower() in reserved or User.objects.filter(username__iexact=candidate).exists():
         number += 1
         candidate = f"{base}-{number}"
     return candidate

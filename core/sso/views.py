@@ -61,6 +61,10 @@ class CallbackView(OIDCAuthenticationCallbackView):
             # text there) and out of the log beyond the error code.
             code = re.sub(r"[^a-z_]", "", request.GET["error"])[:40]
             logger.warning("SSO sign-in refused by the identity provider: %s", code)
+            if request.GET.get("state") not in request.session.get("oidc_states", {}):
+                # Not the answer to a sign-in this browser started: a link anyone could
+                # send must not sign the analyst out, as the library's handling would.
+                return self.login_failure()
         try:
             return super().get(request)
         except NoAccess:
@@ -75,8 +79,20 @@ class CallbackView(OIDCAuthenticationCallbackView):
                 status=403,
             )
         except _EXCHANGE_FAILURES as exc:
-            logger.warning("SSO sign-in failed: %s: %s", type(exc).__name__, exc)
+            # A provider's malformed answer, or our own mistake: the traceback tells which.
+            traceback = isinstance(exc, (ValueError, KeyError, TypeError))
+            logger.warning(
+                "SSO sign-in failed: %s: %s", type(exc).__name__, exc, exc_info=traceback
+            )
             return self.login_failure()
+
+    def login_success(self) -> HttpResponse:
+        response = super().login_success()
+        # The groups are re-read at each sign-in: a session of a working day makes a
+        # removal at the provider take effect by the next one, not after a password
+        # session's two weeks.
+        self.request.session.set_expiry(settings.OIDC_SESSION_HOURS * 3600)
+        return response
 
     def login_failure(self) -> HttpResponse:
         messages.error(

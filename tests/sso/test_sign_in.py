@@ -26,6 +26,7 @@ ALICE = {
     "given_name": "Alice",
     "family_name": "Analyst",
     "preferred_username": "alice@corp.example.com",
+    "email_verified": True,
 }
 
 
@@ -229,3 +230,68 @@ def test_an_address_locked_by_password_guesses_is_locked_for_single_sign_on_too(
     assert response.status_code == 429
     assert "Sign-in locked" in response.content.decode()
     assert not User.objects.exists()
+
+
+def test_an_address_the_provider_does_not_vouch_for_is_not_taken(db, client, provider, settings):
+    # Approvals find an approver's account by its email: an address someone could set
+    # themselves at the provider must not make them that approver.
+    unverified = {**ALICE, "email": "manager@corp.example.com", "email_verified": False}
+    provider.user("0f3c-alice", **unverified, groups=[ANALYSTS])
+
+    sign_in(client, provider, "0f3c-alice")
+
+    assert User.objects.get().email == ""
+    client.logout()
+    settings.OIDC_TRUST_EMAIL = True
+    sign_in(client, provider, "0f3c-alice")
+    assert User.objects.get().email == "manager@corp.example.com"
+
+
+def test_a_password_post_carrying_a_code_and_state_never_reaches_the_provider(db, client, provider):
+    AnalystFactory(username="bob", password="right-password-1")
+
+    response = client.post(
+        "/admin/login/?code=stolen&state=whatever", {"username": "bob", "password": "wrong"}
+    )
+
+    assert response.status_code == 200
+    assert "Please enter the correct username and password" in response.content.decode()
+    assert not get_user(client).is_authenticated
+
+
+def test_an_error_link_nobody_started_does_not_sign_the_analyst_out(db, client, provider):
+    provider.user("0f3c-alice", **ALICE, groups=[ANALYSTS])
+    sign_in(client, provider, "0f3c-alice")
+
+    response = client.get("/oidc/callback/?error=access_denied&state=forged")
+
+    assert response["Location"] == "/admin/login/"
+    assert get_user(client).is_authenticated
+
+
+def test_a_session_opened_at_the_provider_lasts_a_working_day(db, client, provider, settings):
+    provider.user("0f3c-alice", **ALICE, groups=[ANALYSTS])
+
+    sign_in(client, provider, "0f3c-alice")
+
+    assert client.session.get_expiry_age() == settings.OIDC_SESSION_HOURS * 3600 == 36000
+
+
+def test_a_break_glass_name_not_created_yet_is_never_given_to_a_provider_account(
+    db, client, provider, settings
+):
+    settings.LOCAL_LOGIN_USERS = ["BreakGlass"]
+    provider.user("0f3c-eve", preferred_username="breakglass", groups=[ANALYSTS])
+
+    sign_in(client, provider, "0f3c-eve")
+
+    assert User.objects.get().username == "breakglass-2"
+
+
+def test_a_next_page_on_another_site_is_ignored(db, client, provider):
+    provider.user("0f3c-alice", **ALICE, groups=[ANALYSTS])
+    start = client.get("/oidc/authenticate/?next=https://evil.example/admin/")
+
+    response = come_back(client, provider.authorize(start["Location"], "0f3c-alice"))
+
+    assert response["Location"] == "/admin/"

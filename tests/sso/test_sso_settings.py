@@ -20,6 +20,7 @@ PROVIDER = {
     "OIDC_OP_TOKEN_ENDPOINT": "https://id.example.com/token",
     "OIDC_OP_USER_ENDPOINT": "https://id.example.com/userinfo",
     "OIDC_OP_JWKS_ENDPOINT": "https://id.example.com/jwks",
+    "OIDC_GROUPS_ANALYST": "soc-analysts",
 }
 
 
@@ -97,3 +98,10 @@ def test_passwords_off_without_single_sign_on_stops_startup(tmp_path):
 
     assert result.returncode != 0
     assert "LOCAL_LOGIN=false turns passwords off for all but LOCAL_LOGIN_USERS" in result.stderr
+
+
+def test_single_sign_on_without_any_mapped_group_stops_startup(tmp_path):
+    result = start(tmp_path, **{**PROVIDER, "OIDC_GROUPS_ANALYST": ""})
+
+    assert result.returncode != 0
+    assert "neither OIDC_GROUPS_ANALYST nor OIDC_GROUPS_AUTHOR is set" in result.stderr
