@@ -8,6 +8,8 @@ may be context variables (tests/test_wiring.py allows this module alone). Each r
 carries over from the one before.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 _request_id: ContextVar[str | None] = ContextVar("log_request_id", default=None)
@@ -22,6 +24,17 @@ def set_request_id(request_id: str | None) -> None:
 def set_incident(number: str | None) -> None:
     """The incident the current request or task works on, from here on."""
     _incident.set(number)
+
+
+@contextmanager
+def incident_scope() -> Iterator[None]:
+    """An incident set inside the block is forgotten after it: for a task that works on
+    several incidents one after another."""
+    token = _incident.set(None)
+    try:
+        yield
+    finally:
+        _incident.reset(token)
 
 
 def set_task(name: str | None) -> None:

@@ -111,7 +111,8 @@ def runs_advance_batch(run_ids: list[int]) -> None:
     batch = Batch()
     try:
         for run_id in run_ids:
-            run_advance(run_id, batch=batch)
+            with log_context.incident_scope():
+                run_advance(run_id, batch=batch)
     finally:
         transaction.on_commit(batch.finish)
 

@@ -423,8 +423,8 @@ Q_CLUSTER = {
     "label": "Background tasks",
 }
 # /readyz answers 503 once the oldest queued task has waited this many seconds, or a
-# schedule is this late: no worker runs, or they are far behind. Above a killed task's way
-# back (timeout, then retry: 300 s) and two rounds of the 5-minute sweeps, so a busy
+# schedule is this late: no worker runs, or they are far behind. Above the retry period a
+# killed task waits before it comes back, and two rounds of the 5-minute sweeps, so a busy
 # minute is not an outage. 0: neither is checked.
 READYZ_QUEUE_MAX_AGE = env_int("READYZ_QUEUE_MAX_AGE", 600, minimum=0)
 # When set: the cache, and where the send rate is counted (the database otherwise).

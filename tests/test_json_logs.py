@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.common import ROOT
-from core import enqueue
+from bench.common import ROOT, free_port
+from core import enqueue, log_context
 from tests.builders.log_lines import json_log_lines
 from tests.factories import UserFactory
 
@@ -141,3 +141,46 @@ def test_lines_a_task_writes_carry_its_name_and_the_next_lines_do_not(db, json_l
         ("sent to [email]", "tests.builders.log_task.log_a_line"),
         ("after the task", None),
     ]
+
+
+def test_an_incident_named_inside_a_scope_is_forgotten_after_it():
+    # A batch advancing several runs names each run's incident in turn; a line written
+    # after one run must not carry its incident.
+    log_context.set_incident("SIR0000001")
+    try:
+        with log_context.incident_scope():
+            assert log_context.current()["incident"] is None
+            log_context.set_incident("SIR0000002")
+            assert log_context.current()["incident"] == "SIR0000002"
+        assert log_context.current()["incident"] == "SIR0000001"
+    finally:
+        log_context.clear()
+
+
+def test_gunicorns_own_lines_are_json_lines_too(tmp_path):
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DEBUG": "true",
+        "ENV_FILE": os.devnull,
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "LOG_FORMAT": "json",
+    }
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    server = subprocess.Popen(  # noqa: S603 (fixed argv)
+        [sys.executable, "-m", "gunicorn", "soc.wsgi", "--bind", f"127.0.0.1:{port}"],
+        cwd=ROOT, env=environment, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines = []
+        for line in server.stderr:
+            lines.append(json.loads(line))
+            if "Booting worker" in line:
+                break
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    assert {line["logger"] for line in lines} == {"gunicorn.error"}
+    assert any(line["message"].startswith("Listening at: http://127.0.0.1") for line in lines)
