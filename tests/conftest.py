@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from bench.common import ROOT
 from core.actors import Actor
 from runbooks.files import import_shipped_runbooks
 from runbooks.models import Runbook
+from tests.builders import crashes
 from tests.builders.redis_server import private_redis
 from tests.factories import AnalystFactory, ConfigurationItemFactory, PersonFactory, open_incident
 
@@ -162,3 +164,10 @@ def fresh_clone(tmp_path) -> Path:
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, clone / name)
     return clone
+
+
+@pytest.fixture
+def kill_at(monkeypatch):
+    """kill_at(action_name): that runbook action's executor kills the worker the first time
+    it runs (tests.builders.crashes)."""
+    return partial(crashes.kill_at, monkeypatch)

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from incidents.models import SecurityIncident
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
-from runbooks import actions
 from runbooks.models import RunbookRun
 from runbooks.services import run_advance, runs_sweep
 from tests.builders.answers import land, links, settle
@@ -26,6 +25,7 @@ from tests.builders.approvals import (
     tasks,
     vote,
 )
+from tests.builders.crashes import WorkerKilled
 from tests.builders.inbound import raw_reply
 
 pytestmark = pytest.mark.usefixtures("fresh_cache", "webhook_secret")
@@ -198,28 +198,6 @@ def test_an_unknown_vote_on_the_incident_page_is_refused_with_a_message(world, c
 
 
 # --- a worker killed --------------------------------------------------------------------
-
-
-class WorkerKilled(BaseException):
-    """Stands for SIGKILL: not an Exception, so nothing in the engine catches it."""
-
-
-@pytest.fixture
-def kill_at(monkeypatch):
-    def arm(action_name: str):
-        original = actions.ACTIONS[action_name].executor
-        calls = []
-
-        def dying(ctx):
-            calls.append(1)
-            if len(calls) == 1:
-                original(ctx)
-                raise WorkerKilled
-            return original(ctx)
-
-        monkeypatch.setattr(actions.ACTIONS[action_name], "executor", dying)
-
-    return arm
 
 
 def test_a_worker_killed_while_asking_the_approvers_asks_each_once_when_run_again(

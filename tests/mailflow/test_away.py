@@ -14,9 +14,9 @@ from mailflow.due_requests import requests_process_due
 from mailflow.emails import reply_address
 from mailflow.inbound.process import inbound_process
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
-from runbooks.actions import ACTIONS
 from runbooks.models import Runbook, RunbookRun
 from runbooks.services import runs_sweep
+from tests.builders.crashes import WorkerKilled
 from tests.builders.inbound import message, titles
 
 pytestmark = pytest.mark.usefixtures("webhook_secret")
@@ -245,26 +245,12 @@ def test_a_worker_killed_while_resuming_leaves_the_run_to_resume_once(
     assert kinds(request).count("request.out_of_office") == 1
 
 
-class WorkerKilled(BaseException):
-    """Stands for SIGKILL: not an Exception, so nothing catches it."""
-
-
 def test_a_worker_killed_after_the_out_of_office_resume_converges_once(
-    asked, deliver, waits, monkeypatch
+    asked, deliver, waits, kill_at
 ):
     waits(1)
     request = asked("failed-login")
-    spec = ACTIONS["create_task"]
-    original, calls = spec.executor, []
-
-    def dying(ctx):
-        calls.append(1)
-        if len(calls) == 1:
-            original(ctx)  # the task is made, then the worker dies before its commit
-            raise WorkerKilled
-        return original(ctx)
-
-    monkeypatch.setattr(spec, "executor", dying)
+    kill_at("create_task")  # the task is made, then the worker dies before its commit
     with pytest.raises(WorkerKilled):
         deliver(away_for(request, today() + timedelta(days=14)))
 

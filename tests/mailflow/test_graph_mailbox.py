@@ -21,6 +21,7 @@ from incidents.models import Evidence, ResponseTask
 from mailflow.graph_client import GRAPH, GraphConfig, graph_client_for
 from mailflow.graph_mailbox import poll_graph_mailbox
 from mailflow.models import Answer, ConfirmationRequest, InboundEmail
+from tests.builders.crashes import WorkerKilled
 from tests.builders.graph import CLIENT_SECRET, CONFIG, MAILBOX, FakeGraph, certificate_pem
 from tests.builders.inbound import delivery_report, message, raw_reply, tasks_of, titles
 
@@ -28,10 +29,6 @@ from tests.builders.inbound import delivery_report, message, raw_reply, tasks_of
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 NOW = datetime(2026, 12, 6, 1, 0, tzinfo=UTC)
-
-
-class WorkerKilled(BaseException):
-    """The worker's process ending mid-round: nothing in it catches this."""
 
 
 @pytest.fixture

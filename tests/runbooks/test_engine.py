@@ -12,6 +12,7 @@ from runbooks.models import Runbook, RunbookRun, StepResult
 from runbooks.services import MAX_STEP_ATTEMPTS, run_advance, run_resume, run_retry, runs_sweep
 from runbooks.tasks import on_timeline_entry
 from runbooks.versions import runbook_set_steps
+from tests.builders.crashes import WorkerKilled
 
 State = RunbookRun.State
 TaskState = ResponseTask.State
@@ -288,30 +289,6 @@ def test_closing_the_incident_cancels_its_waiting_run(
 
 
 # --- crashes and failures ---------------------------------------------------------------
-
-
-class WorkerKilled(BaseException):
-    """Stands for SIGKILL: not an Exception, so nothing in the engine catches it."""
-
-
-@pytest.fixture
-def kill_at(monkeypatch):
-    """Make one action's executor kill the worker the first time it runs."""
-
-    def arm(action_name: str):
-        original = actions.ACTIONS[action_name].executor
-        calls = []
-
-        def dying(ctx):
-            calls.append(1)
-            if len(calls) == 1:
-                original(ctx)  # its effects happen, then the worker dies before commit
-                raise WorkerKilled
-            return original(ctx)
-
-        monkeypatch.setattr(actions.ACTIONS[action_name], "executor", dying)
-
-    return arm
 
 
 def test_a_worker_killed_mid_run_converges_without_duplicates_when_run_again(

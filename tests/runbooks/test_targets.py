@@ -5,41 +5,16 @@ import pytest
 
 from core.actors import Actor
 from incidents.models import Person, SecurityIncident
-from runbooks import actions
 from runbooks.definitions import DefinitionError, validate_steps
 from runbooks.models import Runbook, RunbookRun
 from runbooks.services import run_advance, run_resume
 from runbooks.versions import runbook_set_steps
+from tests.builders.crashes import WorkerKilled
 from tests.factories import PersonFactory
 from tests.runbooks.conftest import OPTIONS
 
 State = RunbookRun.State
 USER = Actor.end_user("Someone")
-
-
-class WorkerKilled(BaseException):
-    """Stands for SIGKILL: not an Exception, so nothing in the engine catches it."""
-
-
-@pytest.fixture
-def kill_at(monkeypatch):
-    """Make one action's executor kill the worker the first time it runs, after its
-    effects (before the engine's transaction commits)."""
-
-    def arm(action_name: str):
-        original = actions.ACTIONS[action_name].executor
-        calls = []
-
-        def dying(ctx):
-            calls.append(1)
-            outcome = original(ctx)
-            if len(calls) == 1:
-                raise WorkerKilled
-            return outcome
-
-        monkeypatch.setattr(actions.ACTIONS[action_name], "executor", dying)
-
-    return arm
 
 
 def ask(**params) -> dict:
