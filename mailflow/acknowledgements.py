@@ -18,7 +18,6 @@ import secrets
 from datetime import datetime, timedelta
 
 from anymail.message import AnymailMessage
-from django.conf import settings
 from django.db import transaction
 from django.template.loader import get_template
 from django.utils import timezone, translation
@@ -28,7 +27,7 @@ from core.enqueue import enqueue_on_commit, run_once_at
 from core.text import header_text
 from incidents.timeline import timeline_record
 from mailflow import timeline_kinds as kinds
-from mailflow.emails import NO_TRACKING_OPTIONS, reply_address, subject_tag
+from mailflow.emails import email_to_recipient, subject_tag
 from mailflow.models import Answer, InboundEmail
 from mailflow.pacing import send_slot_wait
 from mailflow.request_lifecycle import recipient_name
@@ -147,21 +146,11 @@ def build_acknowledgement(answer: Answer) -> AnymailMessage:
         "In-Reply-To": theirs or ours,
         "References": f"{ours} {theirs}" if theirs else ours,
     }
-    message = AnymailMessage(
-        subject=f"{subject_tag(request)} {subject}"[:300],
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        # Only ever the address we asked: the reply's From was checked against it.
-        to=[request.recipient_email],
-        reply_to=[reply_address(request)],
-        headers=headers,
-    )
-    message.attach_alternative(html, "text/html")
-    message.tags = ["answer-acknowledgement"]
-    if settings.EMAIL_BACKEND not in NO_TRACKING_OPTIONS:
-        message.track_clicks = False
-        message.track_opens = False
-    return message
+    # Only ever the address we asked: the reply's From was checked against it.
+    return email_to_recipient(
+        request, subject=f"{subject_tag(request)} {subject}", text=body, html=html,
+        headers=headers, tag="answer-acknowledgement",
+    )  # fmt: skip
 
 
 def _reply_message_id(answer: Answer) -> str:

@@ -168,6 +168,31 @@ def _build(request: ConfirmationRequest, *, reminder: bool, message_id: str) -> 
     else:
         headers["Message-ID"] = message_id or request.message_id
     text, html = _bodies(request, context)
+    message = email_to_recipient(
+        request, subject=subject, text=text, html=html, headers=headers,
+        tag="confirmation-request",
+    )  # fmt: skip
+    if request.bounce_token_hash and uses_bounce_address():
+        # VERP: a bounce comes back to an address naming this request alone, even when it
+        # quotes nothing of our email (mailflow.inbound.process).
+        message.envelope_sender = bounce_address(request)
+    # Tracking events carry this back to us.
+    message.metadata = {"request_id": str(request.pk)}
+    return message
+
+
+def email_to_recipient(
+    request: ConfirmationRequest,
+    *,
+    subject: str,
+    text: str,
+    html: str,
+    headers: dict[str, str],
+    tag: str,
+) -> AnymailMessage:
+    """An email of ours to the address the question went to (only ever that one), whose
+    replies come back to the question's reply address. Providers must not rewrite our
+    links (their click tracking would fetch them) or add pixels."""
     message = AnymailMessage(
         subject=subject[:300],
         body=text,
@@ -177,14 +202,7 @@ def _build(request: ConfirmationRequest, *, reminder: bool, message_id: str) -> 
         headers=headers,
     )
     message.attach_alternative(html, "text/html")
-    if request.bounce_token_hash and uses_bounce_address():
-        # VERP: a bounce comes back to an address naming this request alone, even when it
-        # quotes nothing of our email (mailflow.inbound.process).
-        message.envelope_sender = bounce_address(request)
-    # Tracking events carry this back to us; providers must not rewrite our links (their
-    # click tracking would fetch them) or add pixels.
-    message.metadata = {"request_id": str(request.pk)}
-    message.tags = ["confirmation-request"]
+    message.tags = [tag]
     if settings.EMAIL_BACKEND not in NO_TRACKING_OPTIONS:
         message.track_clicks = False
         message.track_opens = False
